@@ -210,8 +210,7 @@ declare_columns! {
 pub const ALERT_PREDICATE_SQL: &str = "severity IN ('medium','high') AND allowlisted = 0";
 
 /// The same rule over the Sentinel parser's column names.
-pub const ALERT_PREDICATE_KQL: &str =
-    "Severity in (\"medium\", \"high\") and Allowlisted == false";
+pub const ALERT_PREDICATE_KQL: &str = "Severity in (\"medium\", \"high\") and Allowlisted == false";
 
 /// The MITRE ATT&CK technique every row carries.
 pub const TECHNIQUE: &str = "T1555.001";
@@ -298,12 +297,42 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), n, "duplicate column names");
         for required in [
-            "time", "eid", "source", "event_type", "pid", "pidversion", "ppid", "uid", "auid",
-            "username", "path", "cmdline", "cwd", "parent_path", "parent_cmdline", "ancestors",
-            "responsible_path", "signing_id", "team_id", "cdhash", "signer", "platform_binary",
-            "action", "target_path", "destination_path", "keychain_dump", "password_query",
-            "cert_export", "reveals_secret", "allowlisted", "allow_reason", "severity", "reason",
-            "technique", "message", "correlation_id",
+            "time",
+            "eid",
+            "source",
+            "event_type",
+            "pid",
+            "pidversion",
+            "ppid",
+            "uid",
+            "auid",
+            "username",
+            "path",
+            "cmdline",
+            "cwd",
+            "parent_path",
+            "parent_cmdline",
+            "ancestors",
+            "responsible_path",
+            "signing_id",
+            "team_id",
+            "cdhash",
+            "signer",
+            "platform_binary",
+            "action",
+            "target_path",
+            "destination_path",
+            "keychain_dump",
+            "password_query",
+            "cert_export",
+            "reveals_secret",
+            "allowlisted",
+            "allow_reason",
+            "severity",
+            "reason",
+            "technique",
+            "message",
+            "correlation_id",
         ] {
             assert!(column(required).is_some(), "missing column {required}");
         }
@@ -345,5 +374,54 @@ mod tests {
         let json = serde_json::to_value(&row).unwrap();
         assert_eq!(json["pid"], 42);
         assert!(json["cmdline"].is_null());
+    }
+}
+
+/// The schema as JSON (`packs/schema/keychain_access_events.json`): what the
+/// pack, KQL and Sigma tests check against. A test keeps the file in step.
+pub fn schema_json() -> String {
+    let cols: Vec<serde_json::Value> = COLUMNS
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.name,
+                "osquery_type": c.kind.osquery_name(),
+                "kql_type": c.kind.kql_name(),
+                "description": c.description,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "table": TABLE_NAME,
+        "alert_predicate_sql": ALERT_PREDICATE_SQL,
+        "alert_predicate_kql": ALERT_PREDICATE_KQL,
+        "technique": TECHNIQUE,
+        "columns": cols,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod schema_file_tests {
+    /// The checked-in schema file must match the Rust definition.
+    /// Regenerate with `UPDATE_SCHEMA=1 cargo test -p keychain-access-tables`.
+    #[test]
+    fn checked_in_schema_json_matches() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packs/schema/keychain_access_events.json"
+        );
+        let want = super::schema_json();
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+            std::fs::write(path, &want).unwrap();
+        }
+        let got = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            got, want,
+            "{path} drifted from schema.rs; rerun with UPDATE_SCHEMA=1"
+        );
     }
 }
