@@ -1,0 +1,1 @@
+//! keychain_access_sentinel: deliver osquery result lines to Microsoft Sentinel.
