@@ -4,10 +4,27 @@
 //! It turns Apple Endpoint Security events (as `eslogger` prints them) and
 //! unified-log NDJSON into rows describing macOS Keychain credential access
 //! (MITRE ATT&CK T1555.001). Data flows one way:
-//! source -> parse -> normalise -> classify -> store -> table/CLI.
+//! source ([`scan::LineReader`]) -> parse ([`es`], [`unified_log`]) ->
+//! normalise ([`procs`], [`redact`], [`text`]) -> classify ([`classify`],
+//! [`security_cli`], [`material`], [`tuning`]) -> store ([`store`]) ->
+//! table/CLI ([`constraints`], [`schema`]).
 //!
 //! The crate has no osquery dependency: the `keychain-access` binary wraps it.
 
+pub mod classify;
+pub mod constraints;
+pub mod es;
+pub mod material;
+pub mod procs;
+pub mod redact;
+pub mod scan;
 pub mod schema;
+pub mod security_cli;
+pub mod store;
+pub mod text;
+pub mod tuning;
+pub mod unified_log;
 
+pub use scan::{ScanOptions, ScanStats, Scanner};
 pub use schema::{KeychainAccess, COLUMNS};
+pub use tuning::Tuning;

@@ -210,7 +210,7 @@ declare_columns! {
 pub const ALERT_PREDICATE_SQL: &str = "severity IN ('medium','high') AND allowlisted = 0";
 
 /// The same rule over the Sentinel parser's column names.
-pub const ALERT_PREDICATE_KQL: &str = "Severity in (\"medium\", \"high\") and Allowlisted == false";
+pub const ALERT_PREDICATE_KQL: &str = "Severity in (\"medium\", \"high\") and Allowlisted == 0";
 
 /// The MITRE ATT&CK technique every row carries.
 pub const TECHNIQUE: &str = "T1555.001";

@@ -1,0 +1,341 @@
+//! Apple Endpoint Security messages as `eslogger` prints them (JSON lines
+//! modelled on `es_message_t`), and their normalisation.
+//!
+//! eslogger's JSON carries no schema guarantee, so the model is tolerant:
+//! unknown keys are ignored, optional fields may be missing or null, the
+//! audit token is an object up to message version 9 and an 8-integer array
+//! from version 10 (macOS 26), and the event is keyed by the single key
+//! inside `event` (not by the `event_type` number, which public fixtures
+//! often get wrong).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+
+/// One eslogger line.
+#[derive(Debug, Deserialize)]
+pub struct EsMessage<'a> {
+    #[serde(default)]
+    pub version: Option<i64>,
+    #[serde(default)]
+    pub time: Option<String>,
+    #[serde(default)]
+    pub mach_time: Option<u64>,
+    #[serde(default)]
+    pub event_type: Option<i64>,
+    #[serde(default)]
+    pub seq_num: Option<u64>,
+    #[serde(default)]
+    pub global_seq_num: Option<u64>,
+    pub process: EsProcess,
+    #[serde(borrow)]
+    pub event: BTreeMap<String, &'a RawValue>,
+}
+
+/// An audit token, in either shape.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum AuditTokenRepr {
+    Object {
+        #[serde(default)]
+        auid: Option<i64>,
+        #[serde(default)]
+        euid: Option<i64>,
+        #[serde(default)]
+        ruid: Option<i64>,
+        pid: i64,
+        #[serde(default)]
+        pidversion: Option<i64>,
+    },
+    /// `[auid, euid, egid, ruid, rgid, pid, asid, pidversion]` (version >= 10).
+    Array([i64; 8]),
+}
+
+/// The fields of an audit token this crate uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AuditToken {
+    pub auid: Option<i64>,
+    pub euid: Option<i64>,
+    pub ruid: Option<i64>,
+    pub pid: i64,
+    pub pidversion: Option<i64>,
+}
+
+impl From<AuditTokenRepr> for AuditToken {
+    fn from(r: AuditTokenRepr) -> Self {
+        match r {
+            AuditTokenRepr::Object {
+                auid,
+                euid,
+                ruid,
+                pid,
+                pidversion,
+            } => AuditToken {
+                auid,
+                euid,
+                ruid,
+                pid,
+                pidversion,
+            },
+            AuditTokenRepr::Array(a) => AuditToken {
+                auid: Some(a[0]),
+                euid: Some(a[1]),
+                ruid: Some(a[3]),
+                pid: a[5],
+                pidversion: Some(a[7]),
+            },
+        }
+    }
+}
+
+impl AuditToken {
+    /// Process identity: pid plus pidversion.
+    pub fn key(&self) -> (i64, i64) {
+        (self.pid, self.pidversion.unwrap_or(0))
+    }
+}
+
+/// es_file_t.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EsFile {
+    pub path: String,
+    #[serde(default)]
+    pub path_truncated: Option<bool>,
+}
+
+/// es_process_t.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EsProcess {
+    pub audit_token: AuditTokenRepr,
+    #[serde(default)]
+    pub parent_audit_token: Option<AuditTokenRepr>,
+    #[serde(default)]
+    pub responsible_audit_token: Option<AuditTokenRepr>,
+    #[serde(default)]
+    pub ppid: Option<i64>,
+    #[serde(default)]
+    pub original_ppid: Option<i64>,
+    #[serde(default)]
+    pub codesigning_flags: Option<u32>,
+    #[serde(default)]
+    pub is_platform_binary: Option<bool>,
+    #[serde(default)]
+    pub cdhash: Option<String>,
+    #[serde(default)]
+    pub signing_id: Option<String>,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    pub executable: EsFile,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExecEvent {
+    pub target: EsProcess,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<EsFile>,
+    #[serde(default)]
+    pub script: Option<EsFile>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OpenEvent {
+    pub fflag: i64,
+    pub file: EsFile,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CloneEvent {
+    pub source: EsFile,
+    pub target_dir: EsFile,
+    pub target_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CopyfileEvent {
+    pub source: EsFile,
+    #[serde(default)]
+    pub target_file: Option<EsFile>,
+    pub target_dir: EsFile,
+    pub target_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewPath {
+    pub dir: EsFile,
+    pub filename: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Destination {
+    #[serde(default)]
+    pub existing_file: Option<EsFile>,
+    #[serde(default)]
+    pub new_path: Option<NewPath>,
+}
+
+impl Destination {
+    pub fn path(&self) -> Option<String> {
+        if let Some(f) = &self.existing_file {
+            return Some(f.path.clone());
+        }
+        self.new_path
+            .as_ref()
+            .map(|n| crate::text::join_path(&n.dir.path, &n.filename))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RenameEvent {
+    pub source: EsFile,
+    pub destination: Destination,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateEvent {
+    pub destination: Destination,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UnlinkEvent {
+    pub target: EsFile,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CloseEvent {
+    #[serde(default)]
+    pub modified: Option<bool>,
+    pub target: EsFile,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ForkEvent {
+    pub child: EsProcess,
+}
+
+/// FREAD in the kernel's fflag mask (open events carry FFLAGs, not O_ flags).
+pub const FREAD: i64 = 0x1;
+/// FWRITE.
+pub const FWRITE: i64 = 0x2;
+
+/// The event bodies this crate understands, by their eslogger key.
+#[derive(Debug)]
+pub enum EsEvent {
+    Exec(Box<ExecEvent>),
+    Open(OpenEvent),
+    Clone(CloneEvent),
+    Copyfile(CopyfileEvent),
+    Rename(RenameEvent),
+    Create(CreateEvent),
+    Unlink(UnlinkEvent),
+    Close(CloseEvent),
+    Fork(Box<ForkEvent>),
+    Exit,
+}
+
+/// Why a line did not yield an event.
+#[derive(Debug)]
+pub enum EsError {
+    /// Not JSON, truncated, or fields of the wrong type.
+    Malformed(String),
+    /// A well-formed message of an event type we do not handle.
+    UnknownType(String),
+}
+
+impl EsEvent {
+    /// The event's name as eslogger keys it (`exec`, `open`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EsEvent::Exec(_) => "exec",
+            EsEvent::Open(_) => "open",
+            EsEvent::Clone(_) => "clone",
+            EsEvent::Copyfile(_) => "copyfile",
+            EsEvent::Rename(_) => "rename",
+            EsEvent::Create(_) => "create",
+            EsEvent::Unlink(_) => "unlink",
+            EsEvent::Close(_) => "close",
+            EsEvent::Fork(_) => "fork",
+            EsEvent::Exit => "exit",
+        }
+    }
+}
+
+/// Parse one line into the message envelope and its typed event.
+pub fn parse_line(line: &str) -> Result<(EsMessage<'_>, EsEvent), EsError> {
+    let msg: EsMessage<'_> =
+        serde_json::from_str(line).map_err(|e| EsError::Malformed(e.to_string()))?;
+    if msg.event.len() != 1 {
+        return Err(EsError::Malformed(format!(
+            "`event` has {} keys, expected one",
+            msg.event.len()
+        )));
+    }
+    let (name, raw) = match msg.event.iter().next() {
+        Some((k, v)) => (k.clone(), *v),
+        None => return Err(EsError::Malformed("empty `event`".into())),
+    };
+    fn body<'de, T: Deserialize<'de>>(raw: &'de RawValue, name: &str) -> Result<T, EsError> {
+        serde_json::from_str(raw.get())
+            .map_err(|e| EsError::Malformed(format!("event.{name}: {e}")))
+    }
+    let ev = match name.as_str() {
+        "exec" => EsEvent::Exec(Box::new(body(raw, &name)?)),
+        "open" => EsEvent::Open(body(raw, &name)?),
+        "clone" => EsEvent::Clone(body(raw, &name)?),
+        "copyfile" => EsEvent::Copyfile(body(raw, &name)?),
+        "rename" => EsEvent::Rename(body(raw, &name)?),
+        "create" => EsEvent::Create(body(raw, &name)?),
+        "unlink" => EsEvent::Unlink(body(raw, &name)?),
+        "close" => EsEvent::Close(body(raw, &name)?),
+        "fork" => EsEvent::Fork(Box::new(body(raw, &name)?)),
+        "exit" => EsEvent::Exit,
+        other => return Err(EsError::UnknownType(other.to_string())),
+    };
+    Ok((msg, ev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXIT_V9: &str = r#"{"process":{"codesigning_flags":637623057,"cdhash":"F988105881118CD77EF87293D97DECE8E193FA98","session_id":532,"ppid":532,"group_id":532,"is_platform_binary":true,"team_id":null,"audit_token":{"euid":0,"rgid":0,"egid":0,"pid":11221,"asid":100017,"ruid":0,"auid":4294967295,"pidversion":170692},"responsible_audit_token":{"pid":532,"asid":100017,"rgid":0,"auid":4294967295,"euid":0,"ruid":0,"pidversion":1294,"egid":0},"is_es_client":false,"signing_id":"com.apple.ipconfig","start_time":"2025-08-07T15:13:09.798115Z","original_ppid":532,"parent_audit_token":{"pid":532,"asid":100017,"rgid":0,"auid":4294967295,"euid":0,"ruid":0,"pidversion":1294,"egid":0},"executable":{"path_truncated":false,"stat":{"st_gid":0},"path":"\/usr\/sbin\/ipconfig"},"tty":null},"time":"2025-08-07T15:13:09.811587464Z","seq_num":362,"action":{"result":{"result_type":0,"result":{"auth":0}}},"event_type":15,"event":{"exit":{"stat":0}},"mach_time":401374797834,"version":9,"thread":{"thread_id":622243},"global_seq_num":1103,"schema_version":1,"action_type":1}"#;
+
+    #[test]
+    fn parses_the_real_v9_sample() {
+        let (msg, ev) = parse_line(EXIT_V9).unwrap();
+        assert_eq!(ev.name(), "exit");
+        let tok: AuditToken = msg.process.audit_token.into();
+        assert_eq!(tok.key(), (11221, 170692));
+        assert_eq!(msg.process.executable.path, "/usr/sbin/ipconfig");
+        assert_eq!(msg.global_seq_num, Some(1103));
+    }
+
+    #[test]
+    fn parses_array_audit_tokens() {
+        let line = EXIT_V9
+            .replace(
+                r#"{"euid":0,"rgid":0,"egid":0,"pid":11221,"asid":100017,"ruid":0,"auid":4294967295,"pidversion":170692}"#,
+                "[501,501,20,501,20,21497,100013,38282]",
+            )
+            .replace(r#""version":9"#, r#""version":10"#);
+        let (msg, _) = parse_line(&line).unwrap();
+        let tok: AuditToken = msg.process.audit_token.into();
+        assert_eq!(tok.key(), (21497, 38282));
+        assert_eq!(tok.auid, Some(501));
+        assert_eq!(msg.version, Some(10));
+    }
+
+    #[test]
+    fn unknown_and_malformed() {
+        let unknown = EXIT_V9.replace(
+            r#"{"exit":{"stat":0}}"#,
+            r#"{"xpc_connect":{"service_name":"x"}}"#,
+        );
+        assert!(matches!(parse_line(&unknown), Err(EsError::UnknownType(t)) if t == "xpc_connect"));
+        assert!(matches!(parse_line("{"), Err(EsError::Malformed(_))));
+        assert!(matches!(parse_line("not json"), Err(EsError::Malformed(_))));
+        let wrong = EXIT_V9.replace(r#""pid":11221"#, r#""pid":"11221""#);
+        assert!(matches!(parse_line(&wrong), Err(EsError::Malformed(_))));
+    }
+}

@@ -1,0 +1,576 @@
+//! Redaction of secrets given on command lines.
+//!
+//! Passwords typed on command lines (`security unlock-keychain -p pw`,
+//! `import -P pw`, `add-generic-password -w pw`, `set-key-partition-list -k
+//! pw`, `dscl . authonly user pw`, `echo pw | sudo -S`, `--password=pw`) must
+//! never leave the process. Redaction works on argv words (so it knows which
+//! word is the value of which flag for which verb, via [`crate::security_cli`])
+//! and recursively on shell strings found inside arguments (`sh -c '...'`,
+//! `osascript -e 'do shell script "..."'`), which are tokenised with shell
+//! quoting rules. Every command line is redacted before it is cached, stored
+//! or printed.
+
+use crate::security_cli;
+use crate::text::basename;
+
+/// What replaces a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// Maximum nesting of quoted shell strings we descend into.
+const MAX_DEPTH: usize = 4;
+
+/// Redact an argv. Returns the redacted words (same length as the input).
+pub fn redact_argv(args: &[String]) -> Vec<String> {
+    redact_argv_depth(args, 0)
+}
+
+fn redact_argv_depth(args: &[String], depth: usize) -> Vec<String> {
+    let mut out: Vec<String> = args.to_vec();
+    for (idx, keep) in secret_words(args) {
+        if let Some(w) = out.get_mut(idx) {
+            *w = redact_word(w, keep);
+        }
+    }
+    if depth < MAX_DEPTH {
+        // Shell strings inside arguments (`sh -c`, `osascript -e`, `python -c`).
+        for w in out.iter_mut() {
+            if w.contains(char::is_whitespace) && w != REDACTED {
+                let r = redact_text_depth(w, depth + 1);
+                if r != *w {
+                    *w = r;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn redact_word(w: &str, keep: usize) -> String {
+    let prefix = w.get(..keep).unwrap_or("");
+    format!("{prefix}{REDACTED}")
+}
+
+/// Redact a free-form shell (or AppleScript) string.
+pub fn redact_text(s: &str) -> String {
+    redact_text_depth(s, 0)
+}
+
+#[derive(Debug, Clone)]
+enum Tok {
+    Word {
+        start: usize,
+        end: usize,
+        value: String,
+        quote: Option<char>,
+    },
+    Redirect {
+        needs_target: bool,
+    },
+    Sep(char),
+}
+
+fn tokenize(s: &str) -> Vec<Tok> {
+    let mut toks = Vec::new();
+    let mut chars = s.char_indices().peekable();
+    let mut cur: Option<(usize, String, Option<char>)> = None;
+    let flush =
+        |cur: &mut Option<(usize, String, Option<char>)>, end: usize, toks: &mut Vec<Tok>| {
+            if let Some((start, value, quote)) = cur.take() {
+                if is_redirect(&value) && quote.is_none() {
+                    let needs_target = value.ends_with('>') || value.ends_with('<');
+                    toks.push(Tok::Redirect { needs_target });
+                } else {
+                    toks.push(Tok::Word {
+                        start,
+                        end,
+                        value,
+                        quote,
+                    });
+                }
+            }
+        };
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                let entry = cur.get_or_insert((i, String::new(), None));
+                if entry.1.is_empty() && entry.2.is_none() {
+                    entry.2 = Some(c);
+                }
+                let q = c;
+                let mut closed = false;
+                while let Some((_, d)) = chars.next() {
+                    if d == q {
+                        closed = true;
+                        break;
+                    }
+                    if d == '\\' && q == '"' {
+                        if let Some(&(_, e)) = chars.peek() {
+                            if matches!(e, '"' | '\\' | '$' | '`') {
+                                chars.next();
+                                entry.1.push(e);
+                                continue;
+                            }
+                        }
+                    }
+                    entry.1.push(d);
+                }
+                let _ = closed;
+            }
+            '\\' => {
+                let entry = cur.get_or_insert((i, String::new(), None));
+                if let Some((_, e)) = chars.next() {
+                    entry.1.push(e);
+                }
+            }
+            c if c.is_whitespace() && c != '\n' => flush(&mut cur, i, &mut toks),
+            '&' if cur
+                .as_ref()
+                .is_some_and(|(_, v, q)| q.is_none() && (v.ends_with('>') || v.ends_with('<'))) =>
+            {
+                if let Some(entry) = cur.as_mut() {
+                    entry.1.push('&');
+                }
+            }
+            '|' | ';' | '&' | '(' | ')' | '\n' | '`' => {
+                flush(&mut cur, i, &mut toks);
+                toks.push(Tok::Sep(c));
+            }
+            '>' | '<' => {
+                // A redirection starts a new word unless the current word
+                // is a bare fd number (`2>`).
+                let is_fd = cur
+                    .as_ref()
+                    .is_some_and(|(_, v, q)| q.is_none() && v.chars().all(|d| d.is_ascii_digit()));
+                if !is_fd {
+                    flush(&mut cur, i, &mut toks);
+                }
+                cur.get_or_insert((i, String::new(), None)).1.push(c);
+                // Whatever follows the operator (a target or `&1`) is a new
+                // word unless it is `&`, `>` or a digit after `&`.
+                if let Some(&(_, n)) = chars.peek() {
+                    if !matches!(n, '>' | '<' | '&') {
+                        flush(&mut cur, i + 1, &mut toks);
+                    }
+                }
+            }
+            _ => {
+                if let Some(entry) = cur.as_mut() {
+                    // Digits after `>&` belong to the redirection.
+                    entry.1.push(c);
+                } else {
+                    cur = Some((i, c.to_string(), None));
+                }
+            }
+        }
+    }
+    flush(&mut cur, s.len(), &mut toks);
+    toks
+}
+
+fn is_redirect(v: &str) -> bool {
+    let t = v.trim_start_matches(|c: char| c.is_ascii_digit());
+    (t.starts_with('>') || t.starts_with('<') || t.starts_with("&>"))
+        && t.chars()
+            .all(|c| matches!(c, '>' | '<' | '&' | '-') || c.is_ascii_digit())
+}
+
+fn redact_text_depth(s: &str, depth: usize) -> String {
+    let toks = tokenize(s);
+    // Split into simple commands, remembering the separator that ended each.
+    let mut commands: Vec<(Vec<usize>, Option<char>)> = Vec::new();
+    let mut cur: Vec<usize> = Vec::new();
+    let mut skip_target = false;
+    for (ti, t) in toks.iter().enumerate() {
+        match t {
+            Tok::Word { .. } => {
+                if skip_target {
+                    skip_target = false;
+                } else {
+                    cur.push(ti);
+                }
+            }
+            Tok::Redirect { needs_target } => skip_target = *needs_target,
+            Tok::Sep(c) => {
+                skip_target = false;
+                commands.push((std::mem::take(&mut cur), Some(*c)));
+            }
+        }
+    }
+    commands.push((cur, None));
+
+    // (token index, keep-prefix) to redact; plus nested replacements.
+    let mut redactions: Vec<(usize, usize)> = Vec::new();
+    for (ci, (idxs, sep)) in commands.iter().enumerate() {
+        let words: Vec<String> = idxs
+            .iter()
+            .filter_map(|&ti| match &toks[ti] {
+                Tok::Word { value, .. } => Some(value.clone()),
+                _ => None,
+            })
+            .collect();
+        for (wi, keep) in secret_words(&words) {
+            if let Some(&ti) = idxs.get(wi) {
+                redactions.push((ti, keep));
+            }
+        }
+        // `echo pw | sudo -S ...`: the echoed words are the password.
+        if *sep == Some('|') {
+            let first = words.first().map(|w| basename(w));
+            if matches!(first, Some("echo") | Some("printf")) {
+                if let Some((next, _)) = commands.get(ci + 1) {
+                    let nwords: Vec<&str> = next
+                        .iter()
+                        .filter_map(|&ti| match &toks[ti] {
+                            Tok::Word { value, .. } => Some(value.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    if sudo_reads_stdin(&nwords) {
+                        for &ti in idxs.iter().skip(1) {
+                            redactions.push((ti, 0));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    for (ti, t) in toks.iter().enumerate() {
+        if let Tok::Word {
+            start,
+            end,
+            value,
+            quote,
+        } = t
+        {
+            if let Some(&(_, keep)) = redactions.iter().find(|(r, _)| *r == ti) {
+                let replacement = match quote {
+                    Some(q) => format!("{q}{}{q}", redact_word(value, keep)),
+                    None => redact_word(value, keep),
+                };
+                edits.push((*start, *end, replacement));
+            } else if depth < MAX_DEPTH && quote.is_some() && value.contains(char::is_whitespace) {
+                let inner = redact_text_depth(value, depth + 1);
+                if inner != *value {
+                    let q = quote.unwrap_or('\'');
+                    edits.push((*start, *end, format!("{q}{inner}{q}")));
+                }
+            }
+        }
+    }
+    if edits.is_empty() {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    for (start, end, rep) in edits {
+        if start < pos || end > s.len() {
+            continue;
+        }
+        out.push_str(&s[pos..start]);
+        out.push_str(&rep);
+        pos = end;
+    }
+    out.push_str(&s[pos..]);
+    out
+}
+
+fn sudo_reads_stdin(words: &[&str]) -> bool {
+    let Some(first) = words.first() else {
+        return false;
+    };
+    if basename(first) != "sudo" {
+        return false;
+    }
+    words
+        .iter()
+        .skip(1)
+        .take_while(|w| w.starts_with('-'))
+        .any(|w| *w == "--stdin" || (!w.starts_with("--") && w.contains('S')))
+}
+
+/// Wrappers whose arguments are another command line.
+fn wrapper_skip(words: &[String]) -> Option<usize> {
+    let prog = basename(words.first()?);
+    let with_value: &[&str] = match prog {
+        "sudo" => &[
+            "-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "-R",
+        ],
+        "env" => &["-u", "-P", "-S", "-C"],
+        "xargs" => &["-I", "-J", "-L", "-n", "-P", "-R", "-s", "-E", "-S"],
+        "nohup" | "time" | "caffeinate" | "arch" | "exec" | "command" | "nice" | "timeout"
+        | "doas" => &["-n", "-w", "-t", "-k", "-s"],
+        _ => return None,
+    };
+    let mut i = 1;
+    while let Some(w) = words.get(i) {
+        if w == "--" {
+            return Some(i + 1);
+        }
+        if prog == "env" && w.contains('=') && !w.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        if prog == "timeout" && i == 1 && !w.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        if w.starts_with('-') {
+            i += if with_value.contains(&w.as_str()) {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        return Some(i);
+    }
+    None
+}
+
+/// argv indices of secret values, with how many leading bytes of the word to
+/// keep (non-zero for attached forms such as `-pSECRET` or `--password=x`).
+pub fn secret_words(words: &[String]) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    secret_words_into(words, 0, &mut found, 0);
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+fn secret_words_into(
+    words: &[String],
+    offset: usize,
+    found: &mut Vec<(usize, usize)>,
+    depth: usize,
+) {
+    let Some(first) = words.first() else {
+        return;
+    };
+    if depth > 8 {
+        return;
+    }
+    let prog = basename(first);
+    if let Some(skip) = wrapper_skip(words) {
+        if let Some(rest) = words.get(skip..) {
+            secret_words_into(rest, offset + skip, found, depth + 1);
+        }
+    }
+    match prog {
+        "security" => {
+            for (i, keep) in security_cli::parse(words).secrets {
+                found.push((offset + i, keep));
+            }
+        }
+        "dscl" => {
+            for (i, w) in words.iter().enumerate() {
+                let w = w.as_str();
+                if w == "authonly" || w == "-authonly" {
+                    // authonly <user> <password>
+                    if words.get(i + 2).is_some() {
+                        found.push((offset + i + 2, 0));
+                    }
+                } else if w == "passwd" || w == "-passwd" {
+                    // passwd <user path> [old] <new>
+                    for j in i + 2..words.len() {
+                        found.push((offset + j, 0));
+                    }
+                } else if w == "-P" && words.get(i + 1).is_some() {
+                    found.push((offset + i + 1, 0));
+                }
+            }
+        }
+        "curl" => {
+            for (i, w) in words.iter().enumerate() {
+                if (w == "-u" || w == "--user") && words.get(i + 1).is_some() {
+                    let v = &words[i + 1];
+                    let keep = v.find(':').map(|p| p + 1).unwrap_or(0);
+                    found.push((offset + i + 1, keep));
+                } else if let Some(rest) = w.strip_prefix("-u") {
+                    if !rest.is_empty() && !w.starts_with("--") {
+                        let keep = rest.find(':').map(|p| p + 3).unwrap_or(2);
+                        found.push((offset + i, keep));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    // Generic long password options, for any program (and chainbreaker's
+    // `--key`, the keychain master key).
+    let mut names = vec![
+        "--password",
+        "--passphrase",
+        "--passwd",
+        "--pass",
+        "--secret",
+    ];
+    if words
+        .iter()
+        .any(|w| w.to_ascii_lowercase().contains("chainbreaker"))
+    {
+        names.push("--key");
+    }
+    for (i, w) in words.iter().enumerate() {
+        let lower = w.to_ascii_lowercase();
+        for name in &names {
+            if lower == *name {
+                if words.get(i + 1).is_some() {
+                    found.push((offset + i + 1, 0));
+                }
+                break;
+            }
+            if lower.len() > name.len()
+                && lower.starts_with(name)
+                && lower.as_bytes()[name.len()] == b'='
+            {
+                found.push((offset + i, name.len() + 1));
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn joined(s: &[&str]) -> String {
+        redact_argv(&v(s)).join(" ")
+    }
+
+    #[test]
+    fn security_secret_flags() {
+        assert_eq!(
+            joined(&[
+                "security",
+                "unlock-keychain",
+                "-p",
+                "hunter2",
+                "login.keychain"
+            ]),
+            "security unlock-keychain -p <redacted> login.keychain"
+        );
+        assert_eq!(
+            joined(&["security", "create-keychain", "-phunter2", "x"]),
+            "security create-keychain -p<redacted> x"
+        );
+        assert_eq!(
+            joined(&["security", "import", "c.p12", "-k", "k", "-P", "hunter2"]),
+            "security import c.p12 -k k -P <redacted>"
+        );
+        assert_eq!(
+            joined(&[
+                "security",
+                "add-generic-password",
+                "-a",
+                "a",
+                "-s",
+                "s",
+                "-w",
+                "hunter2"
+            ]),
+            "security add-generic-password -a a -s s -w <redacted>"
+        );
+        assert_eq!(
+            joined(&[
+                "security",
+                "set-key-partition-list",
+                "-S",
+                "apple:",
+                "-k",
+                "hunter2",
+                "k"
+            ]),
+            "security set-key-partition-list -S apple: -k <redacted> k"
+        );
+        // Not secrets: find-certificate -p (PEM), find-generic-password -w (flag).
+        assert_eq!(
+            joined(&["security", "find-certificate", "-a", "-p"]),
+            "security find-certificate -a -p"
+        );
+        assert_eq!(
+            joined(&["security", "find-generic-password", "-w", "-s", "svc"]),
+            "security find-generic-password -w -s svc"
+        );
+    }
+
+    #[test]
+    fn dscl_sudo_and_long_options() {
+        assert_eq!(
+            joined(&["dscl", ".", "authonly", "alice", "hunter2"]),
+            "dscl . authonly alice <redacted>"
+        );
+        assert_eq!(
+            joined(&[
+                "sudo",
+                "-u",
+                "root",
+                "security",
+                "unlock-keychain",
+                "-p",
+                "hunter2"
+            ]),
+            "sudo -u root security unlock-keychain -p <redacted>"
+        );
+        assert_eq!(
+            joined(&["tool", "--password=hunter2", "--pass", "hunter3"]),
+            "tool --password=<redacted> --pass <redacted>"
+        );
+        assert_eq!(
+            joined(&[
+                "python3",
+                "chainbreaker.py",
+                "--key",
+                "26C80BE3346E720DAA10620F2C9C8AD726CFCE2B818942F9",
+                "k"
+            ]),
+            "python3 chainbreaker.py --key <redacted> k"
+        );
+    }
+
+    #[test]
+    fn shell_strings_are_redacted_recursively() {
+        let r = redact_argv(&v(&[
+            "/bin/sh",
+            "-c",
+            "echo 'Winter2024!'|sudo -S sudo hexdump -s 8 -n 24 /private/var/db/SystemKey",
+        ]));
+        assert!(!r.join(" ").contains("Winter2024"), "{r:?}");
+        assert!(r[2].contains("hexdump"));
+
+        let r =
+            redact_text("security unlock-keychain -p 'ciPass123' signing_temp.keychain && echo ok");
+        assert_eq!(
+            r,
+            "security unlock-keychain -p '<redacted>' signing_temp.keychain && echo ok"
+        );
+
+        let r = redact_argv(&v(&[
+            "osascript",
+            "-e",
+            "do shell script \"dscl . authonly \" & quoted form of u & \"\"",
+            "-e",
+            "do shell script \"dscl . authonly alice 'Hunter2!pw'\"",
+        ]));
+        assert!(!r.join(" ").contains("Hunter2!pw"), "{r:?}");
+
+        let r = redact_text("security 2>&1 > /dev/null unlock-keychain -p s3cret k");
+        assert!(!r.contains("s3cret"), "{r}");
+        let r = redact_text("printf 'pw\\n' | sudo -S -k whoami");
+        assert!(!r.contains("pw\\n"), "{r}");
+    }
+
+    #[test]
+    fn harmless_text_is_untouched() {
+        let s = "grep dump-keychain notes.txt | wc -l";
+        assert_eq!(redact_text(s), s);
+        let s = "sh -c \"security 2>&1 > /dev/null find-generic-password -ga \\\"Chrome\\\" | awk \\\"{print $2}\\\"\"";
+        assert_eq!(redact_text(s), s);
+    }
+}

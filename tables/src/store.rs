@@ -1,0 +1,564 @@
+//! The SQLite buffer behind the osquery table.
+//!
+//! Rows are collected continuously and answered from here. Conventions from
+//! cargo's `util/sqlite.rs`: the schema is versioned with `user_version`,
+//! migrations run in one exclusive transaction and are never edited (add a
+//! new one instead; a test checks that the migrated table has exactly the
+//! columns of [`crate::schema::COLUMNS`]); WAL so readers never block the
+//! writer. The file is created 0600 in a directory owned by the running
+//! user and not writable by group or others (refused otherwise).
+//!
+//! Rows and a source's read offset are committed in one transaction, and
+//! `eid` is unique, so a kill -9 at any moment loses no committed row and a
+//! restart stores no row twice.
+//!
+//! Retention (defaults, documented in the README): rows older than
+//! [`DEFAULT_MAX_AGE_SECS`] and beyond the newest [`DEFAULT_MAX_ROWS`] are
+//! deleted.
+
+use crate::constraints::{where_clause, Constraint};
+use crate::schema::{column_list, KeychainAccess, Value, COLUMNS};
+use rusqlite::{
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior,
+};
+use std::path::{Path, PathBuf};
+
+/// Default retention by age: 7 days.
+pub const DEFAULT_MAX_AGE_SECS: i64 = 7 * 24 * 3600;
+/// Default retention by count: the newest 1,000,000 rows.
+pub const DEFAULT_MAX_ROWS: u64 = 1_000_000;
+/// Default cap on rows returned by one generate.
+pub const DEFAULT_MAX_RESULT_ROWS: usize = 10_000;
+
+/// The table name inside the buffer.
+pub const EVENTS_TABLE: &str = "keychain_access_events";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database directory {path}: {msg}")]
+    UnsafeDirectory { path: String, msg: String },
+    #[error("io on {path}: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("database {path} has schema version {found}, newer than this build ({supported})")]
+    TooNew {
+        path: String,
+        found: i64,
+        supported: usize,
+    },
+}
+
+type Migration = &'static str;
+
+/// Never edit a migration; append one.
+const MIGRATIONS: &[Migration] = &[
+    // 1: the events table (columns as of schema v1) and its indexes.
+    "CREATE TABLE keychain_access_events (
+    time BIGINT,
+    eid TEXT,
+    source TEXT,
+    event_type TEXT,
+    pid BIGINT,
+    pidversion BIGINT,
+    ppid BIGINT,
+    parent_pidversion BIGINT,
+    uid BIGINT,
+    auid BIGINT,
+    username TEXT,
+    path TEXT,
+    cmdline TEXT,
+    cwd TEXT,
+    parent_path TEXT,
+    parent_cmdline TEXT,
+    ancestors TEXT,
+    responsible_path TEXT,
+    signing_id TEXT,
+    team_id TEXT,
+    cdhash TEXT,
+    signer TEXT,
+    platform_binary INTEGER,
+    action TEXT,
+    verb TEXT,
+    target_path TEXT,
+    destination_path TEXT,
+    keychain_dump INTEGER,
+    password_query INTEGER,
+    cert_export INTEGER,
+    reveals_secret INTEGER,
+    allowlisted INTEGER,
+    allow_reason TEXT,
+    severity TEXT,
+    reason TEXT,
+    technique TEXT,
+    message TEXT,
+    correlation_id TEXT,
+    es_version INTEGER,
+    global_seq_num BIGINT
+);
+CREATE UNIQUE INDEX keychain_access_events_eid ON keychain_access_events(eid);
+CREATE INDEX keychain_access_events_time ON keychain_access_events(time);",
+    // 2: per-source read offsets (committed with the rows they produced) and
+    // an index for pid lookups.
+    "CREATE TABLE source_offsets (
+    source TEXT PRIMARY KEY,
+    file_id TEXT,
+    offset INTEGER NOT NULL,
+    updated BIGINT
+);
+CREATE INDEX keychain_access_events_pid ON keychain_access_events(pid);",
+];
+
+/// Where a source stopped reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceOffset {
+    pub source: String,
+    /// Identity of the file (device and inode), to notice rotation.
+    pub file_id: String,
+    pub offset: u64,
+}
+
+/// The buffer.
+pub struct Store {
+    conn: Connection,
+    path: Option<PathBuf>,
+}
+
+/// Pragmas run outside any transaction (WAL cannot be set inside one).
+fn setup_pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    let version: i64 = tx.query_row("SELECT user_version FROM pragma_user_version", [], |r| {
+        r.get(0)
+    })?;
+    if version > MIGRATIONS.len() as i64 {
+        return Err(StoreError::TooNew {
+            path: path.to_string(),
+            found: version,
+            supported: MIGRATIONS.len(),
+        });
+    }
+    let from = usize::try_from(version).unwrap_or(0);
+    for m in MIGRATIONS.iter().skip(from) {
+        tx.execute_batch(m)?;
+    }
+    if from < MIGRATIONS.len() {
+        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Refuse a database directory that others could tamper with.
+#[cfg(unix)]
+pub fn check_directory(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).map_err(|err| StoreError::Io {
+        path: dir.display().to_string(),
+        err,
+    })?;
+    let bad = |msg: String| StoreError::UnsafeDirectory {
+        path: dir.display().to_string(),
+        msg,
+    };
+    if !meta.is_dir() {
+        return Err(bad("not a directory".into()));
+    }
+    // SAFETY-free: geteuid via the metadata of a file we create is awkward;
+    // compare with the owner of our own process's /proc-free view instead.
+    let uid = current_uid();
+    if meta.uid() != uid {
+        return Err(bad(format!(
+            "owned by uid {}, not by the running user (uid {uid})",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(bad(format!(
+            "mode {:o} is writable by group or others; use chmod 700 or 755",
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+/// The effective uid, read without `unsafe` from a file we just created.
+#[cfg(unix)]
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    // The owner of a fresh temp file is our effective uid.
+    let probe = std::env::temp_dir().join(format!(".kca-uid-{}", std::process::id()));
+    let uid = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .and_then(|f| f.metadata())
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX);
+    let _ = std::fs::remove_file(&probe);
+    uid
+}
+
+impl Store {
+    /// Open (creating if needed) the buffer at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        #[cfg(unix)]
+        check_directory(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let io = |err| StoreError::Io {
+                path: path.display().to_string(),
+                err,
+            };
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io)?;
+            let meta = std::fs::metadata(path).map_err(io)?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                log::warn!(
+                    "{} was mode {:o}; setting 0600",
+                    path.display(),
+                    meta.permissions().mode() & 0o777
+                );
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+            }
+        }
+        let mut conn = Connection::open(path)?;
+        setup_pragmas(&conn)?;
+        migrate(&mut conn, &path.display().to_string())?;
+        Ok(Store {
+            conn,
+            path: Some(path.to_path_buf()),
+        })
+    }
+
+    /// An in-memory buffer (offline scans and `query`).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let mut conn = Connection::open_in_memory()?;
+        migrate(&mut conn, ":memory:")?;
+        Ok(Store { conn, path: None })
+    }
+
+    /// A separate read-only connection for answering queries concurrently.
+    pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Insert rows and (optionally) a source offset in one transaction.
+    /// Rows whose `eid` is already stored are skipped. Returns rows added.
+    pub fn insert(
+        &mut self,
+        rows: &[KeychainAccess],
+        offset: Option<&SourceOffset>,
+    ) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut added = 0;
+        {
+            let placeholders = vec!["?"; COLUMNS.len()].join(",");
+            let sql = format!(
+                "INSERT OR IGNORE INTO {EVENTS_TABLE} ({}) VALUES ({placeholders})",
+                column_list()
+            );
+            let mut stmt = tx.prepare_cached(&sql)?;
+            for r in rows {
+                added += stmt.execute(params_from_iter(r.values()))?;
+            }
+        }
+        if let Some(o) = offset {
+            tx.execute(
+                "INSERT INTO source_offsets (source, file_id, offset, updated) VALUES (?1, ?2, ?3, strftime('%s','now'))
+                 ON CONFLICT(source) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset, updated = excluded.updated",
+                params![o.source, o.file_id, i64::try_from(o.offset).unwrap_or(i64::MAX)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Where a source stopped, if it ever committed.
+    pub fn source_offset(&self, source: &str) -> Result<Option<SourceOffset>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT source, file_id, offset FROM source_offsets WHERE source = ?1",
+                [source],
+                |r| {
+                    Ok(SourceOffset {
+                        source: r.get(0)?,
+                        file_id: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                        offset: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Rows matching the constraints, oldest first, at most `limit`.
+    /// Returns the rows and whether the limit cut the result.
+    pub fn query(
+        &self,
+        constraints: &[Constraint],
+        limit: usize,
+    ) -> Result<(Vec<KeychainAccess>, bool), StoreError> {
+        query_conn(&self.conn, constraints, limit)
+    }
+
+    /// Apply retention. Returns rows deleted.
+    pub fn enforce_retention(
+        &mut self,
+        now: i64,
+        max_age_secs: i64,
+        max_rows: u64,
+    ) -> Result<u64, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = tx.execute(
+            &format!("DELETE FROM {EVENTS_TABLE} WHERE time < ?1"),
+            [now.saturating_sub(max_age_secs)],
+        )? as u64;
+        deleted += tx.execute(
+            &format!(
+                "DELETE FROM {EVENTS_TABLE} WHERE rowid IN
+                 (SELECT rowid FROM {EVENTS_TABLE} ORDER BY time DESC, rowid DESC LIMIT -1 OFFSET ?1)"
+            ),
+            [i64::try_from(max_rows).unwrap_or(i64::MAX)],
+        )? as u64;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    pub fn row_count(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            self.conn
+                .query_row(&format!("SELECT count(*) FROM {EVENTS_TABLE}"), [], |r| {
+                    r.get(0)
+                })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Database size in bytes (pages in use).
+    pub fn size_bytes(&self) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// Run a constrained query on any connection to a buffer.
+pub fn query_conn(
+    conn: &Connection,
+    constraints: &[Constraint],
+    limit: usize,
+) -> Result<(Vec<KeychainAccess>, bool), StoreError> {
+    let (clause, mut params) = where_clause(constraints);
+    let sql = format!(
+        "SELECT {} FROM {EVENTS_TABLE} WHERE {clause} ORDER BY time, rowid LIMIT ?",
+        column_list()
+    );
+    params.push(Value::Int(
+        i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX),
+    ));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows: Vec<KeychainAccess> = stmt
+        .query_map(
+            params_from_iter(params.iter()),
+            KeychainAccess::from_sql_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    Ok((rows, truncated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constraints::parse_context;
+
+    fn row(t: i64, eid: &str, pid: i64) -> KeychainAccess {
+        KeychainAccess {
+            time: Some(t),
+            eid: Some(eid.into()),
+            pid: Some(pid),
+            action: Some("keychain_read".into()),
+            severity: Some("medium".into()),
+            allowlisted: Some(0),
+            ..Default::default()
+        }
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("kca-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn migrated_table_has_exactly_the_schema_columns() {
+        let s = Store::open_in_memory().unwrap();
+        let mut stmt = s
+            .conn
+            .prepare(&format!("PRAGMA table_info({EVENTS_TABLE})"))
+            .unwrap();
+        let got: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let want: Vec<(String, String)> = COLUMNS
+            .iter()
+            .map(|c| (c.name.to_string(), c.kind.sqlite_name().to_string()))
+            .collect();
+        assert_eq!(
+            got, want,
+            "schema.rs changed: add a migration that brings the table in line"
+        );
+    }
+
+    #[test]
+    fn upgrades_a_version_one_database_keeping_rows() {
+        let d = tempdir("migrate");
+        let path = d.join("buffer.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                &format!("INSERT INTO {EVENTS_TABLE} (time, eid, pid) VALUES (5, 'old', 7)"),
+                [],
+            )
+            .unwrap();
+        }
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.row_count().unwrap(), 1);
+        let v: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        // Version 2 features work on the upgraded file.
+        s.insert(
+            &[row(6, "new", 8)],
+            Some(&SourceOffset {
+                source: "f".into(),
+                file_id: "1:2".into(),
+                offset: 10,
+            }),
+        )
+        .unwrap();
+        assert_eq!(s.source_offset("f").unwrap().unwrap().offset, 10);
+        drop(s);
+        // Opening twice is a no-op.
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.row_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn refuses_newer_schema_and_unsafe_directories() {
+        let d = tempdir("newer");
+        let path = d.join("b.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        assert!(matches!(Store::open(&path), Err(StoreError::TooNew { .. })));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let w = tempdir("worldwritable");
+            std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o777)).unwrap();
+            let e = Store::open(&w.join("b.db")).err().unwrap().to_string();
+            assert!(e.contains("writable by group or others"), "{e}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn database_file_is_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempdir("mode");
+        let path = d.join("b.db");
+        let _s = Store::open(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn duplicates_are_ignored_and_constraints_select() {
+        let mut s = Store::open_in_memory().unwrap();
+        let rows: Vec<_> = (0..100)
+            .map(|i| row(1000 + i, &format!("e{i}"), i % 7))
+            .collect();
+        assert_eq!(s.insert(&rows, None).unwrap(), 100);
+        assert_eq!(s.insert(&rows, None).unwrap(), 0);
+        let c = parse_context(r#"{"constraints":[{"name":"time","list":[{"op":32,"expr":"1010"},{"op":16,"expr":"1020"}]},{"name":"pid","list":[{"op":2,"expr":"3"}]}]}"#).unwrap();
+        let (got, truncated) = s.query(&c, 1000).unwrap();
+        assert!(!truncated);
+        let want: Vec<i64> = (1010..1020).filter(|t| (t - 1000) % 7 == 3).collect();
+        assert_eq!(
+            got.iter().map(|r| r.time.unwrap()).collect::<Vec<_>>(),
+            want
+        );
+        let (got, truncated) = s.query(&[], 10).unwrap();
+        assert_eq!(got.len(), 10);
+        assert!(truncated);
+    }
+
+    #[test]
+    fn retention_by_age_and_count() {
+        let mut s = Store::open_in_memory().unwrap();
+        let rows: Vec<_> = (0..50)
+            .map(|i| row(1000 + i, &format!("e{i}"), 1))
+            .collect();
+        s.insert(&rows, None).unwrap();
+        let deleted = s.enforce_retention(1040, 30, 1_000).unwrap();
+        assert_eq!(deleted, 10); // times 1000..1009 are older than 1010
+        let deleted = s.enforce_retention(1040, 1_000, 15).unwrap();
+        assert_eq!(deleted, 25);
+        let (left, _) = s.query(&[], 100).unwrap();
+        assert_eq!(left.first().unwrap().time, Some(1035));
+    }
+}

@@ -1,0 +1,224 @@
+//! String hygiene shared by every output: control-character escaping, length
+//! caps, command-line joining and small path helpers.
+//!
+//! Attackers control paths and arguments, so every string that reaches a row
+//! passes through [`sanitize`] after redaction: control characters (C0, DEL,
+//! C1) become visible escapes, so a terminal, a CSV or a SIEM never sees raw
+//! escape sequences.
+
+use std::borrow::Cow;
+
+/// Escape control characters: `\n`, `\r`, `\t` as such, others as `\xNN`
+/// (C0, DEL) or `\u{NN}` (C1). Allocates only when something changes.
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if is_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_control(c: char) -> bool {
+    let u = c as u32;
+    u < 0x20 || (0x7f..=0x9f).contains(&u)
+}
+
+/// Truncate to at most `max` bytes on a char boundary, marking the cut.
+pub fn truncate(mut s: String, max: usize) -> (String, bool) {
+    if s.len() <= max {
+        return (s, false);
+    }
+    let mut cut = max;
+    while cut > 0 && !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    s.push_str("...<truncated>");
+    (s, true)
+}
+
+/// Join argv the way a shell user would read it: arguments with whitespace,
+/// quotes or nothing in them are single-quoted.
+pub fn join_args(args: &[String]) -> String {
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let needs_quotes = a.is_empty()
+            || a.chars()
+                .any(|c| c.is_whitespace() || matches!(c, '\'' | '"' | '\\'));
+        if needs_quotes {
+            out.push('\'');
+            out.push_str(&a.replace('\'', "'\\''"));
+            out.push('\'');
+        } else {
+            out.push_str(a);
+        }
+    }
+    out
+}
+
+/// The last path component (the whole string when it has no `/`).
+pub fn basename(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+/// The directory part of a path ("" when there is none).
+pub fn dirname(p: &str) -> &str {
+    match p.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &p[..i],
+        None => "",
+    }
+}
+
+/// Join a directory and a file name as osquery does (`dir + "/" + name`).
+pub fn join_path(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// FNV-1a 64-bit: a tiny stable hash for event ids. Stable across Rust
+/// versions and platforms, unlike `std`'s `DefaultHasher`.
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    pub fn write(&mut self, bytes: &[u8]) -> &mut Self {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // A field separator, so ("ab","c") and ("a","bc") differ.
+        self.0 ^= 0xff;
+        self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        self
+    }
+
+    pub fn finish_hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+/// Parse an RFC 3339 timestamp (`2025-08-07T15:13:09.811587464Z`, or with a
+/// `+hh:mm` offset) into unix seconds. Fractions are dropped.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse::<i64>().ok() };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !matches!(b.get(10), Some(b'T') | Some(b't') | Some(b' ')) {
+        return None;
+    }
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            i += 1;
+        }
+    }
+    let offset = match b.get(i) {
+        Some(b'Z') | Some(b'z') => 0,
+        Some(sign @ (b'+' | b'-')) => {
+            let rest = s.get(i + 1..)?;
+            let digits: String = rest.chars().filter(|c| c.is_ascii_digit()).collect();
+            if digits.len() != 4 {
+                return None;
+            }
+            let oh: i64 = digits.get(0..2)?.parse().ok()?;
+            let om: i64 = digits.get(2..4)?.parse().ok()?;
+            let off = oh * 3600 + om * 60;
+            if *sign == b'+' {
+                off
+            } else {
+                -off
+            }
+        }
+        None => 0,
+        _ => return None,
+    };
+    civil_to_unix(y, mo, d, h, mi, se).map(|t| t - offset)
+}
+
+/// Days-from-civil (Howard Hinnant's algorithm) to unix seconds.
+pub fn civil_to_unix(y: i64, m: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_escapes_controls_and_ansi() {
+        assert_eq!(sanitize("plain /path"), "plain /path");
+        assert_eq!(sanitize("a\nb\tc\u{1b}[31m"), "a\\nb\\tc\\x1b[31m");
+        assert_eq!(sanitize("nul\0"), "nul\\x00");
+        assert_eq!(sanitize("c1\u{9b}x"), "c1\\u{9b}x");
+    }
+
+    #[test]
+    fn rfc3339_parses_eslogger_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2025-08-07T15:13:09.811587464Z"),
+            Some(1_754_579_589)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-08-07T17:13:09+02:00"),
+            Some(1_754_579_589)
+        );
+        assert_eq!(parse_rfc3339("garbage"), None);
+        assert_eq!(parse_rfc3339("2025-13-07T15:13:09Z"), None);
+    }
+
+    #[test]
+    fn join_quotes_what_needs_it() {
+        let a: Vec<String> = ["sh", "-c", "echo hi", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(join_args(&a), "sh -c 'echo hi' ''");
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        let (s, cut) = truncate("ééé".to_string(), 3);
+        assert!(cut);
+        assert!(s.starts_with('é'));
+    }
+}

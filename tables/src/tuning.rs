@@ -1,0 +1,386 @@
+//! Tuning: allowlist rules that excuse known-good keychain access.
+//!
+//! A rule names the actions it excuses (nothing else) and the conditions
+//! under which it applies: the acting process, its parent or any ancestor
+//! (by signing id with team id where the code is signed, since paths can be
+//! forged; by path or command line otherwise), the row's command line,
+//! target and destination. An allowlisted row is kept with
+//! `allowlisted = 1` and `allow_reason`: tuning hides, it never deletes.
+//!
+//! The default tuning (`tuning/default.json`, built in) covers the false
+//! positives the original Sentinel query lists. `--tuning FILE` replaces it
+//! and `--no-tuning` turns it off. Patterns are simple wildcards: `*` any
+//! run of characters (including `/`), `?` one character.
+
+use crate::procs::ProcInfo;
+use serde::Deserialize;
+
+/// The built-in default tuning.
+pub const DEFAULT_TUNING_JSON: &str = include_str!("../tuning/default.json");
+
+/// Every action a row can carry (the closed set documented in the README).
+pub const ACTIONS: &[&str] = &[
+    "dump_keychain",
+    "find_generic_password",
+    "find_internet_password",
+    "find_certificate",
+    "find_identity",
+    "export",
+    "import",
+    "unlock_keychain",
+    "create_keychain",
+    "set_key_partition_list",
+    "add_password",
+    "list_keychains",
+    "security_interactive",
+    "security_other",
+    "keychain_read",
+    "keychain_copy",
+    "keychain_move",
+    "keychain_delete",
+    "tool_keychaindump",
+    "tool_chainbreaker",
+    "tool_lazagne",
+    "keychain_unlock",
+    "keychain_prompt",
+    "keychain_db_open",
+    "keychain_auth",
+    "authorization_right",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuningError {
+    #[error("tuning is not valid JSON or has an unknown key: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("tuning rule {index} ({id}): {msg}")]
+    Rule {
+        index: usize,
+        id: String,
+        msg: String,
+    },
+    #[error("reading tuning file {path}: {err}")]
+    Io { path: String, err: std::io::Error },
+}
+
+/// A string or a list of strings (any of them may match).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Patterns {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Patterns {
+    fn list(&self) -> Vec<&str> {
+        match self {
+            Patterns::One(s) => vec![s.as_str()],
+            Patterns::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+
+    fn any(&self, value: Option<&str>) -> bool {
+        let Some(v) = value else {
+            return false;
+        };
+        self.list().iter().any(|p| wildcard(p, v))
+    }
+}
+
+/// Conditions on one process.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProcMatch {
+    pub signing_id: Option<Patterns>,
+    /// A team id, or `apple` for Apple platform binaries.
+    pub team_id: Option<Patterns>,
+    pub path: Option<Patterns>,
+    pub cmdline: Option<Patterns>,
+}
+
+impl ProcMatch {
+    fn matches(&self, p: &ProcInfo) -> bool {
+        if let Some(s) = &self.signing_id {
+            if !s.any(p.signing_id.as_deref()) {
+                return false;
+            }
+        }
+        if let Some(t) = &self.team_id {
+            let team = if p.platform_binary {
+                Some("apple")
+            } else {
+                p.team_id.as_deref()
+            };
+            if !t.any(team) {
+                return false;
+            }
+        }
+        if let Some(path) = &self.path {
+            if !path.any(Some(p.path.as_str())) {
+                return false;
+            }
+        }
+        if let Some(c) = &self.cmdline {
+            if !c.any(p.cmdline.as_deref()) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn is_empty(&self) -> bool {
+        self.signing_id.is_none()
+            && self.team_id.is_none()
+            && self.path.is_none()
+            && self.cmdline.is_none()
+    }
+}
+
+/// One allowlist rule as written in the tuning file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    pub reason: String,
+    /// Where the pattern comes from (documentation only).
+    #[serde(default)]
+    pub source: Option<String>,
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub actor: Option<ProcMatch>,
+    #[serde(default)]
+    pub parent: Option<ProcMatch>,
+    #[serde(default)]
+    pub ancestor: Option<ProcMatch>,
+    #[serde(default)]
+    pub cmdline: Option<Patterns>,
+    #[serde(default)]
+    pub target_path: Option<Patterns>,
+    #[serde(default)]
+    pub destination_path: Option<Patterns>,
+    /// When set, the rule only applies to rows whose reveals_secret equals it.
+    #[serde(default)]
+    pub reveals_secret: Option<bool>,
+}
+
+/// The tuning file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuningFile {
+    pub version: u32,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Unified-log message patterns (see `unified_log`); kept here so a fleet
+    /// can add one without a rebuild.
+    #[serde(default)]
+    pub unified_log_patterns: Vec<serde_json::Value>,
+}
+
+/// What a rule is checked against.
+pub struct Facts<'a> {
+    pub action: &'a str,
+    pub actor: &'a ProcInfo,
+    pub ancestors: &'a [&'a ProcInfo],
+    pub cmdline: Option<&'a str>,
+    pub target_path: Option<&'a str>,
+    pub destination_path: Option<&'a str>,
+    pub reveals_secret: bool,
+}
+
+/// Loaded, validated tuning.
+#[derive(Debug, Clone, Default)]
+pub struct Tuning {
+    pub rules: Vec<Rule>,
+    pub unified_log_patterns: Vec<serde_json::Value>,
+}
+
+impl Tuning {
+    /// No rules at all (`--no-tuning`).
+    pub fn none() -> Self {
+        Tuning::default()
+    }
+
+    /// The built-in default.
+    pub fn builtin() -> Self {
+        // The default is tested at build time; failing here is a build bug.
+        Tuning::from_json(DEFAULT_TUNING_JSON).unwrap_or_else(|e| {
+            log::error!("built-in tuning is invalid: {e}");
+            Tuning::none()
+        })
+    }
+
+    pub fn from_file(path: &std::path::Path) -> Result<Self, TuningError> {
+        let text = std::fs::read_to_string(path).map_err(|err| TuningError::Io {
+            path: path.display().to_string(),
+            err,
+        })?;
+        Tuning::from_json(&text)
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, TuningError> {
+        let file: TuningFile = serde_json::from_str(text)?;
+        for (index, r) in file.rules.iter().enumerate() {
+            let err = |msg: &str| TuningError::Rule {
+                index,
+                id: r.id.clone(),
+                msg: msg.to_string(),
+            };
+            if r.actions.is_empty() {
+                return Err(err(
+                    "`actions` is empty: a rule must name the actions it excuses",
+                ));
+            }
+            for a in &r.actions {
+                if !ACTIONS.contains(&a.as_str()) {
+                    return Err(err(&format!("unknown action `{a}`")));
+                }
+            }
+            for m in [&r.actor, &r.parent, &r.ancestor].into_iter().flatten() {
+                if m.is_empty() {
+                    return Err(err("an empty process matcher would match everything"));
+                }
+                if m.signing_id.is_some() && m.team_id.is_none() {
+                    return Err(err(
+                        "`signing_id` needs `team_id` (or `apple`): signing ids alone can be self-assigned",
+                    ));
+                }
+            }
+            let has_condition = r.actor.is_some()
+                || r.parent.is_some()
+                || r.ancestor.is_some()
+                || r.cmdline.is_some()
+                || r.target_path.is_some();
+            if !has_condition {
+                return Err(err("a rule needs at least one condition on who or what"));
+            }
+        }
+        Ok(Tuning {
+            rules: file.rules,
+            unified_log_patterns: file.unified_log_patterns,
+        })
+    }
+
+    /// The first rule that excuses these facts, as `"<id>: <reason>"`.
+    pub fn allow_reason(&self, f: &Facts<'_>) -> Option<String> {
+        self.rules
+            .iter()
+            .find(|r| rule_matches(r, f))
+            .map(|r| format!("{}: {}", r.id, r.reason))
+    }
+}
+
+fn rule_matches(r: &Rule, f: &Facts<'_>) -> bool {
+    if !r.actions.iter().any(|a| a == f.action) {
+        return false;
+    }
+    if let Some(want) = r.reveals_secret {
+        if want != f.reveals_secret {
+            return false;
+        }
+    }
+    if let Some(m) = &r.actor {
+        if !m.matches(f.actor) {
+            return false;
+        }
+    }
+    if let Some(m) = &r.parent {
+        match f.ancestors.first() {
+            Some(p) if m.matches(p) => {}
+            _ => return false,
+        }
+    }
+    if let Some(m) = &r.ancestor {
+        if !f.ancestors.iter().any(|a| m.matches(a)) {
+            return false;
+        }
+    }
+    if let Some(p) = &r.cmdline {
+        if !p.any(f.cmdline) {
+            return false;
+        }
+    }
+    if let Some(p) = &r.target_path {
+        if !p.any(f.target_path) {
+            return false;
+        }
+    }
+    if let Some(p) = &r.destination_path {
+        if !p.any(f.destination_path) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Wildcard match: `*` matches any run (including `/`), `?` one character.
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_basics() {
+        assert!(wildcard("*fastlane*", "ruby /usr/local/bin/fastlane match"));
+        assert!(wildcard(
+            "/Volumes/*",
+            "/Volumes/Backup/x/login.keychain-db"
+        ));
+        assert!(!wildcard("/Volumes/*", "/tmp/x"));
+        assert!(wildcard("com.apple.?ds", "com.apple.mds"));
+        assert!(wildcard("*", ""));
+        assert!(!wildcard("a*b", "a"));
+    }
+
+    #[test]
+    fn builtin_default_is_valid() {
+        let t = Tuning::from_json(DEFAULT_TUNING_JSON).unwrap();
+        assert!(t.rules.len() >= 8);
+    }
+
+    #[test]
+    fn bad_tuning_names_the_problem() {
+        let e =
+            Tuning::from_json(r#"{"version":1,"rules":[{"id":"x","reason":"r","actions":[]}]}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("actions"), "{e}");
+        let e = Tuning::from_json(r#"{"version":1,"rules":[{"id":"x","reason":"r","actions":["nope"],"actor":{"path":"/x"}}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown action"), "{e}");
+        let e = Tuning::from_json(r#"{"version":1,"rules":[{"id":"x","reason":"r","actions":["keychain_read"],"actor":{"signing_id":"com.evil"}}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("team_id"), "{e}");
+        let e = Tuning::from_json(r#"{"version":1,"bogus":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+}
