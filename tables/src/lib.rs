@@ -20,6 +20,7 @@ pub mod redact;
 pub mod scan;
 pub mod schema;
 pub mod security_cli;
+pub mod status;
 pub mod store;
 pub mod text;
 pub mod tuning;
