@@ -35,7 +35,8 @@ pub const PREFILTER_NEEDLES: &[&str] = &[
 const SEQ_NEEDLE: &str = "\"global_seq_num\":";
 
 /// Counters for one scan (and for a live source's status row).
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ScanStats {
     pub lines_read: u64,
     pub bytes_read: u64,

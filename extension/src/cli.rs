@@ -1,0 +1,288 @@
+//! The offline CLI: scan captures, query them with SQL, print the schema.
+
+use crate::output::{self, Format, ResultSet};
+use keychain_access_tables::scan::{Line, LineReader};
+use keychain_access_tables::schema::{self, Value, COLUMNS, TABLE_NAME};
+use keychain_access_tables::status::{self, SourceStatus};
+use keychain_access_tables::store::Store;
+use keychain_access_tables::{KeychainAccess, ScanOptions, ScanStats, Scanner, Tuning};
+use std::io::{self, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Tuning selection shared by every command that classifies.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TuningArgs {
+    /// Allowlist rules (JSON) replacing the built-in default tuning.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_tuning")]
+    pub tuning: Option<PathBuf>,
+    /// Turn tuning off: nothing is allowlisted.
+    #[arg(long)]
+    pub no_tuning: bool,
+}
+
+impl TuningArgs {
+    pub fn load(&self) -> Result<Tuning, String> {
+        if self.no_tuning {
+            return Ok(Tuning::none());
+        }
+        match &self.tuning {
+            Some(p) => Tuning::from_file(p).map_err(|e| e.to_string()),
+            None => Ok(Tuning::builtin()),
+        }
+    }
+}
+
+/// Inputs shared by scan, query and pack run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputArgs {
+    /// A capture to read: eslogger JSON lines or unified-log NDJSON (`-` is
+    /// stdin). Repeat for several files; they are read in the order given
+    /// and share one process cache.
+    #[arg(long = "input", short = 'i', value_name = "FILE", required = true, num_args = 1)]
+    pub inputs: Vec<PathBuf>,
+    /// Skip lines longer than this many bytes (counted, never buffered whole).
+    #[arg(long, value_name = "BYTES", default_value_t = keychain_access_tables::scan::DEFAULT_MAX_LINE)]
+    pub max_line: usize,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+/// The result of scanning a set of inputs.
+pub struct Scanned {
+    pub rows: Vec<KeychainAccess>,
+    pub per_input: Vec<SourceStatus>,
+    pub total: ScanStats,
+}
+
+/// Scan every input in order with one scanner.
+pub fn scan_inputs(args: &InputArgs) -> Result<Scanned, String> {
+    let tuning = args.tuning.load()?;
+    let mut scanner = Scanner::new(ScanOptions {
+        max_line: args.max_line,
+        tuning,
+        ..ScanOptions::default()
+    });
+    let mut rows = Vec::new();
+    let mut per_input = Vec::new();
+    for path in &args.inputs {
+        let before = scanner.finish_stats();
+        let rows_before = rows.len();
+        let (reader, size): (Box<dyn Read>, Option<u64>) = if path == Path::new("-") {
+            (Box::new(io::stdin().lock()), None)
+        } else {
+            let f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let size = f.metadata().ok().map(|m| m.len());
+            (Box::new(f), size)
+        };
+        let mut progress = Progress::new(path, size);
+        let mut lines = LineReader::new(BufReader::with_capacity(256 * 1024, reader), args.max_line);
+        let mut out = Vec::new();
+        scanner.reset_sequence();
+        loop {
+            let line = lines
+                .next_line()
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            match line {
+                None => break,
+                Some(Line::Complete(b)) => scanner.scan_line(b, &mut out),
+                Some(Line::Oversize(n)) => scanner.oversize_line(n),
+            }
+            rows.append(&mut out);
+            progress.tick(lines.offset);
+        }
+        progress.done();
+        let after = scanner.finish_stats();
+        let stats = diff_stats(&before, &after);
+        let produced = &rows[rows_before..];
+        per_input.push(SourceStatus {
+            source: format!("file:{}", path.display()),
+            kind: "file".into(),
+            state: "done".into(),
+            rows_stored: produced.len() as u64,
+            last_event_time: produced.iter().filter_map(|r| r.time).max(),
+            stats,
+            ..SourceStatus::default()
+        });
+    }
+    Ok(Scanned {
+        rows,
+        per_input,
+        total: scanner.finish_stats(),
+    })
+}
+
+fn diff_stats(a: &ScanStats, b: &ScanStats) -> ScanStats {
+    // Counters only grow; the difference is this input's share.
+    let av = serde_json::to_value(a).unwrap_or_default();
+    let bv = serde_json::to_value(b).unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    if let (Some(am), Some(bm)) = (av.as_object(), bv.as_object()) {
+        for (k, v) in bm {
+            let x = v.as_u64().unwrap_or(0).saturating_sub(am.get(k).and_then(|v| v.as_u64()).unwrap_or(0));
+            out.insert(k.clone(), x.into());
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(out)).unwrap_or_default()
+}
+
+/// The summary printed on stderr after a scan.
+pub fn summary(s: &ScanStats, inputs: usize) -> String {
+    format!(
+        "keychain-access: read {} lines ({:.1} MB) from {} input(s): {} rows ({} alerts, {} allowlisted); \
+         skipped {} malformed, {} unknown event types, {} oversize, {} irrelevant (prefiltered); \
+         {} lossy UTF-8 kept; {} ES drops (seq gaps); {} keychain-subsystem accesses not rows; \
+         {} unified-log records ({} unmatched)",
+        s.lines_read,
+        s.bytes_read as f64 / 1e6,
+        inputs,
+        s.rows,
+        s.alerts,
+        s.allowlisted,
+        s.malformed,
+        s.unknown_types,
+        s.oversize,
+        s.prefiltered,
+        s.lossy_utf8,
+        s.es_drops,
+        s.subsystem_access,
+        s.unified_log_records,
+        s.unified_log_unmatched,
+    )
+}
+
+/// Columns `scan --format table` shows (all columns in jsonl and csv).
+const TABLE_COLUMNS: &[&str] = &[
+    "time", "pid", "path", "action", "severity", "allowlisted", "target_path", "destination_path", "reason",
+];
+
+pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(), String> {
+    let scanned = scan_inputs(args)?;
+    let cols: Vec<&str> = if format == Format::Table && !all_columns {
+        TABLE_COLUMNS.to_vec()
+    } else {
+        COLUMNS.iter().map(|c| c.name).collect()
+    };
+    let idx: Vec<usize> = cols
+        .iter()
+        .filter_map(|c| COLUMNS.iter().position(|k| k.name == *c))
+        .collect();
+    let rs = ResultSet {
+        columns: cols.iter().map(|c| c.to_string()).collect(),
+        rows: scanned
+            .rows
+            .iter()
+            .map(|r| {
+                let v = r.values();
+                idx.iter().map(|&i| v.get(i).cloned().unwrap_or(Value::Null)).collect()
+            })
+            .collect(),
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    output::write(&mut out, format, &rs).map_err(|e| format!("writing output: {e}"))?;
+    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    eprintln!("{}", summary(&scanned.total, args.inputs.len()));
+    Ok(())
+}
+
+/// An in-memory database holding the scanned rows as `keychain_access_events`
+/// and the per-input health rows as `keychain_access_status`.
+pub fn load_database(scanned: &Scanned) -> Result<Store, String> {
+    let mut store = Store::open_in_memory().map_err(|e| e.to_string())?;
+    store.insert(&scanned.rows, None).map_err(|e| e.to_string())?;
+    let conn = store.connection();
+    conn.execute(&status::sqlite_create_status_table(), [])
+        .map_err(|e| e.to_string())?;
+    status::insert_status(conn, &scanned.per_input).map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+/// Run one SQL statement and collect its result.
+pub fn run_sql(conn: &rusqlite::Connection, sql: &str) -> Result<ResultSet, String> {
+    let mut stmt = conn.prepare(sql).map_err(|e| format!("SQL error: {e}"))?;
+    let columns: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let n = columns.len();
+    let mut rows = Vec::new();
+    let mut q = stmt.query([]).map_err(|e| format!("SQL error: {e}"))?;
+    while let Some(r) = q.next().map_err(|e| format!("SQL error: {e}"))? {
+        let mut vals = Vec::with_capacity(n);
+        for i in 0..n {
+            use rusqlite::types::ValueRef;
+            let v = match r.get_ref(i).map_err(|e| format!("SQL error: {e}"))? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(i) => Value::Int(i),
+                ValueRef::Real(f) => Value::Text(f.to_string()),
+                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Value::Text(format!("<{} bytes>", b.len())),
+            };
+            vals.push(v);
+        }
+        rows.push(vals);
+    }
+    Ok(ResultSet { columns, rows })
+}
+
+pub fn run_query(args: &InputArgs, format: Format, sql: &str) -> Result<(), String> {
+    let scanned = scan_inputs(args)?;
+    let store = load_database(&scanned)?;
+    let rs = run_sql(store.connection(), sql)?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    output::write(&mut out, format, &rs).map_err(|e| format!("writing output: {e}"))?;
+    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    eprintln!("{}", summary(&scanned.total, args.inputs.len()));
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaFormat {
+    /// The README's Markdown column table.
+    Markdown,
+    /// JSON (packs/schema/keychain_access_events.json).
+    Json,
+    /// SQLite CREATE TABLE.
+    Sql,
+}
+
+pub fn run_schema(format: SchemaFormat) {
+    match format {
+        SchemaFormat::Markdown => print!("{}", schema::markdown_table()),
+        SchemaFormat::Json => print!("{}", schema::schema_json()),
+        SchemaFormat::Sql => println!("{};", schema::sqlite_create_table(TABLE_NAME)),
+    }
+}
+
+/// A progress line on a terminal for large inputs.
+struct Progress {
+    enabled: bool,
+    size: u64,
+    name: String,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(path: &Path, size: Option<u64>) -> Self {
+        let size = size.unwrap_or(0);
+        Progress {
+            enabled: size >= 64 * 1024 * 1024 && io::stderr().is_terminal(),
+            size,
+            name: path.display().to_string(),
+            last: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, offset: u64) {
+        if self.enabled && self.last.elapsed() >= Duration::from_millis(250) {
+            self.last = Instant::now();
+            let pct = offset as f64 * 100.0 / self.size.max(1) as f64;
+            eprint!("\r{}: {:5.1}% ({} MB)", self.name, pct, offset / 1_000_000);
+        }
+    }
+
+    fn done(&self) {
+        if self.enabled {
+            eprintln!("\r{}: 100.0%{:20}", self.name, "");
+        }
+    }
+}
