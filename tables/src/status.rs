@@ -104,7 +104,9 @@ pub fn sqlite_create_status_table() -> String {
 /// Insert status rows into a connection that has the status table.
 pub fn insert_status(conn: &rusqlite::Connection, rows: &[SourceStatus]) -> rusqlite::Result<()> {
     let placeholders = vec!["?"; STATUS_COLUMNS.len()].join(",");
-    let mut stmt = conn.prepare(&format!("INSERT INTO {STATUS_TABLE} VALUES ({placeholders})"))?;
+    let mut stmt = conn.prepare(&format!(
+        "INSERT INTO {STATUS_TABLE} VALUES ({placeholders})"
+    ))?;
     for r in rows {
         stmt.execute(rusqlite::params_from_iter(r.values()))?;
     }
@@ -122,5 +124,46 @@ mod tests {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute(&sqlite_create_status_table(), []).unwrap();
         insert_status(&conn, &[s]).unwrap();
+    }
+}
+
+/// The status schema as JSON (`packs/schema/keychain_access_status.json`).
+pub fn status_schema_json() -> String {
+    let cols: Vec<serde_json::Value> = STATUS_COLUMNS
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.name,
+                "osquery_type": c.kind.osquery_name(),
+                "kql_type": c.kind.kql_name(),
+                "description": c.description,
+            })
+        })
+        .collect();
+    let mut s =
+        serde_json::to_string_pretty(&serde_json::json!({"table": STATUS_TABLE, "columns": cols}))
+            .unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod schema_file_tests {
+    /// Regenerate with `UPDATE_SCHEMA=1 cargo test -p keychain-access-tables`.
+    #[test]
+    fn checked_in_status_schema_json_matches() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packs/schema/keychain_access_status.json"
+        );
+        let want = super::status_schema_json();
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let got = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            got, want,
+            "{path} drifted from status.rs; rerun with UPDATE_SCHEMA=1"
+        );
     }
 }
