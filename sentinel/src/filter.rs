@@ -1,0 +1,111 @@
+//! Result-name filter: which osquery result lines to ship.
+
+/// A list of glob patterns matched against a result line's `name` field.
+/// `*` matches any run of characters (including `/`), `?` one character,
+/// everything else itself (case-sensitive). An empty filter matches every
+/// line, including lines without a `name`.
+///
+/// Pack query names come in two shapes, so a pattern that should catch both
+/// starts with `*`: `*keychain_credential_access` matches
+/// `pack_keychain-access_keychain_credential_access` (osquery packs) and
+/// `pack/Global/keychain_credential_access` (Fleet).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameFilter {
+    patterns: Vec<Vec<char>>,
+}
+
+impl NameFilter {
+    /// Build a filter; refuses empty patterns.
+    pub fn new(patterns: &[String]) -> Result<Self, String> {
+        let mut out = Vec::with_capacity(patterns.len());
+        for (i, p) in patterns.iter().enumerate() {
+            if p.is_empty() {
+                return Err(format!("`name_filter`[{i}] is an empty pattern"));
+            }
+            out.push(p.chars().collect());
+        }
+        Ok(NameFilter { patterns: out })
+    }
+
+    /// True when every line passes.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Whether a line with this `name` (None: no `name` field) is shipped.
+    pub fn matches(&self, name: Option<&str>) -> bool {
+        if self.patterns.is_empty() {
+            return true;
+        }
+        let Some(name) = name else { return false };
+        let name: Vec<char> = name.chars().collect();
+        self.patterns.iter().any(|p| glob(p, &name))
+    }
+}
+
+/// Iterative glob with single-star backtracking: O(len(p) * len(s)).
+fn glob(p: &[char], s: &[char]) -> bool {
+    let (mut pi, mut si) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == s[si] => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(p: &[&str]) -> NameFilter {
+        NameFilter::new(&p.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("valid")
+    }
+
+    #[test]
+    fn empty_matches_all() {
+        assert!(f(&[]).matches(Some("x")));
+        assert!(f(&[]).matches(None));
+    }
+
+    #[test]
+    fn pack_names_both_shapes() {
+        let filt = f(&["*keychain_credential_access"]);
+        assert!(filt.matches(Some("pack_keychain-access_keychain_credential_access")));
+        assert!(filt.matches(Some("pack/Global/keychain_credential_access")));
+        assert!(!filt.matches(Some("pack/Global/keychain_credential_access_extra")));
+        assert!(!filt.matches(None));
+        let filt = f(&["pack_keychain-access_*", "pack/*/keychain_*"]);
+        assert!(filt.matches(Some("pack_keychain-access_anything")));
+        assert!(filt.matches(Some("pack/Global/keychain_x")));
+        assert!(!filt.matches(Some("pack_other_keychain_x")));
+    }
+
+    #[test]
+    fn glob_semantics() {
+        let filt = f(&["a?c"]);
+        assert!(filt.matches(Some("abc")));
+        assert!(!filt.matches(Some("abbc")));
+        assert!(f(&["exact"]).matches(Some("exact")));
+        assert!(!f(&["exact"]).matches(Some("exactly")));
+        assert!(f(&["*a*b*c*"]).matches(Some("xxaxxbxxcxx")));
+        assert!(f(&["**"]).matches(Some("")));
+        assert!(NameFilter::new(&[String::new()]).is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! `forward`: tailing a results log (appends, partial lines, rotation,
+//! truncation, restart) into Sentinel through the loopback mock.
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use common::*;
+use keychain_access_sentinel::{forward, SentinelConfig, Stats};
+use serde_json::json;
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open results");
+    f.write_all(text.as_bytes()).expect("append");
+}
+
+fn lines(range: std::ops::Range<usize>) -> String {
+    range.map(|i| line(i, 40) + "\n").collect()
+}
+
+struct Running {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Result<Stats, keychain_access_sentinel::Error>>,
+}
+
+fn start(cfg: &SentinelConfig, results: &Path) -> Running {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (cfg, results, s) = (cfg.clone(), PathBuf::from(results), Arc::clone(&stop));
+    let handle = std::thread::spawn(move || forward(&cfg, &results, s));
+    Running { stop, handle }
+}
+
+impl Running {
+    fn stop(self) -> Stats {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle
+            .join()
+            .expect("forward thread")
+            .expect("forward ok")
+    }
+}
+
+fn assert_exactly_once(mock: &Mock, n: usize) {
+    let mut ids = mock.ids();
+    assert_eq!(mock.unique_ids(), n, "every line arrives");
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(total, ids.len(), "no duplicates");
+    assert!(mock.problems().is_empty(), "{:?}", mock.problems());
+}
+
+#[test]
+fn follows_appends_partial_lines_rotation_and_truncation() {
+    let mock = Mock::start();
+    let dir = TempDir::new("fwd");
+    let cfg = config(&mock, dir.path(), json!({}));
+    let results = dir.path().join("osqueryd.results.log");
+    // Started before the file exists: it waits.
+    let run = start(&cfg, &results);
+    std::thread::sleep(Duration::from_millis(100));
+    append(&results, &lines(0..20));
+    assert!(wait_until(10, || mock.unique_ids() == 20), "first lines");
+
+    // A line written in two pieces is read once, whole.
+    let l20 = line(20, 40);
+    append(&results, &l20[..30]);
+    std::thread::sleep(Duration::from_millis(100));
+    append(&results, &format!("{}\n{}", &l20[30..], lines(21..40)));
+    assert!(wait_until(10, || mock.unique_ids() == 40), "appends");
+
+    // Rotation: rename, a last write to the old file, then a new file.
+    let rotated = dir.path().join("osqueryd.results.log.1");
+    std::fs::rename(&results, &rotated).expect("rotate");
+    append(&rotated, &lines(40..45));
+    std::thread::sleep(Duration::from_millis(100));
+    append(&results, &lines(45..60));
+    assert!(wait_until(10, || mock.unique_ids() == 60), "rotation");
+
+    // copytruncate-style: truncated, then written again.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&results)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    std::thread::sleep(Duration::from_millis(100));
+    append(&results, &lines(60..70));
+    assert!(wait_until(10, || mock.unique_ids() == 70), "truncation");
+
+    // An invalid line and a blank one.
+    append(&results, "this is not json\n\n");
+    append(&results, &lines(70..71));
+    assert!(wait_until(10, || mock.unique_ids() == 71));
+
+    let stats = run.stop();
+    assert_eq!(stats.accepted, 71);
+    assert_eq!(stats.delivered, 71);
+    assert_eq!(stats.dropped_invalid, 1);
+    assert_eq!(stats.queued_rows, 0);
+    assert_exactly_once(&mock, 71);
+}
+
+#[test]
+fn restart_resumes_and_drains_a_file_rotated_while_stopped() {
+    let mock = Mock::start();
+    let dir = TempDir::new("fwd-restart");
+    let cfg = config(&mock, dir.path(), json!({}));
+    let results = dir.path().join("results.log");
+    append(&results, &lines(0..30));
+    let run = start(&cfg, &results);
+    assert!(wait_until(10, || mock.unique_ids() == 30));
+    let s = run.stop();
+    assert_eq!((s.delivered, s.queued_rows), (30, 0));
+
+    // While stopped: more lines, then rotation and a new file.
+    append(&results, &lines(30..40));
+    std::fs::rename(&results, dir.path().join("results.log.1")).expect("rotate");
+    append(&results, &lines(40..50));
+
+    let run = start(&cfg, &results);
+    assert!(wait_until(10, || mock.unique_ids() == 50));
+    let s = run.stop();
+    assert_eq!((s.accepted, s.delivered), (50, 50));
+    assert_exactly_once(&mock, 50);
+
+    // And once more with nothing new: nothing is sent again.
+    let before = mock.ids().len();
+    let run = start(&cfg, &results);
+    std::thread::sleep(Duration::from_millis(300));
+    run.stop();
+    assert_eq!(mock.ids().len(), before);
+}
+
+#[test]
+fn over_long_line_is_skipped_and_counted() {
+    let mock = Mock::start();
+    let dir = TempDir::new("fwd-long");
+    let cfg = config(&mock, dir.path(), json!({"batch_max_bytes": 1000}));
+    let results = dir.path().join("results.log");
+    let mut text = lines(0..3);
+    // Longer than a 1 MiB read chunk, so it is skipped across reads.
+    text.push_str(&line(3, 1_200_000));
+    text.push('\n');
+    text.push_str(&lines(4..6));
+    append(&results, &text);
+    let run = start(&cfg, &results);
+    assert!(wait_until(10, || mock.unique_ids() == 5));
+    let s = run.stop();
+    assert_eq!(s.dropped_too_large, 1);
+    assert_eq!(s.delivered, 5);
+    let mut ids = mock.ids();
+    ids.sort();
+    assert_eq!(ids, vec!["e0", "e1", "e2", "e4", "e5"]);
+}
+
+#[test]
+fn refuses_a_bad_secret_file_before_reading() {
+    use std::os::unix::fs::PermissionsExt;
+    let mock = Mock::start();
+    let dir = TempDir::new("fwd-secret");
+    let cfg = config(&mock, dir.path(), json!({}));
+    std::fs::set_permissions(
+        &cfg.client_secret_file,
+        std::fs::Permissions::from_mode(0o604),
+    )
+    .expect("chmod");
+    let e = forward(
+        &cfg,
+        &dir.path().join("r.log"),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect_err("refused");
+    assert!(e.to_string().contains("0600"), "{e}");
+    assert!(!cfg.queue_path.exists(), "nothing created");
+}
