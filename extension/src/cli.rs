@@ -39,7 +39,13 @@ pub struct InputArgs {
     /// A capture to read: eslogger JSON lines or unified-log NDJSON (`-` is
     /// stdin). Repeat for several files; they are read in the order given
     /// and share one process cache.
-    #[arg(long = "input", short = 'i', value_name = "FILE", required = true, num_args = 1)]
+    #[arg(
+        long = "input",
+        short = 'i',
+        value_name = "FILE",
+        required = true,
+        num_args = 1
+    )]
     pub inputs: Vec<PathBuf>,
     /// Skip lines longer than this many bytes (counted, never buffered whole).
     #[arg(long, value_name = "BYTES", default_value_t = keychain_access_tables::scan::DEFAULT_MAX_LINE)]
@@ -71,12 +77,14 @@ pub fn scan_inputs(args: &InputArgs) -> Result<Scanned, String> {
         let (reader, size): (Box<dyn Read>, Option<u64>) = if path == Path::new("-") {
             (Box::new(io::stdin().lock()), None)
         } else {
-            let f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let f = std::fs::File::open(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let size = f.metadata().ok().map(|m| m.len());
             (Box::new(f), size)
         };
         let mut progress = Progress::new(path, size);
-        let mut lines = LineReader::new(BufReader::with_capacity(256 * 1024, reader), args.max_line);
+        let mut lines =
+            LineReader::new(BufReader::with_capacity(256 * 1024, reader), args.max_line);
         let mut out = Vec::new();
         scanner.reset_sequence();
         loop {
@@ -89,6 +97,12 @@ pub fn scan_inputs(args: &InputArgs) -> Result<Scanned, String> {
                 Some(Line::Oversize(n)) => scanner.oversize_line(n),
             }
             rows.append(&mut out);
+            // A unified-log prompt can link to an ES row emitted earlier
+            // (maybe from an earlier input): give that row the shared id too.
+            let updates = scanner.take_correlation_updates();
+            if !updates.is_empty() {
+                keychain_access_tables::correlate::apply_updates(&mut rows, &updates);
+            }
             progress.tick(lines.offset);
         }
         progress.done();
@@ -119,7 +133,10 @@ fn diff_stats(a: &ScanStats, b: &ScanStats) -> ScanStats {
     let mut out = serde_json::Map::new();
     if let (Some(am), Some(bm)) = (av.as_object(), bv.as_object()) {
         for (k, v) in bm {
-            let x = v.as_u64().unwrap_or(0).saturating_sub(am.get(k).and_then(|v| v.as_u64()).unwrap_or(0));
+            let x = v
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(am.get(k).and_then(|v| v.as_u64()).unwrap_or(0));
             out.insert(k.clone(), x.into());
         }
     }
@@ -153,7 +170,15 @@ pub fn summary(s: &ScanStats, inputs: usize) -> String {
 
 /// Columns `scan --format table` shows (all columns in jsonl and csv).
 const TABLE_COLUMNS: &[&str] = &[
-    "time", "pid", "path", "action", "severity", "allowlisted", "target_path", "destination_path", "reason",
+    "time",
+    "pid",
+    "path",
+    "action",
+    "severity",
+    "allowlisted",
+    "target_path",
+    "destination_path",
+    "reason",
 ];
 
 pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(), String> {
@@ -174,7 +199,9 @@ pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(
             .iter()
             .map(|r| {
                 let v = r.values();
-                idx.iter().map(|&i| v.get(i).cloned().unwrap_or(Value::Null)).collect()
+                idx.iter()
+                    .map(|&i| v.get(i).cloned().unwrap_or(Value::Null))
+                    .collect()
             })
             .collect(),
     };
@@ -190,7 +217,9 @@ pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(
 /// and the per-input health rows as `keychain_access_status`.
 pub fn load_database(scanned: &Scanned) -> Result<Store, String> {
     let mut store = Store::open_in_memory().map_err(|e| e.to_string())?;
-    store.insert(&scanned.rows, None).map_err(|e| e.to_string())?;
+    store
+        .insert(&scanned.rows, None)
+        .map_err(|e| e.to_string())?;
     let conn = store.connection();
     conn.execute(&status::sqlite_create_status_table(), [])
         .map_err(|e| e.to_string())?;

@@ -105,7 +105,6 @@ fn main() -> ExitCode {
                 socket,
                 timeout: cli.timeout,
                 interval: cli.interval,
-                verbose: cli.verbose,
                 config: cli.config,
                 inputs: cli.inputs,
             }),

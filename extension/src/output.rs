@@ -28,16 +28,30 @@ pub fn write(out: &mut dyn Write, format: Format, rs: &ResultSet) -> io::Result<
             for row in &rs.rows {
                 let mut map = serde_json::Map::new();
                 for (c, v) in rs.columns.iter().zip(row) {
-                    map.insert(c.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+                    map.insert(
+                        c.clone(),
+                        serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+                    );
                 }
                 serde_json::to_writer(&mut *out, &map)?;
                 out.write_all(b"\n")?;
             }
         }
         Format::Csv => {
-            writeln!(out, "{}", rs.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","))?;
+            writeln!(
+                out,
+                "{}",
+                rs.columns
+                    .iter()
+                    .map(|c| csv_field(c))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )?;
             for row in &rs.rows {
-                let fields: Vec<String> = row.iter().map(|v| csv_field(&v.to_osquery_string())).collect();
+                let fields: Vec<String> = row
+                    .iter()
+                    .map(|v| csv_field(&v.to_osquery_string()))
+                    .collect();
                 writeln!(out, "{}", fields.join(","))?;
             }
         }
@@ -46,7 +60,11 @@ pub fn write(out: &mut dyn Write, format: Format, rs: &ResultSet) -> io::Result<
             let cells: Vec<Vec<String>> = rs
                 .rows
                 .iter()
-                .map(|r| r.iter().map(|v| cell(&v.to_osquery_string(), MAX_CELL)).collect())
+                .map(|r| {
+                    r.iter()
+                        .map(|v| cell(&v.to_osquery_string(), MAX_CELL))
+                        .collect()
+                })
                 .collect();
             let mut widths: Vec<usize> = rs.columns.iter().map(|c| c.chars().count()).collect();
             for r in &cells {
@@ -65,7 +83,10 @@ pub fn write(out: &mut dyn Write, format: Format, rs: &ResultSet) -> io::Result<
                 writeln!(out, "{}", parts.join("  ").trim_end())
             };
             line(out, &rs.columns)?;
-            line(out, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())?;
+            line(
+                out,
+                &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+            )?;
             for r in &cells {
                 line(out, r)?;
             }

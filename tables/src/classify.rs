@@ -775,9 +775,11 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             } else {
                 Sev::Info
             };
+            // Verbs that name their keychain with -k (add-trusted-cert, ...).
+            let target = inv.value('k').map(String::from).or(first_pos);
             with_target(
                 Finding::new("security_other", base, format!("security {other}")),
-                first_pos,
+                target,
             )
         }
     };
@@ -837,7 +839,8 @@ fn tool_finding(info: &ProcInfo, args: &[String], script: Option<&str>) -> Optio
         format!("known keychain-theft tool {tool}"),
     );
     f.reveals = true;
-    f.high_reasons.push("known credential-theft tool".into());
+    f.high_reasons
+        .push("its only purpose is credential theft".into());
     // A keychain argument, if any, is the target.
     f.target = args
         .iter()

@@ -125,6 +125,9 @@ pub struct EsProcess {
     pub signing_id: Option<String>,
     #[serde(default)]
     pub team_id: Option<String>,
+    /// How the kernel validated the code (message version >= 10).
+    #[serde(default)]
+    pub cs_validation_category: Option<i64>,
     pub executable: EsFile,
 }
 

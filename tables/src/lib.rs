@@ -6,13 +6,15 @@
 //! (MITRE ATT&CK T1555.001). Data flows one way:
 //! source ([`scan::LineReader`]) -> parse ([`es`], [`unified_log`]) ->
 //! normalise ([`procs`], [`redact`], [`text`]) -> classify ([`classify`],
-//! [`security_cli`], [`material`], [`tuning`]) -> store ([`store`]) ->
+//! [`security_cli`], [`material`], [`tuning`]) -> correlate ([`correlate`])
+//! -> store ([`store`]) ->
 //! table/CLI ([`constraints`], [`schema`]).
 //!
 //! The crate has no osquery dependency: the `keychain-access` binary wraps it.
 
 pub mod classify;
 pub mod constraints;
+pub mod correlate;
 pub mod es;
 pub mod material;
 pub mod procs;

@@ -85,7 +85,11 @@ pub fn classify(path: &str) -> Option<Material> {
         });
     }
     let keychain_suffix = name.ends_with(".keychain") || name.ends_with(".keychain-db");
-    if keychain_suffix && (in_folder || p.contains("/Network/Library/Keychains/")) {
+    // `security create-keychain CI` stores `CI-db` in the Keychains folder.
+    let db_suffix = name.ends_with("-db") && name.len() > 3 && !name.starts_with('.');
+    if (keychain_suffix || (db_suffix && in_folder))
+        && (in_folder || p.contains("/Network/Library/Keychains/"))
+    {
         return Some(Material {
             kind: MaterialKind::FileKeychain,
             in_keychains_folder: true,
@@ -140,6 +144,8 @@ mod tests {
             "/Library/Managed Installs/Keychains/munki.keychain",
             "/Network/Library/Keychains/corp.keychain",
             "/tmp/salmonela/Kch/login.keychain-db",
+            "/Users/alice/Library/Keychains/fastlane_tmp_keychain-db",
+            "/Users/alice/Library/Keychains/CI-db",
         ] {
             assert!(classify(p).is_some(), "{p}");
         }

@@ -17,6 +17,16 @@ pub const CS_ADHOC: u32 = 0x0000_0002;
 pub const CS_LINKER_SIGNED: u32 = 0x0002_0000;
 pub const CS_SIGNED: u32 = 0x2000_0000;
 
+/// `cs_validation_category` values (macOS 26, message version 10).
+pub const CS_VALIDATION_CATEGORY_PLATFORM: i64 = 1;
+pub const CS_VALIDATION_CATEGORY_TESTFLIGHT: i64 = 2;
+pub const CS_VALIDATION_CATEGORY_DEVELOPMENT: i64 = 3;
+pub const CS_VALIDATION_CATEGORY_APP_STORE: i64 = 4;
+pub const CS_VALIDATION_CATEGORY_ENTERPRISE: i64 = 5;
+pub const CS_VALIDATION_CATEGORY_DEVELOPER_ID: i64 = 6;
+pub const CS_VALIDATION_CATEGORY_LOCAL_SIGNING: i64 = 7;
+pub const CS_VALIDATION_CATEGORY_NONE: i64 = 10;
+
 /// Who signed a binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signer {
@@ -44,8 +54,22 @@ impl Signer {
 
 /// Classify the signer from what ES reports.
 pub fn signer_of(p: &EsProcess) -> Signer {
-    if p.is_platform_binary == Some(true) {
+    if p.is_platform_binary == Some(true)
+        || p.cs_validation_category == Some(CS_VALIDATION_CATEGORY_PLATFORM)
+    {
         return Signer::Apple;
+    }
+    match p.cs_validation_category {
+        // From message version 10 the kernel says how the code was validated.
+        Some(CS_VALIDATION_CATEGORY_DEVELOPER_ID)
+        | Some(CS_VALIDATION_CATEGORY_APP_STORE)
+        | Some(CS_VALIDATION_CATEGORY_ENTERPRISE)
+        | Some(CS_VALIDATION_CATEGORY_TESTFLIGHT) => return Signer::DeveloperId,
+        Some(CS_VALIDATION_CATEGORY_LOCAL_SIGNING) | Some(CS_VALIDATION_CATEGORY_DEVELOPMENT) => {
+            return Signer::Adhoc
+        }
+        Some(CS_VALIDATION_CATEGORY_NONE) => return Signer::Unsigned,
+        _ => {}
     }
     let zero_cdhash = p
         .cdhash
@@ -58,6 +82,19 @@ pub fn signer_of(p: &EsProcess) -> Signer {
     }
     if has_team && (flags & CS_VALID != 0 || p.codesigning_flags.is_none()) {
         return Signer::DeveloperId;
+    }
+    // Apple-signed code outside the OS (Xcode, its tools) has no team id and
+    // is not a platform binary. Before message version 10, ES does not say
+    // who signed it; a valid, non-ad-hoc signature with an Apple identifier
+    // is taken as Apple's (documented limitation).
+    if !has_team
+        && flags & CS_VALID != 0
+        && p.signing_id
+            .as_deref()
+            .is_some_and(|s| s.starts_with("com.apple."))
+        && !zero_cdhash
+    {
+        return Signer::Apple;
     }
     if zero_cdhash && p.signing_id.is_none() {
         return Signer::Unsigned;
@@ -183,12 +220,14 @@ impl ProcessCache {
         self.map.get(&(pid, *pv))
     }
 
-    /// The parent of a process: by its audit token when known, else by ppid.
+    /// The parent of a process: by its audit token when the event carried
+    /// one, else (old message versions) by ppid. A parent token that is not
+    /// in the cache (never seen, or evicted) gives no parent: the newest
+    /// image with the same pid is another process when the pid was reused,
+    /// and pidversion is what tells them apart.
     pub fn parent_of(&self, p: &ProcInfo) -> Option<&ProcInfo> {
         if let Some(k) = p.parent {
-            if let Some(found) = self.map.get(&k) {
-                return Some(found);
-            }
+            return self.map.get(&k).filter(|q| q.key() != p.key());
         }
         let ppid = p.ppid?;
         if ppid == p.pid {
@@ -239,6 +278,16 @@ mod tests {
             ..child.clone()
         };
         assert_eq!(c.parent_of(&orphan).unwrap().path, "/usr/bin/python3");
+        // A parent token for an image not in the cache (evicted, or before
+        // the capture) is not matched to another image of the same pid.
+        let reused = info(21, 1, Some((10, 7)), "/usr/bin/security");
+        assert!(c.parent_of(&reused).is_none());
+        let mut small = ProcessCache::new(2);
+        small.insert(info(10, 1, None, "/bin/zsh"));
+        small.insert(info(10, 2, None, "/tmp/evil"));
+        small.insert(info(10, 3, None, "/bin/bash"));
+        assert_eq!(small.evictions, 1);
+        assert!(small.parent_of(&child).is_none(), "evicted parent misattributed");
     }
 
     #[test]

@@ -235,6 +235,14 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
         }
     }
 
+    // Token index -> keep-prefix (the first entry for a token wins). A map,
+    // not a scan of `redactions` per token: a shell string with many
+    // secrets would otherwise cost tokens x secrets.
+    let mut keep_of: std::collections::HashMap<usize, usize> =
+        std::collections::HashMap::with_capacity(redactions.len());
+    for &(ti, keep) in &redactions {
+        keep_of.entry(ti).or_insert(keep);
+    }
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     for (ti, t) in toks.iter().enumerate() {
         if let Tok::Word {
@@ -244,7 +252,7 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
             quote,
         } = t
         {
-            if let Some(&(_, keep)) = redactions.iter().find(|(r, _)| *r == ti) {
+            if let Some(&keep) = keep_of.get(&ti) {
                 let replacement = match quote {
                     Some(q) => format!("{q}{}{q}", redact_word(value, keep)),
                     None => redact_word(value, keep),
@@ -372,10 +380,14 @@ fn secret_words_into(
                         found.push((offset + i + 2, 0));
                     }
                 } else if w == "passwd" || w == "-passwd" {
-                    // passwd <user path> [old] <new>
+                    // passwd <user path> [old] <new>: every later word is a
+                    // secret already, so stop here (scanning on made argv of
+                    // repeated `passwd` quadratic: found by issue 9's
+                    // adversarial set).
                     for j in i + 2..words.len() {
                         found.push((offset + j, 0));
                     }
+                    break;
                 } else if w == "-P" && words.get(i + 1).is_some() {
                     found.push((offset + i + 1, 0));
                 }
@@ -564,6 +576,33 @@ mod tests {
         assert!(!r.contains("s3cret"), "{r}");
         let r = redact_text("printf 'pw\\n' | sudo -S -k whoami");
         assert!(!r.contains("pw\\n"), "{r}");
+    }
+
+    /// Issue 9 adversarial set: argv and shell text made of repeated
+    /// secrets must redact in linear time (`dscl . passwd passwd ...` used
+    /// to collect n^2/2 indices; a shell string with n secrets cost n^2).
+    #[test]
+    fn repeated_secret_words_redact_in_linear_time() {
+        let n = 100_000;
+        let mut argv = v(&["dscl", "."]);
+        argv.extend(std::iter::repeat_n("passwd".to_string(), n));
+        let t = std::time::Instant::now();
+        let r = redact_argv(&argv);
+        assert_eq!(r.len(), argv.len());
+        assert_eq!(r[3], "passwd");
+        assert!(r[4..].iter().all(|w| w == REDACTED));
+        assert_eq!(secret_words(&argv).len(), n - 2);
+
+        let text = format!("dscl . passwd /Users/a {}", "pw ".repeat(n));
+        let r = redact_text(&text);
+        assert!(!r.contains("pw "), "a password survived");
+        assert_eq!(r.matches(REDACTED).count(), n);
+        let text = "security unlock-keychain -p pw k; ".repeat(n / 10);
+        let r = redact_text(&text);
+        assert_eq!(r.matches(REDACTED).count(), n / 10);
+        // Generous: linear work is milliseconds; the quadratic forms took
+        // minutes (or ran out of memory) at this size.
+        assert!(t.elapsed() < std::time::Duration::from_secs(20));
     }
 
     #[test]

@@ -11,11 +11,12 @@
 //! no `/`, because eslogger escapes slashes as `\/`.
 
 use crate::classify::Classifier;
+use crate::correlate::{CorrelationOptions, CorrelationUpdate, Correlator};
 use crate::es::{self, EsError};
 use crate::procs::DEFAULT_CACHE_CAPACITY;
 use crate::schema::KeychainAccess;
 use crate::tuning::Tuning;
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, MatchKind};
 use std::io::{self, BufRead};
 
 /// Default maximum line length (bytes). Longer lines are skipped and counted.
@@ -33,6 +34,12 @@ pub const PREFILTER_NEEDLES: &[&str] = &[
 ];
 
 const SEQ_NEEDLE: &str = "\"global_seq_num\":";
+const TYPE_NEEDLE: &str = "\"event_type\":";
+
+/// ES event type numbers the classifier handles (exec, open, fork, close,
+/// create, exit, rename, unlink, clone, copyfile). Others are counted as
+/// unknown types, without parsing.
+pub const HANDLED_EVENT_TYPES: &[u64] = &[9, 10, 11, 12, 13, 15, 25, 32, 61, 110];
 
 /// Counters for one scan (and for a live source's status row).
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -57,6 +64,18 @@ pub struct ScanStats {
     pub unified_log_records: u64,
     pub unified_log_unmatched: u64,
     pub banner_lines: u64,
+    /// Unified-log records matched by an `ignore` pattern (known noise).
+    pub unified_log_ignored: u64,
+    /// Unified-log records that are not `logEvent`s (activities, signposts, ...).
+    pub unified_log_other_events: u64,
+    /// Unified-log rows whose timestamp could not be read (row kept, time NULL).
+    pub unified_log_bad_time: u64,
+    /// Rows given a correlation id (see `correlate`).
+    pub correlated_rows: u64,
+    /// Correlation window entries evicted at the cap.
+    pub correlation_evictions: u64,
+    /// Correlation updates dropped because nobody drained them.
+    pub correlation_updates_dropped: u64,
 }
 
 /// Options for a scan.
@@ -81,6 +100,16 @@ impl Default for ScanOptions {
 pub struct Prefilter {
     ac: AhoCorasick,
     seq_index: usize,
+    type_index: usize,
+}
+
+/// What the prefilter learned from one line's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Peek {
+    /// The line mentions keychain material, a tool, or is an exec/fork.
+    pub relevant: bool,
+    pub global_seq_num: Option<u64>,
+    pub event_type: Option<u64>,
 }
 
 impl Default for Prefilter {
@@ -93,32 +122,51 @@ impl Prefilter {
     pub fn new() -> Self {
         let mut needles: Vec<&str> = PREFILTER_NEEDLES.to_vec();
         needles.push(SEQ_NEEDLE);
+        needles.push(TYPE_NEEDLE);
+        // Leftmost-first semantics, not the default standard ones: only
+        // leftmost searchers get aho-corasick's SIMD (Teddy) prefilter; the
+        // standard searcher's prefilter keys on first bytes, and `"` starts
+        // half the needles and every JSON key, so it walks the automaton
+        // byte by byte (~3x slower on eslogger lines). The needles cannot
+        // overlap one another in a way that changes what `peek` reports.
         // The needles are fixed and valid; building cannot fail.
-        let ac = AhoCorasick::new(&needles)
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&needles)
             .unwrap_or_else(|_| AhoCorasick::new(["eychain"]).unwrap_or_else(|_| unreachable!()));
         Prefilter {
             ac,
-            seq_index: needles.len() - 1,
+            seq_index: needles.len() - 2,
+            type_index: needles.len() - 1,
         }
     }
 
-    /// Whether the line is worth parsing, and its `global_seq_num` if seen.
-    pub fn check(&self, line: &[u8]) -> (bool, Option<u64>) {
-        let mut relevant = false;
-        let mut seq = None;
+    /// Whether the line is worth parsing, and its `global_seq_num` and
+    /// `event_type` if seen. One pass over the bytes.
+    pub fn peek(&self, line: &[u8]) -> Peek {
+        let mut p = Peek::default();
         for m in self.ac.find_iter(line) {
-            if m.pattern().as_usize() == self.seq_index {
-                if seq.is_none() {
-                    seq = parse_u64(line.get(m.end()..).unwrap_or(&[]));
+            let i = m.pattern().as_usize();
+            let rest = line.get(m.end()..).unwrap_or(&[]);
+            if i == self.seq_index {
+                if p.global_seq_num.is_none() {
+                    p.global_seq_num = parse_u64(rest);
+                }
+            } else if i == self.type_index {
+                if p.event_type.is_none() {
+                    p.event_type = parse_u64(rest);
                 }
             } else {
-                relevant = true;
-            }
-            if relevant && seq.is_some() {
-                break;
+                p.relevant = true;
             }
         }
-        (relevant, seq)
+        p
+    }
+
+    /// Compatibility helper: relevance and sequence number.
+    pub fn check(&self, line: &[u8]) -> (bool, Option<u64>) {
+        let p = self.peek(line);
+        (p.relevant, p.global_seq_num)
     }
 }
 
@@ -145,6 +193,8 @@ pub struct Scanner {
     pub max_line: usize,
     last_seq: Option<u64>,
     pub unified: crate::unified_log::UnifiedLogParser,
+    /// Links ES and unified-log rows of the same access (see `correlate`).
+    pub correlator: Correlator,
 }
 
 impl Scanner {
@@ -157,7 +207,24 @@ impl Scanner {
             max_line: opts.max_line,
             last_seq: None,
             unified,
+            correlator: Correlator::default(),
         }
+    }
+
+    /// Change the correlation settings (window, bounds, on/off). Rows
+    /// already remembered are forgotten.
+    pub fn set_correlation(&mut self, opts: CorrelationOptions) {
+        let counters = self.correlator.counters.clone();
+        self.correlator = Correlator::new(opts);
+        self.correlator.counters = counters;
+    }
+
+    /// Correlation ids for rows already handed out (by `scan_line` or the
+    /// `scan_reader` sink) before their partner row arrived. Drain after each
+    /// line or batch and apply: `correlate::apply_updates` on rows in
+    /// memory, `Store::apply_correlation_updates` on the buffer.
+    pub fn take_correlation_updates(&mut self) -> Vec<CorrelationUpdate> {
+        self.correlator.take_updates()
     }
 
     /// Process one line (without its newline).
@@ -181,16 +248,32 @@ impl Scanner {
         }
         if crate::unified_log::looks_like_unified_log(trimmed) {
             let before = out.len();
-            self.unified.scan_line(trimmed, &mut self.stats, out);
-            self.count_rows(&out[before..]);
+            let ctx = crate::unified_log::LineContext {
+                cache: Some(&self.classifier.cache),
+                tuning: &self.classifier.tuning,
+            };
+            self.unified.scan_line(trimmed, &mut self.stats, &ctx, out);
+            self.finish_rows(out, before);
             return;
         }
-        let (relevant, seq) = self.prefilter.check(trimmed);
-        if let Some(seq) = seq {
+        let peek = self.prefilter.peek(trimmed);
+        if let Some(seq) = peek.global_seq_num {
             self.track_seq(seq);
         }
-        if !relevant {
-            self.stats.prefiltered += 1;
+        if !peek.relevant {
+            // Not parsed: check the structure cheaply. A type error inside an
+            // event that never mentions keychain material is not detected, by
+            // design (parsing it would cost what the prefilter saves).
+            if trimmed.last() != Some(&b'}') || peek.event_type.is_none() {
+                self.stats.malformed += 1;
+            } else if peek
+                .event_type
+                .is_some_and(|t| !HANDLED_EVENT_TYPES.contains(&t))
+            {
+                self.stats.unknown_types += 1;
+            } else {
+                self.stats.prefiltered += 1;
+            }
             return;
         }
         let text: std::borrow::Cow<'_, str> = match std::str::from_utf8(trimmed) {
@@ -217,7 +300,17 @@ impl Scanner {
                 log::debug!("line {}: unknown event type {t}", self.stats.lines_read);
             }
         }
-        self.count_rows(&out[before..]);
+        self.finish_rows(out, before);
+    }
+
+    /// Correlate and count the rows this line produced.
+    fn finish_rows(&mut self, out: &mut [KeychainAccess], before: usize) {
+        if let Some(new) = out.get_mut(before..) {
+            for r in new.iter_mut() {
+                self.correlator.observe(r);
+            }
+        }
+        self.count_rows(out.get(before..).unwrap_or(&[]));
     }
 
     fn count_rows(&mut self, rows: &[KeychainAccess]) {
@@ -259,10 +352,40 @@ impl Scanner {
         self.stats.subsystem_access = self.classifier.counters.subsystem_access;
         self.stats.root_certificate_reads = self.classifier.counters.root_certificate_reads;
         self.stats.cache_evictions = self.classifier.cache.evictions;
+        self.stats.correlated_rows = self.correlator.counters.correlated_rows;
+        self.stats.correlation_evictions = self.correlator.counters.evictions;
+        self.stats.correlation_updates_dropped = self.correlator.counters.updates_dropped;
         self.stats.clone()
     }
 
-    /// Scan a whole reader, calling `sink` for each row.
+    /// Scan a whole reader into `rows`, applying correlation updates as
+    /// they come (the offline path in one call).
+    pub fn scan_reader_into<R: BufRead>(
+        &mut self,
+        reader: R,
+        rows: &mut Vec<KeychainAccess>,
+    ) -> io::Result<()> {
+        let mut lines = LineReader::new(reader, self.max_line);
+        let mut out = Vec::new();
+        self.reset_sequence();
+        while let Some(line) = lines.next_line()? {
+            match line {
+                Line::Complete(bytes) => self.scan_line(bytes, &mut out),
+                Line::Oversize(len) => self.oversize_line(len),
+            }
+            rows.append(&mut out);
+            let updates = self.take_correlation_updates();
+            if !updates.is_empty() {
+                crate::correlate::apply_updates(rows, &updates);
+            }
+        }
+        Ok(())
+    }
+
+    /// Scan a whole reader, calling `sink` for each row. Rows reach the sink
+    /// before a later partner can correlate them: drain
+    /// [`Scanner::take_correlation_updates`] afterwards (or use
+    /// [`Scanner::scan_reader_into`]).
     pub fn scan_reader<R: BufRead>(
         &mut self,
         reader: R,

@@ -306,6 +306,32 @@ impl Store {
         Ok(added)
     }
 
+    /// Set `correlation_id` on stored rows (by `eid`) that a later row was
+    /// correlated with (see `correlate`). One transaction; returns rows
+    /// changed. Unknown eids (rows pruned, or never stored) are ignored.
+    pub fn apply_correlation_updates(
+        &mut self,
+        updates: &[crate::correlate::CorrelationUpdate],
+    ) -> Result<usize, StoreError> {
+        if updates.is_empty() {
+            return Ok(0);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut changed = 0;
+        {
+            let mut stmt = tx.prepare_cached(&format!(
+                "UPDATE {EVENTS_TABLE} SET correlation_id = ?1 WHERE eid = ?2"
+            ))?;
+            for u in updates {
+                changed += stmt.execute(params![u.correlation_id, u.eid])?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
     /// Where a source stopped, if it ever committed.
     pub fn source_offset(&self, source: &str) -> Result<Option<SourceOffset>, StoreError> {
         Ok(self
@@ -335,6 +361,11 @@ impl Store {
     }
 
     /// Apply retention. Returns rows deleted.
+    ///
+    /// Age is measured back from `min(now, newest row)`: on a live Mac the
+    /// newest row is about now, while a replayed capture from last year keeps
+    /// its rows instead of losing them all on the first pass (and a row
+    /// stamped in the future cannot push every other row out).
     pub fn enforce_retention(
         &mut self,
         now: i64,
@@ -344,9 +375,14 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let newest: Option<i64> =
+            tx.query_row(&format!("SELECT max(time) FROM {EVENTS_TABLE}"), [], |r| {
+                r.get(0)
+            })?;
+        let reference = newest.map_or(now, |n| n.min(now));
         let mut deleted = tx.execute(
             &format!("DELETE FROM {EVENTS_TABLE} WHERE time < ?1"),
-            [now.saturating_sub(max_age_secs)],
+            [reference.saturating_sub(max_age_secs)],
         )? as u64;
         deleted += tx.execute(
             &format!(
@@ -556,6 +592,9 @@ mod tests {
         s.insert(&rows, None).unwrap();
         let deleted = s.enforce_retention(1040, 30, 1_000).unwrap();
         assert_eq!(deleted, 10); // times 1000..1009 are older than 1010
+                                 // An old capture (newest row 1049) seen from a much later `now`: age
+                                 // counts back from the newest row, so nothing more goes.
+        assert_eq!(s.enforce_retention(9_999_999, 40, 1_000).unwrap(), 0);
         let deleted = s.enforce_retention(1040, 1_000, 15).unwrap();
         assert_eq!(deleted, 25);
         let (left, _) = s.query(&[], 100).unwrap();

@@ -11,6 +11,14 @@
 //! positives the original Sentinel query lists. `--tuning FILE` replaces it
 //! and `--no-tuning` turns it off. Patterns are simple wildcards: `*` any
 //! run of characters (including `/`), `?` one character.
+//!
+//! The same file carries the unified-log message patterns
+//! ([`UnifiedLogPattern`], section `unified_log_patterns`; see
+//! [`crate::unified_log`]). They are detection content, not allowlisting:
+//! a tuning file without the key keeps the built-in patterns, `--no-tuning`
+//! keeps them too, and `"unified_log_patterns_mode": "extend"` adds a file's
+//! patterns in front of the built-in ones (same id = replaced) instead of
+//! replacing them.
 
 use crate::procs::ProcInfo;
 use serde::Deserialize;
@@ -58,6 +66,12 @@ pub enum TuningError {
         id: String,
         msg: String,
     },
+    #[error("unified_log_patterns[{index}] ({id}): {msg}")]
+    Pattern {
+        index: usize,
+        id: String,
+        msg: String,
+    },
     #[error("reading tuning file {path}: {err}")]
     Io { path: String, err: std::io::Error },
 }
@@ -71,14 +85,16 @@ pub enum Patterns {
 }
 
 impl Patterns {
-    fn list(&self) -> Vec<&str> {
+    /// Every pattern given.
+    pub fn list(&self) -> Vec<&str> {
         match self {
             Patterns::One(s) => vec![s.as_str()],
             Patterns::Many(v) => v.iter().map(String::as_str).collect(),
         }
     }
 
-    fn any(&self, value: Option<&str>) -> bool {
+    /// Whether any pattern matches the value (a missing value matches none).
+    pub fn any(&self, value: Option<&str>) -> bool {
         let Some(v) = value else {
             return false;
         };
@@ -105,7 +121,7 @@ impl ProcMatch {
             }
         }
         if let Some(t) = &self.team_id {
-            let team = if p.platform_binary {
+            let team = if p.platform_binary || p.signer == Some(crate::procs::Signer::Apple) {
                 Some("apple")
             } else {
                 p.team_id.as_deref()
@@ -171,10 +187,85 @@ pub struct TuningFile {
     pub description: Option<String>,
     #[serde(default)]
     pub rules: Vec<Rule>,
-    /// Unified-log message patterns (see `unified_log`); kept here so a fleet
-    /// can add one without a rebuild.
+    /// Unified-log message patterns (see [`crate::unified_log`]); kept here
+    /// so a fleet can add one without a rebuild. Absent: the built-in ones.
     #[serde(default)]
-    pub unified_log_patterns: Vec<serde_json::Value>,
+    pub unified_log_patterns: Option<Vec<UnifiedLogPattern>>,
+    /// `replace` (default): the file's patterns are the only ones.
+    /// `extend`: the file's patterns come first, then the built-in ones
+    /// whose id the file does not reuse.
+    #[serde(default)]
+    pub unified_log_patterns_mode: Option<PatternsMode>,
+}
+
+/// How a tuning file's unified-log patterns combine with the built-in ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatternsMode {
+    Replace,
+    Extend,
+}
+
+/// Actions a unified-log pattern may give a row (a subset of [`ACTIONS`]),
+/// plus `ignore` for known noise (counted, never a row).
+pub const UNIFIED_LOG_ACTIONS: &[&str] = &[
+    "keychain_unlock",
+    "keychain_prompt",
+    "keychain_db_open",
+    "keychain_auth",
+    "authorization_right",
+    "ignore",
+];
+
+/// Severities a row can carry.
+pub const SEVERITIES: &[&str] = &["info", "low", "medium", "high"];
+
+/// Kinds of evidence behind a pattern's message text.
+pub const EVIDENCE: &[&str] = &[
+    "log_capture",
+    "apple_source",
+    "article",
+    "synthetic",
+    "none",
+];
+
+/// One unified-log message pattern as written in the tuning file. See
+/// [`crate::unified_log`] for the matcher syntax and semantics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnifiedLogPattern {
+    /// Unique id (letters, digits, `.`, `_`, `-`); shown in the row's reason.
+    pub id: String,
+    /// The row's action (one of [`UNIFIED_LOG_ACTIONS`]).
+    pub action: String,
+    /// Wildcards on the record's `subsystem` (`""` when it has none).
+    #[serde(default)]
+    pub subsystem: Option<Patterns>,
+    /// Wildcards on the record's `category`.
+    #[serde(default)]
+    pub category: Option<Patterns>,
+    /// Wildcards on the basename of the record's `processImagePath`.
+    #[serde(default)]
+    pub process: Option<Patterns>,
+    /// Message matchers (any may match): wildcards with placeholders.
+    pub message: Patterns,
+    /// Wildcards the `{right}` placeholder's value must match.
+    #[serde(default)]
+    pub right: Option<Patterns>,
+    /// `info`, `low`, `medium` or `high` (not for `ignore`).
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// Why this is keychain access, in words (goes into the row's reason).
+    pub reason: String,
+    /// Citation: where the message text comes from.
+    pub source: String,
+    /// The macOS release the text was seen on, or `unconfirmed`.
+    pub seen_on: String,
+    /// True only when a captured log line from a known release shows the text.
+    pub confirmed: bool,
+    /// `log_capture`, `apple_source`, `article`, `synthetic` or `none`.
+    #[serde(default)]
+    pub evidence: Option<String>,
 }
 
 /// What a rule is checked against.
@@ -192,13 +283,18 @@ pub struct Facts<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Tuning {
     pub rules: Vec<Rule>,
-    pub unified_log_patterns: Vec<serde_json::Value>,
+    /// Validated unified-log patterns, in match order (first match wins).
+    pub unified_log_patterns: Vec<UnifiedLogPattern>,
 }
 
 impl Tuning {
-    /// No rules at all (`--no-tuning`).
+    /// No allowlist rules at all (`--no-tuning`). The built-in unified-log
+    /// patterns stay: they are detection content, not allowlisting.
     pub fn none() -> Self {
-        Tuning::default()
+        Tuning {
+            rules: Vec::new(),
+            unified_log_patterns: builtin_unified_log_patterns(),
+        }
     }
 
     /// The built-in default.
@@ -255,9 +351,27 @@ impl Tuning {
                 return Err(err("a rule needs at least one condition on who or what"));
             }
         }
+        let patterns = match file.unified_log_patterns {
+            None => builtin_unified_log_patterns(),
+            Some(own) => {
+                validate_patterns(&own)?;
+                match file.unified_log_patterns_mode {
+                    Some(PatternsMode::Extend) => {
+                        let mut all = own;
+                        for b in builtin_unified_log_patterns() {
+                            if !all.iter().any(|p| p.id == b.id) {
+                                all.push(b);
+                            }
+                        }
+                        all
+                    }
+                    _ => own,
+                }
+            }
+        };
         Ok(Tuning {
             rules: file.rules,
-            unified_log_patterns: file.unified_log_patterns,
+            unified_log_patterns: patterns,
         })
     }
 
@@ -268,6 +382,43 @@ impl Tuning {
             .find(|r| rule_matches(r, f))
             .map(|r| format!("{}: {}", r.id, r.reason))
     }
+}
+
+/// The built-in unified-log patterns (the `unified_log_patterns` section of
+/// `tuning/default.json`). Empty, with an error logged, if that section is
+/// invalid (a test keeps it valid).
+pub fn builtin_unified_log_patterns() -> Vec<UnifiedLogPattern> {
+    let file: TuningFile = match serde_json::from_str(DEFAULT_TUNING_JSON) {
+        Ok(f) => f,
+        Err(e) => {
+            log::error!("built-in tuning is invalid: {e}");
+            return Vec::new();
+        }
+    };
+    let patterns = file.unified_log_patterns.unwrap_or_default();
+    match validate_patterns(&patterns) {
+        Ok(()) => patterns,
+        Err(e) => {
+            log::error!("built-in unified-log patterns are invalid: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// Validate unified-log patterns; the error names the pattern.
+pub fn validate_patterns(patterns: &[UnifiedLogPattern]) -> Result<(), TuningError> {
+    for (index, p) in patterns.iter().enumerate() {
+        let err = |msg: String| TuningError::Pattern {
+            index,
+            id: p.id.clone(),
+            msg,
+        };
+        if patterns[..index].iter().any(|q| q.id == p.id) {
+            return Err(err("duplicate id".into()));
+        }
+        crate::unified_log::validate_pattern(p).map_err(err)?;
+    }
+    Ok(())
 }
 
 fn rule_matches(r: &Rule, f: &Facts<'_>) -> bool {

@@ -1,17 +1,32 @@
-//! `keychain-access forward`: tail an osquery/Fleet results log to Sentinel.
+//! `keychain-access forward`: tail an osquery or Fleet results log (with
+//! rotation) and deliver it to Microsoft Sentinel — the route for a Linux
+//! Fleet server or log host. The config file has the same `sentinel`
+//! section as the extension's.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct ForwardArgs {
-    /// The osquery or Fleet results log to tail.
+    /// The osquery or Fleet results log to tail (e.g. /var/log/osquery/osqueryd.results.log).
     #[arg(long, value_name = "FILE")]
     pub results: PathBuf,
-    /// JSON config with a `sentinel` section (same format as the extension's).
+    /// JSON config with a `sentinel` section (same format as the extension's config).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
 }
 
-pub fn run(_args: ForwardArgs) -> Result<(), String> {
-    Err("forward is not built yet".into())
+pub fn run(args: ForwardArgs) -> Result<(), String> {
+    let cfg =
+        keychain_access_sentinel::SentinelConfig::load(&args.config).map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    let stats =
+        keychain_access_sentinel::forward(&cfg, &args.results, stop).map_err(|e| e.to_string())?;
+    eprintln!("keychain-access forward: {stats}");
+    Ok(())
 }

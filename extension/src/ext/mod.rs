@@ -1,20 +1,288 @@
-//! Extension mode: serve keychain_access_events to osquery.
+//! Extension mode: collect continuously, buffer in SQLite, answer osquery.
+//!
+//! osquery starts an autoloaded extension as `<path> --socket PATH --timeout
+//! N --interval N [--verbose]`. We wait up to `--timeout` seconds for the
+//! socket, register as extension `keychain_access` (sending our version)
+//! with the tables `keychain_access_events` and `keychain_access_status`,
+//! and run until osquery goes away (ping fails or the socket is removed),
+//! asks us to shut down, or we get SIGTERM/SIGINT. A refused registration is
+//! a clear error and a non-zero exit. On the way out, child processes are
+//! ended and nothing is left behind but the database.
 
+pub mod config;
 pub mod forward;
+pub mod ingest;
+pub mod logger;
+pub mod sources;
+pub mod status;
+pub mod tables;
 
-use std::path::PathBuf;
+use keychain_access_tables::status::SourceStatus;
+use keychain_access_tables::store::Store;
+use keychain_access_tables::{ScanOptions, Scanner, Tuning};
+use osquery_rust::plugin::Plugin;
+use osquery_rust::{RegistrationRefused, Server};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The extension's registered name (what `--extensions_require` names).
+pub const EXTENSION_NAME: &str = "keychain_access";
 
 #[derive(Debug)]
-#[allow(dead_code)]
 pub struct ExtensionArgs {
     pub socket: PathBuf,
     pub timeout: u64,
     pub interval: u64,
-    pub verbose: bool,
     pub config: Option<PathBuf>,
     pub inputs: Vec<PathBuf>,
 }
 
-pub fn run(_args: ExtensionArgs) -> Result<(), String> {
-    Err("extension mode is not built yet".into())
+/// Create the database directory (0700, ours) when it does not exist.
+fn ensure_db_dir(db: &Path) -> Result<(), String> {
+    let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+pub fn run(args: ExtensionArgs) -> Result<(), String> {
+    let mut cfg = config::load(args.config.as_deref())?;
+    cfg.sources.files.extend(args.inputs.iter().cloned());
+    let tuning = if cfg.no_tuning {
+        Tuning::none()
+    } else if let Some(t) = &cfg.tuning {
+        Tuning::from_file(t).map_err(|e| e.to_string())?
+    } else {
+        Tuning::builtin()
+    };
+
+    // Connect to osquery first: without it there is nothing to serve.
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let socket = args.socket.to_string_lossy().into_owned();
+    let mut server: Server<Plugin> =
+        Server::new_with_timeout(Some(EXTENSION_NAME), &socket, timeout)
+            .map_err(|e| format!("cannot reach osquery at {socket}: {e}"))?
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .with_ping_interval(
+                Duration::from_millis(500).min(Duration::from_secs(args.interval.max(1))),
+            );
+
+    ensure_db_dir(&cfg.database)?;
+    let mut store = Store::open(&cfg.database).map_err(|e| e.to_string())?;
+
+    // Sources, in status-row order.
+    struct Planned {
+        status: SourceStatus,
+        live: bool,
+    }
+    let mut planned: Vec<Planned> = Vec::new();
+    if cfg.sources.eslogger.enabled {
+        planned.push(Planned {
+            status: SourceStatus {
+                source: "eslogger".into(),
+                kind: "command".into(),
+                state: "starting".into(),
+                ..Default::default()
+            },
+            live: true,
+        });
+    }
+    if cfg.sources.log_stream.enabled {
+        planned.push(Planned {
+            status: SourceStatus {
+                source: "log_stream".into(),
+                kind: "command".into(),
+                state: "starting".into(),
+                ..Default::default()
+            },
+            live: true,
+        });
+    }
+    for f in &cfg.sources.files {
+        planned.push(Planned {
+            status: SourceStatus {
+                source: format!("file:{}", f.display()),
+                kind: "file".into(),
+                state: "starting".into(),
+                ..Default::default()
+            },
+            live: false,
+        });
+    }
+    let board = Arc::new(Mutex::new(status::Board {
+        sources: planned.iter().map(|p| p.status.clone()).collect(),
+        max_line: cfg.max_line_bytes,
+        buffer_rows: store.row_count().unwrap_or(0),
+        buffer_bytes: store.size_bytes().unwrap_or(0),
+        ..Default::default()
+    }));
+    if planned.is_empty() {
+        log::warn!("no sources configured: the table will only show what the buffer already holds");
+    }
+
+    // Resume offsets for file sources.
+    let mut resumes = Vec::new();
+    for f in &cfg.sources.files {
+        let name = format!("file:{}", f.display());
+        resumes.push(store.source_offset(&name).map_err(|e| e.to_string())?);
+    }
+    // A fresh start of the buffer file is ours to keep; make sure of the mode.
+    let _ = &mut store;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let children: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::sync_channel::<sources::Feed>(64);
+    let scanner = Scanner::new(ScanOptions {
+        max_line: cfg.max_line_bytes,
+        cache_capacity: cfg.process_cache_entries,
+        tuning,
+    });
+    let ingest = ingest::Ingest::new(
+        store,
+        scanner,
+        board.clone(),
+        cfg.retention.clone(),
+        planned.iter().map(|p| p.live).collect(),
+    );
+    let mut threads = Vec::new();
+    {
+        let stop = stop.clone();
+        threads.push(std::thread::spawn(move || ingest.run(rx, stop)));
+    }
+    let mut id = 0usize;
+    for (enabled, src) in [
+        (cfg.sources.eslogger.enabled, cfg.sources.eslogger.clone()),
+        (
+            cfg.sources.log_stream.enabled,
+            cfg.sources.log_stream.clone(),
+        ),
+    ] {
+        if !enabled {
+            continue;
+        }
+        let (tx, board, children, stop) =
+            (tx.clone(), board.clone(), children.clone(), stop.clone());
+        let this = id;
+        threads.push(std::thread::spawn(move || {
+            sources::run_command(
+                this,
+                sources::CommandSpec {
+                    argv: src.command,
+                    backoff_initial: Duration::from_millis(src.restart_backoff_initial_ms),
+                    backoff_max: Duration::from_millis(src.restart_backoff_max_ms),
+                },
+                tx,
+                board,
+                children,
+                stop,
+            )
+        }));
+        id += 1;
+    }
+    for (f, resume) in cfg.sources.files.iter().zip(resumes) {
+        let (tx, board, stop) = (tx.clone(), board.clone(), stop.clone());
+        let (this, path, name) = (id, f.clone(), format!("file:{}", f.display()));
+        threads.push(std::thread::spawn(move || {
+            sources::run_file(this, name, path, resume, tx, board, stop)
+        }));
+        id += 1;
+    }
+    drop(tx);
+
+    server.register_plugin(Plugin::readonly_table(tables::EventsTable::new(
+        cfg.database.clone(),
+        cfg.max_result_rows,
+        board.clone(),
+    )));
+    // The Sentinel logger plugin (unconfigured without a `sentinel` section).
+    let doc = cfg
+        .sentinel
+        .as_ref()
+        .map(|s| serde_json::json!({ "sentinel": s }));
+    let sentinel = Arc::new(
+        keychain_access_sentinel::SentinelLogger::from_document(doc.as_ref())
+            .map_err(|e| format!("config `sentinel`: {e}"))?,
+    );
+    server.register_plugin(Plugin::readonly_table(tables::StatusTable {
+        board: board.clone(),
+        sentinel: Some(sentinel.clone()),
+    }));
+    server.register_plugin(Plugin::logger(logger::SentinelLoggerPlugin {
+        inner: sentinel.clone(),
+    }));
+
+    // osquery removes its socket when it exits; notice that too.
+    let handle = server.get_stop_handle();
+    {
+        let socket = args.socket.clone();
+        let stop = stop.clone();
+        let interval = Duration::from_secs(args.interval.max(1));
+        std::thread::spawn(move || {
+            let mut last_check = Instant::now();
+            while !stop.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(200));
+                if last_check.elapsed() >= interval.min(Duration::from_secs(1)) {
+                    last_check = Instant::now();
+                    if !socket.exists() {
+                        log::warn!(
+                            "osquery's socket {} is gone; shutting down",
+                            socket.display()
+                        );
+                        handle.stop();
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    let result = server.run_with_signal_handling();
+    sentinel.shutdown();
+    // Stop sources, end children, let ingest commit what it has.
+    stop.store(true, Ordering::Release);
+    if let Ok(c) = children.lock() {
+        for pid in c.iter() {
+            kill_child(*pid);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for t in threads {
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        }
+    }
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => match RegistrationRefused::from_thrift_error(&e) {
+            Some(r) => Err(format!(
+                "osquery refused to register extension `{EXTENSION_NAME}`: {} (is another copy running?)",
+                r.message
+            )),
+            None => Err(format!("extension server: {e}")),
+        },
+    }
+}
+
+/// End a child process (eslogger, log). No `unsafe`: use kill(1).
+fn kill_child(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
 }

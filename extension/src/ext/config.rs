@@ -1,0 +1,206 @@
+//! The extension's JSON config: what osquery cannot pass on the command line.
+//!
+//! Path: `--config PATH`, else `$KEYCHAIN_ACCESS_CONFIG`, else
+//! `/var/osquery/keychain_access.json`. A missing default file means
+//! defaults; a missing explicit file or a bad file is a clear error naming
+//! the key. Every setting is documented in the README.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The default config path.
+pub const DEFAULT_CONFIG_PATH: &str = "/var/osquery/keychain_access.json";
+/// The environment variable overriding the config path.
+pub const CONFIG_ENV: &str = "KEYCHAIN_ACCESS_CONFIG";
+
+/// The event list eslogger is started with (what the classifier needs).
+pub const ESLOGGER_EVENTS: &[&str] = &[
+    "exec", "fork", "open", "close", "clone", "copyfile", "rename", "create", "unlink",
+];
+
+/// The unified-log predicate for `log stream` (keychain-related senders).
+pub const LOG_STREAM_PREDICATE: &str = "subsystem == \"com.apple.securityd\" OR subsystem == \"com.apple.security\" OR process == \"securityd\" OR process == \"secd\" OR process == \"SecurityAgent\" OR process == \"authd\" OR process == \"security\"";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// SQLite buffer path.
+    pub database: PathBuf,
+    pub retention: Retention,
+    /// Cap on rows one `generate` returns.
+    pub max_result_rows: usize,
+    /// Lines longer than this are skipped and counted.
+    pub max_line_bytes: usize,
+    /// Process-cache capacity (entries).
+    pub process_cache_entries: usize,
+    /// Tuning file replacing the built-in default.
+    pub tuning: Option<PathBuf>,
+    /// Turn tuning off.
+    pub no_tuning: bool,
+    pub sources: Sources,
+    /// The Sentinel delivery settings (see the sentinel crate).
+    pub sentinel: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    pub max_age_seconds: i64,
+    pub max_rows: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sources {
+    pub eslogger: CommandSource,
+    pub log_stream: CommandSource,
+    /// Captures to tail (NDJSON from eslogger or `log stream`).
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandSource {
+    pub enabled: bool,
+    /// argv of the command.
+    pub command: Vec<String>,
+    pub restart_backoff_initial_ms: u64,
+    pub restart_backoff_max_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: PathBuf::from("/var/osquery/keychain_access/buffer.db"),
+            retention: Retention::default(),
+            max_result_rows: keychain_access_tables::store::DEFAULT_MAX_RESULT_ROWS,
+            max_line_bytes: keychain_access_tables::scan::DEFAULT_MAX_LINE,
+            process_cache_entries: keychain_access_tables::procs::DEFAULT_CACHE_CAPACITY,
+            tuning: None,
+            no_tuning: false,
+            sources: Sources::default(),
+            sentinel: None,
+        }
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age_seconds: keychain_access_tables::store::DEFAULT_MAX_AGE_SECS,
+            max_rows: keychain_access_tables::store::DEFAULT_MAX_ROWS,
+        }
+    }
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        let mut eslogger = vec!["/usr/bin/eslogger".to_string()];
+        eslogger.extend(ESLOGGER_EVENTS.iter().map(|s| s.to_string()));
+        Sources {
+            eslogger: CommandSource {
+                // The live sources exist on macOS only.
+                enabled: cfg!(target_os = "macos"),
+                command: eslogger,
+                ..CommandSource::default()
+            },
+            log_stream: CommandSource {
+                enabled: cfg!(target_os = "macos"),
+                command: vec![
+                    "/usr/bin/log".into(),
+                    "stream".into(),
+                    "--style".into(),
+                    "ndjson".into(),
+                    "--info".into(),
+                    "--predicate".into(),
+                    LOG_STREAM_PREDICATE.into(),
+                ],
+                ..CommandSource::default()
+            },
+            files: Vec::new(),
+        }
+    }
+}
+
+impl Default for CommandSource {
+    fn default() -> Self {
+        CommandSource {
+            enabled: false,
+            command: Vec::new(),
+            restart_backoff_initial_ms: 1_000,
+            restart_backoff_max_ms: 60_000,
+        }
+    }
+}
+
+/// Which file to read: explicit, environment, default.
+pub fn config_path(explicit: Option<&Path>) -> (PathBuf, bool) {
+    if let Some(p) = explicit {
+        return (p.to_path_buf(), true);
+    }
+    if let Some(p) = std::env::var_os(CONFIG_ENV) {
+        return (PathBuf::from(p), true);
+    }
+    (PathBuf::from(DEFAULT_CONFIG_PATH), false)
+}
+
+/// Load the config. A missing default file means defaults.
+pub fn load(explicit: Option<&Path>) -> Result<Config, String> {
+    let (path, required) = config_path(explicit);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            log::info!("no config at {}; using defaults", path.display());
+            return Ok(Config::default());
+        }
+        Err(e) => return Err(format!("config {}: {e}", path.display())),
+    };
+    parse(&text).map_err(|e| format!("config {}: {e}", path.display()))
+}
+
+/// Parse config text; errors name the key (serde's messages do).
+pub fn parse(text: &str) -> Result<Config, String> {
+    let c: Config = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if c.max_result_rows == 0 {
+        return Err("`max_result_rows` must be at least 1".into());
+    }
+    if c.max_line_bytes < 1024 {
+        return Err("`max_line_bytes` must be at least 1024".into());
+    }
+    for (name, s) in [
+        ("eslogger", &c.sources.eslogger),
+        ("log_stream", &c.sources.log_stream),
+    ] {
+        if s.enabled && s.command.is_empty() {
+            return Err(format!("`sources.{name}.command` is empty"));
+        }
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_keys_are_named() {
+        let e = parse(r#"{"databse": "/x"}"#).unwrap_err();
+        assert!(e.contains("databse"), "{e}");
+        let e = parse(r#"{"retention": {"max_age": 1}}"#).unwrap_err();
+        assert!(e.contains("max_age"), "{e}");
+        let e = parse(r#"{"max_result_rows": "many"}"#).unwrap_err();
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn defaults_and_partial_files() {
+        let c = parse(r#"{"database": "/tmp/x.db", "sources": {"files": ["/a"]}}"#).unwrap();
+        assert_eq!(c.database, PathBuf::from("/tmp/x.db"));
+        assert_eq!(c.sources.files.len(), 1);
+        assert_eq!(
+            c.retention.max_rows,
+            keychain_access_tables::store::DEFAULT_MAX_ROWS
+        );
+        assert_eq!(c.sources.eslogger.command[0], "/usr/bin/eslogger");
+    }
+}

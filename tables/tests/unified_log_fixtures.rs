@@ -1,0 +1,293 @@
+//! Scans the unified-log fixtures (`tests/fixtures/unified_log/`) through the
+//! public `Scanner` API and checks rows, counters and correlation.
+
+use keychain_access_tables::correlate::{apply_updates, correlation_id_for};
+use keychain_access_tables::store::Store;
+use keychain_access_tables::unified_log::{looks_like_unified_log, parse_log_timestamp};
+use keychain_access_tables::{KeychainAccess, ScanOptions, ScanStats, Scanner};
+use std::io::BufReader;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../tests/fixtures/unified_log/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn scan(name: &str) -> (Vec<KeychainAccess>, ScanStats) {
+    let mut s = Scanner::new(ScanOptions::default());
+    let mut rows = Vec::new();
+    s.scan_reader_into(BufReader::new(&fixture(name)[..]), &mut rows)
+        .unwrap();
+    (rows, s.finish_stats())
+}
+
+fn by_action<'a>(rows: &'a [KeychainAccess], action: &str) -> Vec<&'a KeychainAccess> {
+    rows.iter()
+        .filter(|r| r.action.as_deref() == Some(action))
+        .collect()
+}
+
+#[test]
+fn securityd_db_open_confirmed_text() {
+    let (rows, st) = scan("securityd_db_open.ndjson");
+    assert_eq!(st.banner_lines, 1);
+    assert_eq!(st.unified_log_records, 8);
+    assert_eq!(rows.len(), 5);
+    assert_eq!(st.unified_log_unmatched, 1, "the trustd policy line");
+    assert_eq!(st.unified_log_other_events, 1, "the activity");
+    assert_eq!(st.prefiltered, 1, "the S8 logger line");
+    assert_eq!(st.malformed, 0);
+    for r in &rows {
+        assert_eq!(r.source.as_deref(), Some("unified_log"));
+        assert_eq!(r.event_type.as_deref(), Some("log"));
+        assert_eq!(r.action.as_deref(), Some("keychain_db_open"));
+        assert_eq!(r.severity.as_deref(), Some("info"));
+        assert_eq!(r.pid, Some(118));
+        assert_eq!(r.path.as_deref(), Some("/usr/sbin/securityd"));
+        assert_eq!(r.technique.as_deref(), Some("T1555.001"));
+        assert_eq!(r.allowlisted, Some(0));
+        assert!(r.message.as_deref().unwrap().contains(" opened "));
+        assert!(r
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("pattern securityd-keychain-opened, confirmed on macOS 10.12"));
+    }
+    let login = rows
+        .iter()
+        .find(|r| {
+            r.target_path.as_deref() == Some("/Users/hoakley/Library/Keychains/login.keychain-db")
+        })
+        .expect("login keychain row");
+    // 18:08:41 at +0000.
+    assert_eq!(login.time, parse_log_timestamp("2017-11-26 18:08:41+0000"));
+    assert_eq!(login.time, Some(1_511_719_721));
+    let mut eids: Vec<_> = rows.iter().map(|r| r.eid.clone()).collect();
+    eids.sort();
+    eids.dedup();
+    assert_eq!(eids.len(), rows.len());
+}
+
+#[test]
+fn authd_keychain_rights_only() {
+    let (rows, st) = scan("authd_rights.ndjson");
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(st.unified_log_ignored, 1, "system.preferences.datetime");
+    assert_eq!(st.unified_log_unmatched, 1, "Validating credential ...");
+    let kca = &rows[0];
+    assert_eq!(kca.action.as_deref(), Some("authorization_right"));
+    assert_eq!(kca.pid, Some(2301));
+    assert_eq!(
+        kca.path.as_deref(),
+        Some("/System/Applications/Utilities/Keychain Access.app")
+    );
+    assert!(kca
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("right `system.keychain.modify`"));
+    // 09:15:01 at -0700 is 16:15:01 UTC.
+    assert_eq!(kca.time, parse_log_timestamp("2026-03-02T16:15:01Z"));
+    assert_eq!(rows[1].pid, Some(2377));
+    assert_eq!(rows[1].path.as_deref(), Some("/usr/bin/security"));
+}
+
+#[test]
+fn securityd_kcacl_prompts_name_the_client() {
+    let (rows, st) = scan("synthetic_securityd_kcacl_prompt.ndjson");
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert_eq!(st.unified_log_unmatched, 0);
+    let query = &by_action(&rows, "keychain_auth")[0];
+    assert_eq!(query.pid, Some(3120));
+    assert_eq!(query.path, None, "the query line names no path");
+    let prompts = by_action(&rows, "keychain_prompt");
+    assert_eq!(prompts.len(), 3);
+    assert_eq!(prompts[0].pid, Some(3120));
+    assert_eq!(
+        prompts[0].path.as_deref(),
+        Some("/Applications/Slack.app/Contents/MacOS/Slack")
+    );
+    assert_eq!(prompts[0].severity.as_deref(), Some("low"));
+    let unsigned = prompts[1];
+    assert_eq!(unsigned.pid, Some(3188));
+    assert_eq!(unsigned.severity.as_deref(), Some("medium"));
+    assert!(unsigned.is_alert());
+    let private = prompts[2];
+    assert_eq!(private.pid, Some(3190));
+    assert_eq!(private.path, None, "<private> is not a path");
+    for r in &rows {
+        let reason = r.reason.as_deref().unwrap();
+        assert!(reason.contains("securityd[118]"), "{reason}");
+        assert!(reason.contains("message text unconfirmed"), "{reason}");
+        assert_eq!(r.uid, None, "userID is securityd's, not the client's");
+    }
+}
+
+#[test]
+fn unlock_lines() {
+    let (rows, st) = scan("synthetic_unlock.ndjson");
+    assert_eq!(rows.len(), 5, "{rows:#?}");
+    assert_eq!(st.unified_log_unmatched, 0);
+    let actions: Vec<&str> = rows.iter().filter_map(|r| r.action.as_deref()).collect();
+    assert_eq!(
+        actions,
+        vec![
+            "keychain_unlock",
+            "keychain_prompt",
+            "keychain_auth",
+            "keychain_unlock",
+            "keychain_unlock"
+        ]
+    );
+    assert_eq!(
+        rows[3].target_path.as_deref(),
+        Some("/Users/alice/Library/Keychains/login.keychain-db")
+    );
+    assert_eq!(rows[4].target_path, None, "<private>");
+    // 09:30:00 at +0530 is 04:00:00 UTC.
+    assert_eq!(rows[0].time, parse_log_timestamp("2026-01-15T04:00:00Z"));
+    for r in &rows {
+        assert_eq!(r.pid, Some(118), "no client named: securityd is the actor");
+    }
+}
+
+#[test]
+fn securityagent_broad_unconfirmed_patterns() {
+    let (rows, st) = scan("synthetic_securityagent_prompt.ndjson");
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(st.unified_log_unmatched, 1, "Window did become key");
+    assert_eq!(rows[0].pid, Some(5120), "the (pid) in the message");
+    assert_eq!(rows[0].uid, None);
+    assert_eq!(rows[1].pid, Some(880), "no pid named: SecurityAgent itself");
+    assert_eq!(rows[1].uid, Some(501));
+    assert!(rows
+        .iter()
+        .all(|r| r.action.as_deref() == Some("keychain_prompt")));
+}
+
+#[test]
+fn malformed_lines_are_counted_and_scanning_recovers() {
+    let (rows, st) = scan("malformed.ndjson");
+    assert_eq!(st.lines_read, 10);
+    assert_eq!(
+        st.banner_lines, 2,
+        "the stream banner and the `log show` header"
+    );
+    assert_eq!(st.blank_lines, 1);
+    assert_eq!(st.malformed, 3, "truncated JSON, an array, plain text");
+    assert_eq!(
+        st.unified_log_unmatched, 1,
+        "wrong-typed keys read as missing"
+    );
+    assert_eq!(st.lossy_utf8, 1);
+    assert_eq!(st.unified_log_bad_time, 1);
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert_eq!(rows[0].time, None);
+    assert_eq!(
+        rows[1].time,
+        parse_log_timestamp("2026-10-04 17:50:34+0200")
+    );
+    assert!(rows[2].target_path.as_deref().unwrap().contains('\u{fffd}'));
+}
+
+fn correlation_rows() -> (Vec<KeychainAccess>, ScanStats) {
+    scan("synthetic_correlation_security_exec.ndjson")
+}
+
+#[test]
+fn prompt_near_security_exec_is_correlated() {
+    let (rows, st) = correlation_rows();
+    let exec = rows
+        .iter()
+        .find(|r| r.source.as_deref() == Some("esf"))
+        .expect("the security exec row");
+    assert_eq!(exec.action.as_deref(), Some("find_generic_password"));
+    assert_eq!(exec.pid, Some(48141));
+    let id = correlation_id_for(exec.eid.as_deref().unwrap());
+    assert_eq!(exec.correlation_id.as_deref(), Some(id.as_str()));
+    let ul: Vec<&KeychainAccess> = rows
+        .iter()
+        .filter(|r| r.source.as_deref() == Some("unified_log"))
+        .collect();
+    assert_eq!(ul.len(), 5, "{ul:#?}");
+    // Query, SecurityAgent prompt and securityd prompt, 1-2 s after the exec.
+    for r in &ul[..3] {
+        assert_eq!(r.pid, Some(48141));
+        assert_eq!(r.correlation_id.as_deref(), Some(id.as_str()), "{r:#?}");
+        // Enriched from the eslogger exec seen in the same stream.
+        assert_eq!(r.path.as_deref(), Some("/usr/bin/security"));
+        assert_eq!(
+            r.cmdline.as_deref(),
+            Some("security find-generic-password -ga Chrome")
+        );
+        assert_eq!(r.parent_path.as_deref(), Some("/bin/sh"));
+        assert_eq!(r.signing_id.as_deref(), Some("com.apple.security"));
+        assert_eq!(r.uid, Some(501));
+    }
+    assert_eq!(
+        ul[1].action.as_deref(),
+        Some("keychain_prompt"),
+        "SecurityAgent"
+    );
+    // Another client, and the same pid 30 s later: not linked.
+    assert_eq!(ul[3].pid, Some(3120));
+    assert_eq!(ul[3].correlation_id, None);
+    assert_eq!(ul[4].pid, Some(48141));
+    assert_eq!(ul[4].correlation_id, None);
+    assert_eq!(st.correlated_rows, 4);
+    // UTC (eslogger) against +0200 (log): the times line up.
+    assert_eq!(exec.time, Some(1_754_579_320));
+    assert_eq!(ul[0].time, Some(1_754_579_321));
+}
+
+#[test]
+fn correlation_across_separate_files_and_in_the_buffer() {
+    // The offline CLI reads an eslogger file, then a log file: split the
+    // combined fixture into two inputs to the same scanner.
+    let data = fixture("synthetic_correlation_security_exec.ndjson");
+    let text = String::from_utf8(data).unwrap();
+    let (es, ul): (Vec<&str>, Vec<&str>) = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .partition(|l| !looks_like_unified_log(l.as_bytes()));
+    assert_eq!(es.len(), 2);
+
+    // Streaming-style: rows go to the SQLite buffer as they come; the
+    // updates are applied there with UPDATE ... WHERE eid.
+    let mut s = Scanner::new(ScanOptions::default());
+    let mut store = Store::open_in_memory().unwrap();
+    let mut stored_rows = 0;
+    let mut all = Vec::new();
+    for input in [&es, &ul] {
+        let joined = input.join("\n");
+        let mut rows = Vec::new();
+        s.scan_reader(BufReader::new(joined.as_bytes()), |r| rows.push(r))
+            .unwrap();
+        let updates = s.take_correlation_updates();
+        apply_updates(&mut rows, &updates);
+        stored_rows += store.insert(&rows, None).unwrap();
+        store.apply_correlation_updates(&updates).unwrap();
+        // Offline: rows of earlier inputs are in memory.
+        all.extend(rows);
+        apply_updates(&mut all, &updates);
+    }
+    assert_eq!(stored_rows, all.len());
+    let conn = store.connection();
+    let groups: Vec<(String, i64, String)> = conn
+        .prepare(
+            "SELECT correlation_id, count(*), group_concat(source) FROM keychain_access_events \
+             WHERE correlation_id IS NOT NULL GROUP BY correlation_id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].1, 4);
+    assert!(groups[0].2.contains("esf") && groups[0].2.contains("unified_log"));
+    // Rows in memory agree with the buffer.
+    assert_eq!(all.iter().filter(|r| r.correlation_id.is_some()).count(), 4);
+}

@@ -1,0 +1,699 @@
+//! The real binary in extension mode, driven by a fake osqueryd: the PyPI
+//! packages `osquery` (osquery-python's generated Thrift code), `thrift`
+//! and `future` acting as osquery's extension manager
+//! (`tests/fake_osqueryd/fake_em.py`). These tests never skip: without the
+//! Python packages they fail and say how to install them.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keychain-access"))
+}
+
+fn python() -> PathBuf {
+    let p = std::env::var_os("KCA_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+    let ok = Command::new(&p)
+        .args(["-c", "import osquery.extensions, thrift, future"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "the fake osqueryd needs Python with osquery, thrift and future: \
+         python3 -m venv .venv && .venv/bin/pip install -r tests/fake_osqueryd/requirements.txt \
+         (or set KCA_PYTHON)"
+    );
+    p
+}
+
+fn fake_em() -> PathBuf {
+    repo().join("tests/fake_osqueryd/fake_em.py")
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A private temp dir (0700; unix socket paths must stay short).
+fn tempdir(name: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let d = PathBuf::from(format!("/tmp/kca-{}-{}-{n}", name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    d
+}
+
+/// Kills its child when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Manager {
+    proc: Proc,
+    socket: PathBuf,
+    events: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Manager {
+    fn start(dir: &Path, extra: &[&str]) -> Manager {
+        let socket = dir.join("osq.em");
+        let mut child = Command::new(python())
+            .arg(fake_em())
+            .args(["manager", "--socket"])
+            .arg(&socket)
+            .args(["--max-seconds", "300"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start fake_em manager");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let ev = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    ev.lock().unwrap().push(v);
+                }
+            }
+        });
+        let m = Manager {
+            proc: Proc(child),
+            socket,
+            events,
+        };
+        m.wait_event("listening", Duration::from_secs(10));
+        m
+    }
+
+    fn wait_event(&self, name: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|e| e["event"] == name)
+            {
+                return e.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{name}` event from the manager"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn start_extension(dir: &Path, socket: &Path, config: &Value, interval: u64) -> Proc {
+    start_extension_env(dir, socket, config, interval, &[])
+}
+
+fn start_extension_env(
+    dir: &Path,
+    socket: &Path,
+    config: &Value,
+    interval: u64,
+    env: &[(String, String)],
+) -> Proc {
+    let cfg = dir.join("cfg.json");
+    std::fs::write(&cfg, serde_json::to_vec_pretty(config).unwrap()).unwrap();
+    let child = Command::new(bin())
+        .arg("--socket")
+        .arg(socket)
+        .args([
+            "--timeout",
+            "10",
+            "--interval",
+            &interval.to_string(),
+            "--config",
+        ])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("ext.log")).unwrap())
+        .spawn()
+        .expect("start extension");
+    Proc(child)
+}
+
+fn base_config(dir: &Path) -> Value {
+    json!({
+        "database": dir.join("db/buffer.db"),
+        "max_result_rows": 1000000,
+        "sources": {"eslogger": {"enabled": false}, "log_stream": {"enabled": false}, "files": []}
+    })
+}
+
+/// Call the extension through the fake osqueryd client.
+fn fake_call(listen: &str, args: &[&str]) -> Value {
+    let out = Command::new(python())
+        .arg(fake_em())
+        .args(args)
+        .args(["--socket", listen])
+        .output()
+        .expect("fake_em call");
+    let s = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(s.trim()).unwrap_or_else(|e| {
+        panic!(
+            "fake_em {args:?}: {e}: {s} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn generate(listen: &str, table: &str, context: &Value) -> Value {
+    let ctx = context.to_string();
+    fake_call(listen, &["generate", "--table", table, "--context", &ctx])
+}
+
+fn rows(resp: &Value) -> Vec<BTreeMap<String, String>> {
+    assert_eq!(resp["status"]["code"], 0, "generate failed: {resp}");
+    serde_json::from_value(resp["response"].clone()).unwrap()
+}
+
+fn status_row(listen: &str, source_prefix: &str) -> BTreeMap<String, String> {
+    rows(&generate(listen, "keychain_access_status", &json!({})))
+        .into_iter()
+        .find(|r| r["source"].starts_with(source_prefix))
+        .unwrap_or_else(|| panic!("no status row for {source_prefix}"))
+}
+
+/// Wait until the file source has read every line of its input.
+fn wait_ingested(
+    listen: &str,
+    source: &str,
+    lines: u64,
+    timeout: Duration,
+) -> BTreeMap<String, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = status_row(listen, source);
+        if s["lines_read"].parse::<u64>().unwrap_or(0) >= lines {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "ingest stalled: {s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `scan` rows of a capture, as osquery's string rows.
+fn scan_as_osquery(input: &Path) -> Vec<BTreeMap<String, String>> {
+    let out = Command::new(bin())
+        .arg("scan")
+        .arg("--input")
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: BTreeMap<String, Value> = serde_json::from_str(l).unwrap();
+            v.into_iter()
+                .map(|(k, v)| {
+                    let s = match v {
+                        Value::Null => String::new(),
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, s)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn by_eid(mut v: Vec<BTreeMap<String, String>>) -> Vec<BTreeMap<String, String>> {
+    v.sort_by(|a, b| a["eid"].cmp(&b["eid"]));
+    v
+}
+
+fn line_count(p: &Path) -> u64 {
+    std::fs::read(p)
+        .unwrap()
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u64
+}
+
+fn capture() -> PathBuf {
+    repo().join("samples/capture.ndjson")
+}
+
+#[test]
+fn registers_serves_and_answers_like_scan() {
+    let dir = tempdir("serve");
+    let m = Manager::start(&dir, &[]);
+    let mut cfg = base_config(&dir);
+    cfg["sources"]["files"] = json!([capture()]);
+    let _ext = start_extension(&dir, &m.socket, &cfg, 1);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    assert_eq!(reg["info"]["name"], "keychain_access");
+    assert_eq!(reg["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let tables = reg["registry"]["table"].as_object().unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("packs/schema/keychain_access_events.json")).unwrap(),
+    )
+    .unwrap();
+    let want: Vec<(String, String)> = schema["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().into(),
+                c["osquery_type"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let got: Vec<(String, String)> = tables["keychain_access_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] == "column")
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().into(),
+                r["type"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "column routes follow the schema");
+    assert!(tables.contains_key("keychain_access_status"));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+
+    let total = line_count(&capture());
+    let status = wait_ingested(&listen, "file:", total, Duration::from_secs(60));
+    let expected = scan_as_osquery(&capture());
+    assert!(expected.len() > 50, "the sample capture holds many rows");
+
+    // generate without constraints == scan of the same capture.
+    let all = rows(&generate(&listen, "keychain_access_events", &json!({})));
+    assert_eq!(by_eid(all.clone()), by_eid(expected.clone()));
+
+    // The status counters match the input.
+    assert_eq!(status["lines_read"].parse::<u64>().unwrap(), total);
+    assert_eq!(
+        status["rows_stored"].parse::<usize>().unwrap(),
+        expected.len()
+    );
+    let alerts = expected
+        .iter()
+        .filter(|r| {
+            (r["severity"] == "medium" || r["severity"] == "high") && r["allowlisted"] == "0"
+        })
+        .count();
+    assert_eq!(status["alerts"].parse::<usize>().unwrap(), alerts);
+
+    // time and pid constraints return exactly the matching rows.
+    let mut times: Vec<i64> = expected
+        .iter()
+        .map(|r| r["time"].parse().unwrap())
+        .collect();
+    times.sort_unstable();
+    let (lo, hi) = (times[times.len() / 4], times[times.len() * 3 / 4]);
+    let ctx = json!({"constraints": [{"name": "time", "affinity": "BIGINT",
+        "list": [{"op": 32, "expr": lo.to_string()}, {"op": 16, "expr": hi.to_string()}]}]});
+    let got = rows(&generate(&listen, "keychain_access_events", &ctx));
+    let want: Vec<_> = expected
+        .iter()
+        .filter(|r| {
+            let t: i64 = r["time"].parse().unwrap();
+            t >= lo && t < hi
+        })
+        .cloned()
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(by_eid(got), by_eid(want));
+    let pid = expected[expected.len() / 2]["pid"].clone();
+    let ctx = json!({"constraints": [{"name": "pid", "affinity": "BIGINT", "list": [{"op": 2, "expr": pid}]}]});
+    let got = rows(&generate(&listen, "keychain_access_events", &ctx));
+    let want: Vec<_> = expected
+        .iter()
+        .filter(|r| r["pid"] == pid)
+        .cloned()
+        .collect();
+    assert_eq!(by_eid(got), by_eid(want));
+    // Legacy string op codes and hostile values are handled.
+    let ctx = json!({"constraints": [{"name": "path", "affinity": "TEXT",
+        "list": [{"op": "2", "expr": "x' OR '1'='1"}]}]});
+    assert!(rows(&generate(&listen, "keychain_access_events", &ctx)).is_empty());
+
+    // 8 concurrent generates agree.
+    let ctx = json!({}).to_string();
+    let many = fake_call(
+        &listen,
+        &[
+            "generate",
+            "--table",
+            "keychain_access_events",
+            "--context",
+            &ctx,
+            "--concurrent",
+            "8",
+        ],
+    );
+    let results = many.as_array().expect("a list of 8 results");
+    assert_eq!(results.len(), 8);
+    let first = by_eid(rows(&results[0]));
+    for r in results {
+        assert_eq!(by_eid(rows(r)), first);
+    }
+
+    // Malformed context: an error status, never a crash.
+    let req = json!({"action": "generate", "context": "{not json"}).to_string();
+    let bad = fake_call(
+        &listen,
+        &[
+            "call",
+            "--item",
+            "keychain_access_events",
+            "--request",
+            &req,
+        ],
+    );
+    assert_eq!(bad["status"]["code"], 1, "{bad}");
+    let req = json!({"action": "generate", "context": "{\"constraints\":[{\"name\":\"pid\",\"list\":[{\"op\":2,\"expr\":[1]}]}]}"}).to_string();
+    let bad = fake_call(
+        &listen,
+        &[
+            "call",
+            "--item",
+            "keychain_access_events",
+            "--request",
+            &req,
+        ],
+    );
+    assert_eq!(bad["status"]["code"], 1, "{bad}");
+    // Still serving afterwards.
+    assert_eq!(
+        rows(&generate(&listen, "keychain_access_events", &json!({}))).len(),
+        expected.len()
+    );
+}
+
+#[test]
+fn refused_registration_exits_non_zero_with_a_clear_message() {
+    let dir = tempdir("refuse");
+    let m = Manager::start(&dir, &["--refuse", "Duplicate extension registered"]);
+    let mut ext = start_extension(&dir, &m.socket, &base_config(&dir), 1);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = ext.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "extension kept running after a refused registration"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.join("ext.log")).unwrap();
+    assert!(
+        log.contains("refused") && log.contains("Duplicate extension"),
+        "{log}"
+    );
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn eslogger_config(dir: &Path, mode: &str, fixture: &Path) -> (Value, Vec<(String, String)>) {
+    let state = dir.join("fake-es");
+    std::fs::create_dir_all(&state).unwrap();
+    let mut cfg = base_config(dir);
+    cfg["sources"]["eslogger"] = json!({
+        "enabled": true,
+        "command": [repo().join("tests/support/fake_eslogger.sh")],
+        "restart_backoff_initial_ms": 200,
+        "restart_backoff_max_ms": 400
+    });
+    let env = vec![
+        ("FAKE_ES_MODE".to_string(), mode.to_string()),
+        ("FAKE_ES_FIXTURE".to_string(), fixture.display().to_string()),
+        ("FAKE_ES_STATE".to_string(), state.display().to_string()),
+    ];
+    (cfg, env)
+}
+
+#[test]
+fn manager_gone_ends_extension_and_children_within_two_intervals() {
+    let dir = tempdir("gone");
+    let m = Manager::start(&dir, &[]);
+    let fixture = repo().join("tests/fixtures/art_t1555_001_1_dump_keychain.ndjson");
+    let (cfg, env) = eslogger_config(&dir, "hang", &fixture);
+    let mut ext = start_extension_env(&dir, &m.socket, &cfg, 1, &env);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    // The fake eslogger replayed its capture and is now a live child.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while status_row(&listen, "eslogger")["rows_stored"] == "0" {
+        assert!(Instant::now() < deadline, "eslogger rows never arrived");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pids: Vec<u32> = std::fs::read_to_string(dir.join("fake-es/pids"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(
+        pids.iter().any(|p| pid_alive(*p)),
+        "fake eslogger is running"
+    );
+
+    let mut manager = m.proc;
+    manager.0.kill().unwrap();
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(s) = ext.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(2),
+            "extension still running 2 intervals after osquery died"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "a clean exit when osquery goes away");
+    std::thread::sleep(Duration::from_millis(200));
+    for p in pids {
+        assert!(!pid_alive(p), "child {p} outlived the extension");
+    }
+    // Nothing left behind but the database (and the test's own files).
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !left.iter().any(|f| f.starts_with("osq.em.")),
+        "extension socket left behind: {left:?}"
+    );
+}
+
+#[test]
+fn eslogger_restarts_and_permission_errors_show_in_status() {
+    let dir = tempdir("perm");
+    let m = Manager::start(&dir, &[]);
+    let fixture = repo().join("tests/fixtures/cp_clone.ndjson");
+    let (cfg, env) = eslogger_config(&dir, "permission", &fixture);
+    let _ext = start_extension_env(&dir, &m.socket, &cfg, 1, &env);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let s = loop {
+        let s = status_row(&listen, "eslogger");
+        if s["state"] == "not_permitted" && s["restarts"].parse::<u64>().unwrap_or(0) >= 2 {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no not_permitted state: {s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(s["last_error"].contains("Full Disk Access"), "{s:?}");
+    // The first, successful run's rows were kept.
+    assert!(s["rows_stored"].parse::<u64>().unwrap() >= 1, "{s:?}");
+    let got = rows(&generate(&listen, "keychain_access_events", &json!({})));
+    assert!(got.iter().any(|r| r["action"] == "keychain_copy"));
+}
+
+/// A large capture with unique events: the sample capture repeated, with
+/// every `global_seq_num` renumbered (it is part of the event id).
+fn big_capture(dir: &Path, copies: usize) -> PathBuf {
+    let src = std::fs::read_to_string(capture()).unwrap();
+    let mut out = String::with_capacity(src.len() * copies);
+    let mut seq = 0u64;
+    for _ in 0..copies {
+        for line in src.lines() {
+            seq += 1;
+            match line.find("\"global_seq_num\":") {
+                Some(i) => {
+                    let start = i + "\"global_seq_num\":".len();
+                    let end = line[start..]
+                        .find(|c: char| !c.is_ascii_digit())
+                        .map_or(line.len(), |e| start + e);
+                    out.push_str(&line[..start]);
+                    out.push_str(&seq.to_string());
+                    out.push_str(&line[end..]);
+                }
+                None => out.push_str(line),
+            }
+            out.push('\n');
+        }
+    }
+    let p = dir.join("big.ndjson");
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+#[test]
+fn kill9_during_ingest_then_restart_loses_nothing_and_stores_nothing_twice() {
+    let dir = tempdir("kill9");
+    let big = big_capture(&dir, 20);
+    let total = line_count(&big);
+    let expected = scan_as_osquery(&big).len();
+    let m = Manager::start(&dir, &[]);
+    let mut cfg = base_config(&dir);
+    cfg["sources"]["files"] = json!([big]);
+    let mut ext = start_extension(&dir, &m.socket, &cfg, 1);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    // Kill -9 once some, but not all, rows are in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = status_row(&listen, "file:");
+        let n: usize = s["rows_stored"].parse().unwrap();
+        if n > 0 {
+            assert!(
+                n < expected,
+                "ingest finished before the kill; make the capture bigger"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ext.0.kill().unwrap();
+    let _ = ext.0.wait();
+    std::mem::forget(ext);
+
+    // osqueryd would notice the dead extension on its next ping and drop
+    // its registration; the fake manager does not ping, so restart it too
+    // (as osqueryd's watcher restarts both after a crash).
+    drop(m);
+    let m = Manager::start(&dir, &[]);
+    let _ext2 = start_extension(&dir, &m.socket, &cfg, 1);
+    let reg = m.wait_event("registered", Duration::from_secs(20));
+    let listen2 = reg["listen_path"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = rows(&generate(
+            &listen2,
+            "keychain_access_events",
+            &json!({"constraints": [
+            {"name": "eid", "list": [{"op": 65, "expr": "%"}]}]}),
+        ));
+        if got.len() >= expected {
+            let mut eids: Vec<&String> = got.iter().map(|r| &r["eid"]).collect();
+            eids.sort();
+            eids.dedup();
+            assert_eq!(eids.len(), got.len(), "a row was stored twice");
+            assert_eq!(got.len(), expected, "rows lost or added across kill -9");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {expected} rows after restart",
+            got.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let s = status_row(&listen2, "file:");
+    // The restart resumed at its stored offset instead of rereading.
+    assert!(s["lines_read"].parse::<u64>().unwrap() < total, "{s:?}");
+}
+
+#[test]
+fn file_source_follows_appends_rotation_and_truncation() {
+    let dir = tempdir("tail");
+    let live = dir.join("live.ndjson");
+    let a = repo().join("tests/fixtures/cp_clone.ndjson");
+    let b = repo().join("tests/fixtures/art_t1555_001_4_cat_copy.ndjson");
+    let c = repo().join("tests/fixtures/finder_copyfile.ndjson");
+    std::fs::copy(&a, &live).unwrap();
+    let m = Manager::start(&dir, &[]);
+    let mut cfg = base_config(&dir);
+    cfg["sources"]["files"] = json!([live]);
+    let _ext = start_extension(&dir, &m.socket, &cfg, 1);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    let want =
+        |paths: &[&PathBuf]| -> usize { paths.iter().map(|p| scan_as_osquery(p).len()).sum() };
+    let wait_rows = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = rows(&generate(&listen, "keychain_access_events", &json!({}))).len();
+            if got == n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "expected {n} rows, have {got}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_rows(want(&[&a]));
+    // Append (in two writes, the first ending mid-line).
+    let more = std::fs::read(&b).unwrap();
+    let cut = more.len() / 2;
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    f.write_all(&more[..cut]).unwrap();
+    f.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    f.write_all(&more[cut..]).unwrap();
+    drop(f);
+    wait_rows(want(&[&a, &b]));
+    // Rotation: rename, then a new file at the same path.
+    std::fs::rename(&live, dir.join("live.ndjson.1")).unwrap();
+    std::fs::copy(&c, &live).unwrap();
+    wait_rows(want(&[&a, &b, &c]));
+    // Truncation: the same file cut to nothing and rewritten.
+    std::fs::write(&live, b"").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let d = repo().join("tests/fixtures/empire_python_sh_dump.ndjson");
+    std::fs::copy(&d, &live).unwrap();
+    wait_rows(want(&[&a, &b, &c, &d]));
+}
