@@ -616,7 +616,7 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
     }
     let Some(verb) = inv.verb else {
         let what = match &inv.verb_word {
-            Some(w) => format!("security with unknown verb `{w}`"),
+            Some(w) => format!("security with unknown verb `{}`", short(w)),
             None => "security with no verb".into(),
         };
         return Finding::new("security_other", Sev::Info, what);
@@ -685,7 +685,7 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                 for v in item_values {
                     if is_browser_item(&v) {
                         f.high_reasons
-                            .push(format!("browser Safe Storage item `{v}`"));
+                            .push(format!("browser Safe Storage item `{}`", short(&v)));
                         break;
                     }
                 }
@@ -713,7 +713,8 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             f
         }
         "export" => {
-            let kind = inv.value('t').unwrap_or("all");
+            let kind_raw = inv.value('t').unwrap_or("all");
+            let kind = short(kind_raw);
             let mut f = Finding::new(
                 "export",
                 Sev::Medium,
@@ -729,7 +730,7 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                         .push("export written to a staging path".into());
                 }
             }
-            if matches!(kind, "identities" | "privKeys" | "allKeys" | "all") {
+            if matches!(kind_raw, "identities" | "privKeys" | "allKeys" | "all") {
                 f.reasons.push("includes private keys".into());
             }
             f
@@ -785,6 +786,14 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
     };
     f.verb = Some(verb);
     f
+}
+
+/// An argv word quoted in a `reason`: attacker-controlled, so redacted,
+/// escaped and kept short.
+fn short(word: &str) -> String {
+    let red = crate::redact::redact_text(word);
+    let (cut, _) = truncate(sanitize(&red).into_owned(), 64);
+    cut
 }
 
 fn with_target(mut f: Finding, t: Option<String>) -> Finding {

@@ -287,7 +287,10 @@ mod tests {
         small.insert(info(10, 2, None, "/tmp/evil"));
         small.insert(info(10, 3, None, "/bin/bash"));
         assert_eq!(small.evictions, 1);
-        assert!(small.parent_of(&child).is_none(), "evicted parent misattributed");
+        assert!(
+            small.parent_of(&child).is_none(),
+            "evicted parent misattributed"
+        );
     }
 
     #[test]

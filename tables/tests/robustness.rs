@@ -396,10 +396,8 @@ fn scan_one(line: &str) -> Vec<keychain_access_tables::KeychainAccess> {
 /// word, as `security -c "unlock-keychain -p pw k"` would give — put that
 /// word, unredacted and uncapped, into the row's `reason`
 /// (classify.rs `security_finding`: "security with unknown verb `{w}`").
-/// Ignored until classify.rs redacts and caps the word (reported to the
-/// lead; see docs/robustness.md).
+/// Fixed: classify.rs redacts, escapes and caps argv words quoted in `reason`.
 #[test]
-#[ignore = "classify.rs leaks an unknown verb word into `reason`: fix pending (docs/robustness.md)"]
 fn unknown_security_verb_is_redacted_and_capped_in_reason() {
     let mut ev = exec_json()[0].clone();
     let secret = "S3cr3tUnknownVerb";

@@ -106,15 +106,7 @@ impl Default for Sources {
             },
             log_stream: CommandSource {
                 enabled: cfg!(target_os = "macos"),
-                command: vec![
-                    "/usr/bin/log".into(),
-                    "stream".into(),
-                    "--style".into(),
-                    "ndjson".into(),
-                    "--info".into(),
-                    "--predicate".into(),
-                    LOG_STREAM_PREDICATE.into(),
-                ],
+                command: default_log_stream_command(),
                 ..CommandSource::default()
             },
             files: Vec::new(),
@@ -131,6 +123,20 @@ impl Default for CommandSource {
             restart_backoff_max_ms: 60_000,
         }
     }
+}
+
+/// The default `log stream` command; at start-up its predicate is rebuilt
+/// from the unified-log patterns in effect.
+pub fn default_log_stream_command() -> Vec<String> {
+    vec![
+        "/usr/bin/log".into(),
+        "stream".into(),
+        "--style".into(),
+        "ndjson".into(),
+        "--info".into(),
+        "--predicate".into(),
+        LOG_STREAM_PREDICATE.into(),
+    ]
 }
 
 /// Which file to read: explicit, environment, default.

@@ -106,6 +106,12 @@ impl Ingest {
                 for n in &oversize {
                     self.scanner.oversize_line(*n);
                 }
+                // Unified-log and ES rows of the same access share a
+                // correlation id; rows already stored are updated by eid.
+                let updates = self.scanner.take_correlation_updates();
+                if !updates.is_empty() {
+                    keychain_access_tables::correlate::apply_updates(&mut rows, &updates);
+                }
                 if self.live.get(source).copied().unwrap_or(false) {
                     self.fill_usernames(&mut rows);
                 }
@@ -121,6 +127,11 @@ impl Ingest {
                         0
                     }
                 };
+                if !updates.is_empty() {
+                    if let Err(e) = self.store.apply_correlation_updates(&updates) {
+                        log::warn!("correlation update failed: {e}");
+                    }
+                }
                 let after = self.scanner.finish_stats();
                 let newest = rows.iter().filter_map(|r| r.time).max();
                 if let Ok(mut b) = self.board.lock() {

@@ -67,6 +67,21 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     } else {
         Tuning::builtin()
     };
+    // The default `log stream` predicate follows the unified-log patterns, so
+    // a pattern a fleet adds in its tuning file is also streamed.
+    if cfg.sources.log_stream.command == config::default_log_stream_command() {
+        let mut argv = vec!["/usr/bin/log".to_string()];
+        argv.extend(
+            keychain_access_tables::unified_log::LOG_STREAM_ARGS
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        argv.push("--predicate".into());
+        argv.push(keychain_access_tables::unified_log::log_stream_predicate(
+            &tuning,
+        ));
+        cfg.sources.log_stream.command = argv;
+    }
 
     // Connect to osquery first: without it there is nothing to serve.
     let timeout = Duration::from_secs(args.timeout.max(1));
