@@ -697,3 +697,141 @@ fn file_source_follows_appends_rotation_and_truncation() {
     std::fs::copy(&d, &live).unwrap();
     wait_rows(want(&[&a, &b, &c, &d]));
 }
+
+#[test]
+fn sigterm_is_a_clean_exit_that_deregisters() {
+    let dir = tempdir("term");
+    let m = Manager::start(&dir, &[]);
+    let mut ext = start_extension(&dir, &m.socket, &base_config(&dir), 1);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let uuid = reg["uuid"].clone();
+    let pid = ext.0.id();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = ext.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    let dereg = m.wait_event("deregistered", Duration::from_secs(5));
+    assert_eq!(dereg["uuid"], uuid);
+    assert!(
+        !Path::new(reg["listen_path"].as_str().unwrap()).exists(),
+        "socket removed"
+    );
+}
+
+#[test]
+fn sentinel_logger_plugin_acknowledges_lines_once_queued() {
+    let dir = tempdir("logger");
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "not-a-real-secret").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // Nothing listens on this port: lines must wait in the durable queue.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cfg = base_config(&dir);
+    cfg["sentinel"] = json!({
+        "endpoint": format!("http://127.0.0.1:{port}"),
+        "dcr_immutable_id": "dcr-00000000000000000000000000000000",
+        "stream": "Custom-OsqueryResultLine",
+        "tenant_id": "00000000-0000-0000-0000-000000000000",
+        "client_id": "00000000-0000-0000-0000-000000000000",
+        "client_secret_file": secret,
+        "token_url": format!("http://127.0.0.1:{port}/token"),
+        "queue_path": dir.join("db/sentinel.db"),
+        "allow_insecure_loopback": true,
+        "backoff_initial_ms": 100,
+        "backoff_max_ms": 200
+    });
+    let m = Manager::start(&dir, &[]);
+    let _ext = start_extension(&dir, &m.socket, &cfg, 1);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    assert!(
+        reg["registry"]["logger"]["keychain_access_sentinel"].is_array(),
+        "{reg}"
+    );
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    let line = json!({"name": "pack_keychain-access_keychain_credential_access", "hostIdentifier": "mac1",
+        "unixTime": 1754550000, "columns": {"eid": "e1", "severity": "high"}, "action": "added"});
+    let req = json!({"string": line.to_string()}).to_string();
+    let resp = fake_call(
+        &listen,
+        &[
+            "call",
+            "--registry",
+            "logger",
+            "--item",
+            "keychain_access_sentinel",
+            "--request",
+            &req,
+        ],
+    );
+    assert_eq!(resp["status"]["code"], 0, "{resp}");
+    let s = status_row(&listen, "sentinel");
+    assert_eq!(s["buffer_rows"], "1", "{s:?}");
+    assert_eq!(
+        s["rows_stored"], "0",
+        "nothing delivered while the endpoint is down: {s:?}"
+    );
+    // A line that is not a JSON object is refused (an error status), not kept.
+    let req = json!({"string": "not json"}).to_string();
+    let resp = fake_call(
+        &listen,
+        &[
+            "call",
+            "--registry",
+            "logger",
+            "--item",
+            "keychain_access_sentinel",
+            "--request",
+            &req,
+        ],
+    );
+    assert_ne!(resp["status"]["code"], 0, "{resp}");
+}
+
+#[test]
+fn forward_refuses_a_readable_secret_file() {
+    let dir = tempdir("fwd");
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "s").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let cfg = dir.join("forward.json");
+    std::fs::write(
+        &cfg,
+        json!({"sentinel": {
+            "endpoint": "https://example.ingest.monitor.azure.com",
+            "dcr_immutable_id": "dcr-0", "stream": "Custom-OsqueryResultLine",
+            "tenant_id": "t", "client_id": "c", "client_secret_file": secret,
+            "queue_path": dir.join("q.db")}})
+        .to_string(),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["forward", "--results", "/nonexistent", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chmod 600") || err.contains("0600"), "{err}");
+}
