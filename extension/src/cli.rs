@@ -107,7 +107,7 @@ pub fn scan_inputs(args: &InputArgs) -> Result<Scanned, String> {
         }
         progress.done();
         let after = scanner.finish_stats();
-        let stats = diff_stats(&before, &after);
+        let stats = after.since(&before);
         let produced = &rows[rows_before..];
         per_input.push(SourceStatus {
             source: format!("file:{}", path.display()),
@@ -124,23 +124,6 @@ pub fn scan_inputs(args: &InputArgs) -> Result<Scanned, String> {
         per_input,
         total: scanner.finish_stats(),
     })
-}
-
-fn diff_stats(a: &ScanStats, b: &ScanStats) -> ScanStats {
-    // Counters only grow; the difference is this input's share.
-    let av = serde_json::to_value(a).unwrap_or_default();
-    let bv = serde_json::to_value(b).unwrap_or_default();
-    let mut out = serde_json::Map::new();
-    if let (Some(am), Some(bm)) = (av.as_object(), bv.as_object()) {
-        for (k, v) in bm {
-            let x = v
-                .as_u64()
-                .unwrap_or(0)
-                .saturating_sub(am.get(k).and_then(|v| v.as_u64()).unwrap_or(0));
-            out.insert(k.clone(), x.into());
-        }
-    }
-    serde_json::from_value(serde_json::Value::Object(out)).unwrap_or_default()
 }
 
 /// The summary printed on stderr after a scan.

@@ -78,6 +78,35 @@ pub struct ScanStats {
     pub correlation_updates_dropped: u64,
 }
 
+impl ScanStats {
+    /// The counters gained since `before` (counters only grow).
+    pub fn since(&self, before: &ScanStats) -> ScanStats {
+        self.zip(before, |a, b| a.saturating_sub(b))
+    }
+
+    /// Add another set of counters to this one.
+    pub fn add(&mut self, other: &ScanStats) {
+        *self = self.zip(other, |a, b| a.saturating_add(b));
+    }
+
+    /// Combine two sets field by field (through their serialised form, so a
+    /// new counter needs no code here).
+    fn zip(&self, other: &ScanStats, f: impl Fn(u64, u64) -> u64) -> ScanStats {
+        let (Ok(a), Ok(b)) = (serde_json::to_value(self), serde_json::to_value(other)) else {
+            return self.clone();
+        };
+        let mut out = serde_json::Map::new();
+        if let (Some(am), Some(bm)) = (a.as_object(), b.as_object()) {
+            for (k, v) in am {
+                let x = v.as_u64().unwrap_or(0);
+                let y = bm.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+                out.insert(k.clone(), f(x, y).into());
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(out)).unwrap_or_else(|_| self.clone())
+    }
+}
+
 /// Options for a scan.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {

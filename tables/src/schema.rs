@@ -377,11 +377,9 @@ mod tests {
     }
 }
 
-/// The schema as JSON (`packs/schema/keychain_access_events.json`): what the
-/// pack, KQL and Sigma tests check against. A test keeps the file in step.
-pub fn schema_json() -> String {
-    let cols: Vec<serde_json::Value> = COLUMNS
-        .iter()
+/// Columns as JSON objects (name, osquery type, KQL type, description).
+pub fn columns_json(cols: &[Column]) -> Vec<serde_json::Value> {
+    cols.iter()
         .map(|c| {
             serde_json::json!({
                 "name": c.name,
@@ -390,7 +388,13 @@ pub fn schema_json() -> String {
                 "description": c.description,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// The schema as JSON (`packs/schema/keychain_access_events.json`): what the
+/// pack, KQL and Sigma tests check against. A test keeps the file in step.
+pub fn schema_json() -> String {
+    let cols = columns_json(COLUMNS);
     let doc = serde_json::json!({
         "table": TABLE_NAME,
         "alert_predicate_sql": ALERT_PREDICATE_SQL,

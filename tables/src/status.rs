@@ -129,17 +129,7 @@ mod tests {
 
 /// The status schema as JSON (`packs/schema/keychain_access_status.json`).
 pub fn status_schema_json() -> String {
-    let cols: Vec<serde_json::Value> = STATUS_COLUMNS
-        .iter()
-        .map(|c| {
-            serde_json::json!({
-                "name": c.name,
-                "osquery_type": c.kind.osquery_name(),
-                "kql_type": c.kind.kql_name(),
-                "description": c.description,
-            })
-        })
-        .collect();
+    let cols = crate::schema::columns_json(STATUS_COLUMNS);
     let mut s =
         serde_json::to_string_pretty(&serde_json::json!({"table": STATUS_TABLE, "columns": cols}))
             .unwrap_or_default();

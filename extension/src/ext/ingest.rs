@@ -8,7 +8,7 @@ use super::config::Retention;
 use super::sources::Feed;
 use super::status::Board;
 use keychain_access_tables::store::Store;
-use keychain_access_tables::{KeychainAccess, ScanStats, Scanner};
+use keychain_access_tables::{KeychainAccess, Scanner};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -148,7 +148,7 @@ impl Ingest {
                         );
                     }
                     if let Some(s) = b.sources.get_mut(source) {
-                        add_stats(&mut s.stats, &before, &after);
+                        s.stats.add(&after.since(&before));
                         s.rows_stored += added as u64;
                         if newest.is_some() {
                             s.last_event_time = newest.max(s.last_event_time);
@@ -197,31 +197,6 @@ impl Ingest {
                 .clone();
             r.username = name;
         }
-    }
-}
-
-/// Counters only grow: add this batch's difference.
-fn add_stats(total: &mut ScanStats, before: &ScanStats, after: &ScanStats) {
-    let (Ok(t), Ok(b), Ok(a)) = (
-        serde_json::to_value(&*total),
-        serde_json::to_value(before),
-        serde_json::to_value(after),
-    ) else {
-        return;
-    };
-    let mut out = serde_json::Map::new();
-    if let (Some(t), Some(b), Some(a)) = (t.as_object(), b.as_object(), a.as_object()) {
-        for (k, v) in t {
-            let d = a
-                .get(k)
-                .and_then(|x| x.as_u64())
-                .unwrap_or(0)
-                .saturating_sub(b.get(k).and_then(|x| x.as_u64()).unwrap_or(0));
-            out.insert(k.clone(), (v.as_u64().unwrap_or(0) + d).into());
-        }
-    }
-    if let Ok(s) = serde_json::from_value(serde_json::Value::Object(out)) {
-        *total = s;
     }
 }
 
