@@ -546,6 +546,33 @@ mod tests {
     }
 
     #[test]
+    fn prefilter_finds_every_needle_before_and_after_the_numbers() {
+        // Leftmost-first matching must not hide a needle or a number.
+        let p = Prefilter::new();
+        for n in PREFILTER_NEEDLES {
+            for line in [
+                format!(r#"{{"global_seq_num":7,"event_type":9,"x":"{n}"}}"#),
+                format!(r#"{{"x":"{n}","global_seq_num":7,"event_type":9}}"#),
+                format!(r#"{{"x":"{n}{n}","event_type": 9,"global_seq_num":7}}"#),
+            ] {
+                let peek = p.peek(line.as_bytes());
+                assert!(peek.relevant, "{line}");
+                assert_eq!(peek.global_seq_num, Some(7), "{line}");
+                assert_eq!(peek.event_type, Some(9), "{line}");
+            }
+        }
+        let miss = p.peek(br#"{"event_type":10,"global_seq_num":8,"path":"\/usr\/lib"}"#);
+        assert_eq!(
+            miss,
+            Peek {
+                relevant: false,
+                global_seq_num: Some(8),
+                event_type: Some(10)
+            }
+        );
+    }
+
+    #[test]
     fn line_reader_caps_and_recovers() {
         let mut data = Vec::new();
         data.extend_from_slice(b"short\n");
