@@ -365,6 +365,13 @@ fn registers_serves_and_answers_like_scan() {
         "list": [{"op": "2", "expr": "x' OR '1'='1"}]}]});
     assert!(rows(&generate(&listen, "keychain_access_events", &ctx)).is_empty());
 
+    // colsUsed: only the columns the query uses are filled.
+    let ctx =
+        json!({"constraints": [], "colsUsed": ["time", "path", "severity"], "colsUsedBitset": 7});
+    let got = rows(&generate(&listen, "keychain_access_events", &ctx));
+    assert_eq!(got.len(), expected.len());
+    assert!(got.iter().all(|r| r.len() == 3 && r.contains_key("path")));
+
     // 8 concurrent generates agree.
     let ctx = json!({}).to_string();
     let many = fake_call(

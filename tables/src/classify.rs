@@ -452,6 +452,7 @@ impl Classifier {
             .and_then(|r| self.cache.get(r))
             .map(|r| sanitize(&r.path).into_owned());
         let time_str = msg.time.as_deref().unwrap_or("");
+        let time = msg.time.as_deref().and_then(crate::text::parse_rfc3339);
         let eid = Fnv64::default()
             .write(b"esf")
             .write(time_str.as_bytes())
@@ -463,10 +464,10 @@ impl Classifier {
             .write(f.action.as_bytes())
             .write(f.target.as_deref().unwrap_or("").as_bytes())
             .write(f.destination.as_deref().unwrap_or("").as_bytes())
-            .finish_hex();
+            .event_id(time);
 
         let row = KeychainAccess {
-            time: msg.time.as_deref().and_then(crate::text::parse_rfc3339),
+            time,
             eid: Some(eid),
             source: Some("esf".into()),
             event_type: Some(ctx.name.into()),

@@ -36,6 +36,21 @@ pub enum ContextError {
 struct RawContext {
     #[serde(default)]
     constraints: Vec<RawConstraintList>,
+    #[serde(default, rename = "colsUsed")]
+    cols_used: Option<Vec<String>>,
+}
+
+/// The columns a query uses (osquery's `colsUsed`), when osquery sent them:
+/// a table need not fill the others. Unknown names are dropped; `None` means
+/// "all columns".
+pub fn cols_used(json: &str) -> Option<Vec<String>> {
+    let raw: RawContext = serde_json::from_str(json).ok()?;
+    let cols: Vec<String> = raw
+        .cols_used?
+        .into_iter()
+        .filter(|c| column(c).is_some())
+        .collect();
+    (!cols.is_empty()).then_some(cols)
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +235,16 @@ mod tests {
         let (w, p) = where_clause(&c);
         assert_eq!(w, "path = ?");
         assert_eq!(p, vec![Value::Text("x' OR 1=1; DROP TABLE t; --".into())]);
+    }
+
+    #[test]
+    fn cols_used_is_read_when_present() {
+        assert_eq!(
+            cols_used(r#"{"constraints":[],"colsUsed":["time","path","nope"],"colsUsedBitset":3}"#),
+            Some(vec!["time".to_string(), "path".to_string()])
+        );
+        assert_eq!(cols_used(r#"{"constraints":[]}"#), None);
+        assert_eq!(cols_used(r#"{"colsUsed":[]}"#), None);
     }
 
     #[test]

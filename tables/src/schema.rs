@@ -117,6 +117,18 @@ macro_rules! to_value {
     };
 }
 
+macro_rules! into_string {
+    (Text, $e:expr) => {
+        $e.unwrap_or_default()
+    };
+    (Integer, $e:expr) => {
+        $e.map(|i| i.to_string()).unwrap_or_default()
+    };
+    (BigInt, $e:expr) => {
+        $e.map(|i| i.to_string()).unwrap_or_default()
+    };
+}
+
 macro_rules! from_sql {
     (Text, $row:expr, $i:expr) => {
         $row.get::<_, Option<String>>($i)?
@@ -149,6 +161,18 @@ macro_rules! declare_columns {
             /// The row's values in [`COLUMNS`] order.
             pub fn values(&self) -> Vec<Value> {
                 vec![ $( to_value!($kind, self.$name) ),+ ]
+            }
+
+            /// The row as osquery's string map (NULL -> ""), moving the
+            /// strings rather than copying them; with `only`, just those
+            /// columns (osquery's `colsUsed`).
+            pub fn into_osquery_map(self, only: Option<&[String]>) -> std::collections::BTreeMap<String, String> {
+                let mut map = std::collections::BTreeMap::new();
+                let keep = |name: &str| only.is_none_or(|o| o.iter().any(|c| c == name));
+                $( if keep(stringify!($name)) {
+                    map.insert(stringify!($name).to_string(), into_string!($kind, self.$name));
+                } )+
+                map
             }
 
             /// Read a row selected as `SELECT <all columns in COLUMNS order>`.

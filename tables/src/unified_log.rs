@@ -1127,7 +1127,7 @@ fn build_row(
         .write(rec.thread_id.unwrap_or(0).to_string().as_bytes())
         .write(rec.mach_timestamp.unwrap_or(0).to_string().as_bytes())
         .write(raw_message.as_bytes())
-        .finish_hex();
+        .event_id(parse_log_timestamp(timestamp));
 
     KeychainAccess {
         time: parse_log_timestamp(timestamp),

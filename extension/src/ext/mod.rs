@@ -90,6 +90,9 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
         Server::new_with_timeout(Some(EXTENSION_NAME), &socket, timeout)
             .map_err(|e| format!("cannot reach osquery at {socket}: {e}"))?
             .with_version(env!("CARGO_PKG_VERSION"))
+            // osquery calls from a few threads at once; each worker keeps its own
+            // allocator arena, so a small pool keeps memory down.
+            .with_listener_threads(4)
             .with_ping_interval(
                 Duration::from_millis(500).min(Duration::from_secs(args.interval.max(1))),
             );

@@ -82,7 +82,11 @@ impl EventsTable {
                 );
             }
         }
-        Ok(rows.iter().map(|r| r.to_osquery_map()).collect())
+        let only = keychain_access_tables::constraints::cols_used(context);
+        Ok(rows
+            .into_iter()
+            .map(|r| r.into_osquery_map(only.as_deref()))
+            .collect())
     }
 }
 

@@ -215,8 +215,13 @@ impl ExtensionClient {
         let stream = connect_with_retry(path.as_ref(), connect_timeout)?;
         set_io_timeout(&stream, io_timeout)?;
         let write_half = stream.try_clone()?;
-        let in_proto = TBinaryInputProtocol::new(TBufferedReadTransport::new(stream), true);
-        let out_proto = TBinaryOutputProtocol::new(TBufferedWriteTransport::new(write_half), true);
+        let cap = crate::server::TRANSPORT_BUFFER_BYTES;
+        let in_proto =
+            TBinaryInputProtocol::new(TBufferedReadTransport::with_capacity(cap, stream), true);
+        let out_proto = TBinaryOutputProtocol::new(
+            TBufferedWriteTransport::with_capacity(cap, write_half),
+            true,
+        );
         Ok(ExtensionClient {
             client: osquery::ExtensionSyncClient::new(in_proto, out_proto),
         })

@@ -17,6 +17,28 @@ use crate::client::Client;
 use crate::plugin::{OsqueryPlugin, Registry};
 use crate::util::OptionToThriftResult;
 
+/// Transport buffer size (vendored patch 6): thrift's default is 4 KiB, so
+/// a 1,000-row `generate` answer (~1 MB) took hundreds of write calls.
+pub const TRANSPORT_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Buffered read transports with [`TRANSPORT_BUFFER_BYTES`].
+struct LargeReadBuffers;
+
+impl TReadTransportFactory for LargeReadBuffers {
+    fn create(&self, channel: Box<dyn std::io::Read + Send>) -> Box<dyn TReadTransport + Send> {
+        Box::new(TBufferedReadTransport::with_capacity(TRANSPORT_BUFFER_BYTES, channel))
+    }
+}
+
+/// Buffered write transports with [`TRANSPORT_BUFFER_BYTES`].
+struct LargeWriteBuffers;
+
+impl TWriteTransportFactory for LargeWriteBuffers {
+    fn create(&self, channel: Box<dyn std::io::Write + Send>) -> Box<dyn TWriteTransport + Send> {
+        Box::new(TBufferedWriteTransport::with_capacity(TRANSPORT_BUFFER_BYTES, channel))
+    }
+}
+
 const DEFAULT_PING_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Default read/write timeout on the connection to the extension manager
@@ -462,12 +484,10 @@ impl<P: OsqueryPlugin + Clone + Send + 'static> Server<P> {
             &self.plugins,
             self.shutdown_flag.clone(),
         )?);
-        let i_tr_fact: Box<dyn TReadTransportFactory + Send> =
-            Box::new(TBufferedReadTransportFactory::new());
+        let i_tr_fact: Box<dyn TReadTransportFactory + Send> = Box::new(LargeReadBuffers);
         let i_pr_fact: Box<dyn TInputProtocolFactory + Send> =
             Box::new(TBinaryInputProtocolFactory::new());
-        let o_tr_fact: Box<dyn TWriteTransportFactory + Send> =
-            Box::new(TBufferedWriteTransportFactory::new());
+        let o_tr_fact: Box<dyn TWriteTransportFactory + Send> = Box::new(LargeWriteBuffers);
         let o_pr_fact: Box<dyn TOutputProtocolFactory + Send> =
             Box::new(TBinaryOutputProtocolFactory::new());
 
