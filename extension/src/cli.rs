@@ -132,7 +132,7 @@ pub fn summary(s: &ScanStats, inputs: usize) -> String {
         "keychain-access: read {} lines ({:.1} MB) from {} input(s): {} rows ({} alerts, {} allowlisted); \
          skipped {} malformed, {} unknown event types, {} oversize, {} irrelevant (prefiltered); \
          {} lossy UTF-8 kept; {} ES drops (seq gaps); {} keychain-subsystem accesses not rows; \
-         {} unified-log records ({} unmatched)",
+         {} unified-log records ({} unmatched); {} process-cache evictions; {} values cut at their cap",
         s.lines_read,
         s.bytes_read as f64 / 1e6,
         inputs,
@@ -148,6 +148,8 @@ pub fn summary(s: &ScanStats, inputs: usize) -> String {
         s.subsystem_access,
         s.unified_log_records,
         s.unified_log_unmatched,
+        s.cache_evictions,
+        s.field_caps,
     )
 }
 

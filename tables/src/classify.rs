@@ -121,6 +121,9 @@ pub struct ClassifyCounters {
     pub keychain_closes: u64,
     pub ignored_own_events: u64,
     pub rows: u64,
+    /// Command lines cut at [`ROW_CMDLINE_MAX`] and ancestor lists cut at
+    /// [`MAX_ANCESTORS`] (a resource bound, counted).
+    pub field_caps: u64,
 }
 
 /// Classifier state: the process cache and the tuning.
@@ -217,7 +220,10 @@ impl Classifier {
                 let mut info = ProcInfo::from_es(&exec.target);
                 let redacted = redact_argv(&exec.args);
                 let full = sanitize(&join_args(&redacted)).into_owned();
-                let (row_cmd, _) = truncate(full.clone(), ROW_CMDLINE_MAX);
+                let (row_cmd, cut) = truncate(full.clone(), ROW_CMDLINE_MAX);
+                if cut {
+                    self.counters.field_caps += 1;
+                }
                 let (cache_cmd, _) = truncate(full, CACHE_CMDLINE_MAX);
                 info.cwd = exec.cwd.as_ref().map(|c| sanitize(&c.path).into_owned());
                 info.cmdline = Some(cache_cmd);
@@ -370,6 +376,9 @@ impl Classifier {
             .into_iter()
             .cloned()
             .collect();
+        if ancestors.len() >= MAX_ANCESTORS {
+            self.counters.field_caps += 1;
+        }
         let parent = ancestors.first();
 
         // Raise to high for what makes theft likely (only accesses that are

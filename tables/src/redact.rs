@@ -62,6 +62,8 @@ enum Tok {
         end: usize,
         value: String,
         quote: Option<char>,
+        /// The word ends inside a quote never closed (end of the text).
+        unclosed: bool,
     },
     Redirect {
         needs_target: bool,
@@ -73,6 +75,7 @@ fn tokenize(s: &str) -> Vec<Tok> {
     let mut toks = Vec::new();
     let mut chars = s.char_indices().peekable();
     let mut cur: Option<(usize, String, Option<char>)> = None;
+    let mut unclosed = false;
     let flush =
         |cur: &mut Option<(usize, String, Option<char>)>, end: usize, toks: &mut Vec<Tok>| {
             if let Some((start, value, quote)) = cur.take() {
@@ -85,6 +88,7 @@ fn tokenize(s: &str) -> Vec<Tok> {
                         end,
                         value,
                         quote,
+                        unclosed: false,
                     });
                 }
             }
@@ -114,7 +118,8 @@ fn tokenize(s: &str) -> Vec<Tok> {
                     }
                     entry.1.push(d);
                 }
-                let _ = closed;
+                // Unclosed, the quote ran to the end of the text.
+                unclosed = !closed;
             }
             '\\' => {
                 let entry = cur.get_or_insert((i, String::new(), None));
@@ -164,6 +169,11 @@ fn tokenize(s: &str) -> Vec<Tok> {
         }
     }
     flush(&mut cur, s.len(), &mut toks);
+    if unclosed {
+        if let Some(Tok::Word { unclosed: u, .. }) = toks.last_mut() {
+            *u = true;
+        }
+    }
     toks
 }
 
@@ -235,13 +245,14 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
         }
     }
 
-    // Token index -> keep-prefix (the first entry for a token wins). A map,
+    // Token index -> keep-prefix (the smallest for a token wins). A map,
     // not a scan of `redactions` per token: a shell string with many
     // secrets would otherwise cost tokens x secrets.
     let mut keep_of: std::collections::HashMap<usize, usize> =
         std::collections::HashMap::with_capacity(redactions.len());
     for &(ti, keep) in &redactions {
-        keep_of.entry(ti).or_insert(keep);
+        let k = keep_of.entry(ti).or_insert(keep);
+        *k = (*k).min(keep);
     }
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     for (ti, t) in toks.iter().enumerate() {
@@ -250,11 +261,21 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
             end,
             value,
             quote,
+            unclosed,
         } = t
         {
+            // A quote the text never closed is not closed in the output
+            // either (found by fuzzing, issue 9: it added a character).
+            let close = |q: char| {
+                if *unclosed {
+                    String::new()
+                } else {
+                    q.to_string()
+                }
+            };
             if let Some(&keep) = keep_of.get(&ti) {
                 let replacement = match quote {
-                    Some(q) => format!("{q}{}{q}", redact_word(value, keep)),
+                    Some(q) => format!("{q}{}{}", redact_word(value, keep), close(*q)),
                     None => redact_word(value, keep),
                 };
                 edits.push((*start, *end, replacement));
@@ -262,8 +283,16 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
                 let inner = redact_text_depth(value, depth + 1);
                 if inner != *value {
                     let q = quote.unwrap_or('\'');
-                    edits.push((*start, *end, format!("{q}{inner}{q}")));
+                    edits.push((*start, *end, format!("{q}{inner}{}", close(q))));
                 }
+            } else if quote.is_some()
+                && value.contains(char::is_whitespace)
+                && may_hold_secret(value)
+            {
+                // Quoting nested deeper than we descend: fail closed and
+                // redact the whole string rather than risk a password.
+                let q = quote.unwrap_or('\'');
+                edits.push((*start, *end, format!("{q}{REDACTED}{}", close(q))));
             }
         }
     }
@@ -282,6 +311,15 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
     }
     out.push_str(&s[pos..]);
     out
+}
+
+/// Whether a string too deeply nested to parse might hold a secret.
+fn may_hold_secret(s: &str) -> bool {
+    const HINTS: &[&str] = &[
+        " -p", " -P", " -w", " -k", " -o", "authonly", "passw", "-S", "--pass", "--secret",
+        "--key", " -u",
+    ];
+    HINTS.iter().any(|h| s.contains(h))
 }
 
 fn sudo_reads_stdin(words: &[&str]) -> bool {
@@ -343,7 +381,11 @@ pub fn secret_words(words: &[String]) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     secret_words_into(words, 0, &mut found, 0);
     found.sort_unstable();
-    found.dedup();
+    // One entry per word, the one keeping the fewest bytes: a word found by
+    // two rules (`--pass=x` as the value of `unlock-keychain -p`) would
+    // otherwise be redacted twice, the second time keeping part of the
+    // first `<redacted>` (found by fuzzing, issue 9).
+    found.dedup_by_key(|(i, _)| *i);
     found
 }
 
@@ -603,6 +645,59 @@ mod tests {
         // Generous: linear work is milliseconds; the quadratic forms took
         // minutes (or ran out of memory) at this size.
         assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    /// Found by cargo fuzz (`redact`, `security_argv`): a word that two
+    /// rules call secret, with different kept prefixes, came out as
+    /// `<redact<redacted>`; it is redacted once, keeping the shorter prefix.
+    #[test]
+    fn a_word_secret_twice_is_redacted_once() {
+        assert_eq!(
+            joined(&["security", "unlock-keychain", "-p", "--pass=hunter2", "k"]),
+            "security unlock-keychain -p <redacted> k"
+        );
+        assert_eq!(
+            secret_words(&v(&["security", "unlock-keychain", "-p", "--pass=x"])),
+            vec![(3, 0)]
+        );
+        assert_eq!(
+            redact_text("security unlock-keychain -p --pass=hunter2 k"),
+            "security unlock-keychain -p <redacted> k"
+        );
+    }
+
+    /// Found by cargo fuzz (`security_argv`): redacting inside a quote the
+    /// text never closes appended a closing quote that was not there.
+    #[test]
+    fn an_unclosed_quote_stays_unclosed() {
+        assert_eq!(
+            redact_text("sh -c 'security unlock-keychain -p pw k"),
+            "sh -c 'security unlock-keychain -p <redacted> k"
+        );
+        assert_eq!(
+            redact_text("x \"--secret s3 y"),
+            "x \"--secret <redacted> y"
+        );
+        assert_eq!(redact_text("a '--pass"), "a '--pass");
+        assert_eq!(
+            redact_text("sh -c 'security unlock-keychain -p pw k'"),
+            "sh -c 'security unlock-keychain -p <redacted> k'"
+        );
+    }
+
+    #[test]
+    fn deeper_nesting_than_we_parse_fails_closed() {
+        // Five levels of quoting around an unlock password.
+        let mut s = "security unlock-keychain -p hunter2 k".to_string();
+        for i in 0..6 {
+            s = if i % 2 == 0 {
+                format!("sh -c \"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+            } else {
+                format!("sh -c '{}'", s.replace('\'', "'\\''"))
+            };
+        }
+        let r = redact_text(&s);
+        assert!(!r.contains("hunter2"), "{r}");
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct ScanStats {
     pub subsystem_access: u64,
     pub root_certificate_reads: u64,
     pub cache_evictions: u64,
+    /// Values cut at a documented cap (command lines, ancestor lists).
+    pub field_caps: u64,
     pub unified_log_records: u64,
     pub unified_log_unmatched: u64,
     pub banner_lines: u64,
@@ -381,6 +383,7 @@ impl Scanner {
         self.stats.subsystem_access = self.classifier.counters.subsystem_access;
         self.stats.root_certificate_reads = self.classifier.counters.root_certificate_reads;
         self.stats.cache_evictions = self.classifier.cache.evictions;
+        self.stats.field_caps = self.classifier.counters.field_caps;
         self.stats.correlated_rows = self.correlator.counters.correlated_rows;
         self.stats.correlation_evictions = self.correlator.counters.evictions;
         self.stats.correlation_updates_dropped = self.correlator.counters.updates_dropped;

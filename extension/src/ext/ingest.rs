@@ -141,6 +141,12 @@ impl Ingest {
                             "a line longer than max_line_bytes was skipped",
                         );
                     }
+                    if after.field_caps > before.field_caps {
+                        b.bound_hit(
+                            "field_caps",
+                            "a command line or ancestor list was cut at its cap",
+                        );
+                    }
                     if after.cache_evictions > before.cache_evictions {
                         b.bound_hit(
                             "process_cache",

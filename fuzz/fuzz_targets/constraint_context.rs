@@ -1,0 +1,11 @@
+#![no_main]
+//! Fuzz target `constraint_context`: see tables/tests/props/mod.rs for the properties.
+
+#[path = "../../tables/tests/props/mod.rs"]
+mod props;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    props::check_constraint_context(data);
+});
