@@ -280,3 +280,26 @@ fn tuning_flags_apply() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("actions"));
 }
+
+#[test]
+fn correlation_reaches_rows_printed_before_the_link_was_known() {
+    // The ES exec row comes first; the unified-log prompt that links it
+    // arrives later. `scan` streams rows through a spool, and the earlier
+    // row must still carry the shared id in jsonl and csv.
+    let input = fixtures().join("unified_log/synthetic_correlation_security_exec.ndjson");
+    let out = scan(&[&input], &[]);
+    let exec = out
+        .rows
+        .iter()
+        .find(|r| r["source"] == "esf" && r["action"] == "find_generic_password")
+        .expect("the security exec row");
+    let id = exec["correlation_id"]
+        .as_str()
+        .expect("exec row correlated");
+    assert!(out
+        .rows
+        .iter()
+        .any(|r| r["source"] == "unified_log" && r["correlation_id"] == id));
+    let csv = scan(&[&input], &["--format", "csv"]);
+    assert!(csv.stdout.matches(id).count() >= 2, "{}", csv.stdout);
+}

@@ -1,12 +1,14 @@
 //! The offline CLI: scan captures, query them with SQL, print the schema.
 
 use crate::output::{self, Format, ResultSet};
+use keychain_access_tables::correlate::CorrelationUpdate;
 use keychain_access_tables::scan::{Line, LineReader};
 use keychain_access_tables::schema::{self, Value, COLUMNS, TABLE_NAME};
 use keychain_access_tables::status::{self, SourceStatus};
 use keychain_access_tables::store::Store;
 use keychain_access_tables::{KeychainAccess, ScanOptions, ScanStats, Scanner, Tuning};
-use std::io::{self, BufReader, IsTerminal, Read, Write};
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -61,19 +63,44 @@ pub struct Scanned {
     pub total: ScanStats,
 }
 
-/// Scan every input in order with one scanner.
+/// Scan every input in order with one scanner, collecting the rows.
 pub fn scan_inputs(args: &InputArgs) -> Result<Scanned, String> {
+    let mut rows = Vec::new();
+    let (per_input, total, updates) = scan_inputs_into(args, &mut |r| {
+        rows.push(r);
+        Ok(())
+    })?;
+    // A unified-log prompt can link to an ES row emitted earlier (maybe from
+    // an earlier input): give that row the shared id too.
+    keychain_access_tables::correlate::apply_updates(&mut rows, &updates);
+    Ok(Scanned {
+        rows,
+        per_input,
+        total,
+    })
+}
+
+/// Per-input status, the total counters, and the correlation updates for
+/// rows already handed to the sink.
+type ScanResult = (Vec<SourceStatus>, ScanStats, Vec<CorrelationUpdate>);
+
+/// Scan every input in order with one scanner, handing each row to `sink`
+/// as it is produced. Rows handed out earlier may later gain a
+/// `correlation_id`: the returned updates say which (by `eid`).
+pub fn scan_inputs_into(
+    args: &InputArgs,
+    sink: &mut dyn FnMut(KeychainAccess) -> Result<(), String>,
+) -> Result<ScanResult, String> {
     let tuning = args.tuning.load()?;
     let mut scanner = Scanner::new(ScanOptions {
         max_line: args.max_line,
         tuning,
         ..ScanOptions::default()
     });
-    let mut rows = Vec::new();
     let mut per_input = Vec::new();
+    let mut updates = Vec::new();
     for path in &args.inputs {
         let before = scanner.finish_stats();
-        let rows_before = rows.len();
         let (reader, size): (Box<dyn Read>, Option<u64>) = if path == Path::new("-") {
             (Box::new(io::stdin().lock()), None)
         } else {
@@ -86,6 +113,7 @@ pub fn scan_inputs(args: &InputArgs) -> Result<Scanned, String> {
         let mut lines =
             LineReader::new(BufReader::with_capacity(256 * 1024, reader), args.max_line);
         let mut out = Vec::new();
+        let (mut produced, mut newest) = (0u64, None::<i64>);
         scanner.reset_sequence();
         loop {
             let line = lines
@@ -96,34 +124,27 @@ pub fn scan_inputs(args: &InputArgs) -> Result<Scanned, String> {
                 Some(Line::Complete(b)) => scanner.scan_line(b, &mut out),
                 Some(Line::Oversize(n)) => scanner.oversize_line(n),
             }
-            rows.append(&mut out);
-            // A unified-log prompt can link to an ES row emitted earlier
-            // (maybe from an earlier input): give that row the shared id too.
-            let updates = scanner.take_correlation_updates();
-            if !updates.is_empty() {
-                keychain_access_tables::correlate::apply_updates(&mut rows, &updates);
+            for row in out.drain(..) {
+                produced += 1;
+                newest = newest.max(row.time);
+                sink(row)?;
             }
+            updates.extend(scanner.take_correlation_updates());
             progress.tick(lines.offset);
         }
         progress.done();
         let after = scanner.finish_stats();
-        let stats = after.since(&before);
-        let produced = &rows[rows_before..];
         per_input.push(SourceStatus {
             source: format!("file:{}", path.display()),
             kind: "file".into(),
             state: "done".into(),
-            rows_stored: produced.len() as u64,
-            last_event_time: produced.iter().filter_map(|r| r.time).max(),
-            stats,
+            rows_stored: produced,
+            last_event_time: newest,
+            stats: after.since(&before),
             ..SourceStatus::default()
         });
     }
-    Ok(Scanned {
-        rows,
-        per_input,
-        total: scanner.finish_stats(),
-    })
+    Ok((per_input, scanner.finish_stats(), updates))
 }
 
 /// The summary printed on stderr after a scan.
@@ -167,11 +188,76 @@ const TABLE_COLUMNS: &[&str] = &[
 ];
 
 pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(), String> {
+    if format == Format::Table {
+        // A terminal table needs every row for its column widths.
+        return run_scan_table(args, all_columns);
+    }
+    // jsonl and csv: rows go to a private spool file as they come, so memory
+    // stays flat whatever the input size; a correlation id that arrives
+    // later (a unified-log row linking an earlier ES row) is applied when
+    // the spool is copied out.
+    let columns: Vec<String> = COLUMNS.iter().map(|c| c.name.to_string()).collect();
+    let spool = Spool::create()?;
+    let mut w = io::BufWriter::new(spool.file.try_clone().map_err(|e| format!("spool: {e}"))?);
+    let (_, total, updates) = scan_inputs_into(args, &mut |r| {
+        output::write_jsonl_row(&mut w, &columns, &r.values()).map_err(|e| format!("spool: {e}"))
+    })?;
+    w.flush().map_err(|e| format!("spool: {e}"))?;
+    drop(w);
+    let linked: HashMap<&str, &str> = updates
+        .iter()
+        .map(|u| (u.eid.as_str(), u.correlation_id.as_str()))
+        .collect();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let werr = |e: io::Error| format!("writing output: {e}");
+    if format == Format::Csv {
+        output::write_csv_header(&mut out, &columns).map_err(werr)?;
+    }
+    let reader =
+        BufReader::new(std::fs::File::open(&spool.path).map_err(|e| format!("spool: {e}"))?);
+    for line in reader.lines() {
+        let line = line.map_err(|e| format!("spool: {e}"))?;
+        if format == Format::Jsonl && linked.is_empty() {
+            writeln!(out, "{line}").map_err(werr)?;
+            continue;
+        }
+        let mut obj: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&line).map_err(|e| format!("spool: {e}"))?;
+        if let Some(c) = obj
+            .get("eid")
+            .and_then(|e| e.as_str())
+            .and_then(|e| linked.get(e))
+        {
+            obj.insert(
+                "correlation_id".into(),
+                serde_json::Value::String(c.to_string()),
+            );
+        }
+        let values: Vec<Value> = columns
+            .iter()
+            .map(|c| match obj.get(c) {
+                Some(serde_json::Value::String(s)) => Value::Text(s.clone()),
+                Some(serde_json::Value::Number(n)) => n.as_i64().map_or(Value::Null, Value::Int),
+                _ => Value::Null,
+            })
+            .collect();
+        match format {
+            Format::Csv => output::write_csv_row(&mut out, &values).map_err(werr)?,
+            _ => output::write_jsonl_row(&mut out, &columns, &values).map_err(werr)?,
+        }
+    }
+    out.flush().map_err(werr)?;
+    eprintln!("{}", summary(&total, args.inputs.len()));
+    Ok(())
+}
+
+fn run_scan_table(args: &InputArgs, all_columns: bool) -> Result<(), String> {
     let scanned = scan_inputs(args)?;
-    let cols: Vec<&str> = if format == Format::Table && !all_columns {
-        TABLE_COLUMNS.to_vec()
-    } else {
+    let cols: Vec<&str> = if all_columns {
         COLUMNS.iter().map(|c| c.name).collect()
+    } else {
+        TABLE_COLUMNS.to_vec()
     };
     let idx: Vec<usize> = cols
         .iter()
@@ -192,10 +278,46 @@ pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    output::write(&mut out, format, &rs).map_err(|e| format!("writing output: {e}"))?;
+    output::write(&mut out, Format::Table, &rs).map_err(|e| format!("writing output: {e}"))?;
     out.flush().map_err(|e| format!("writing output: {e}"))?;
     eprintln!("{}", summary(&scanned.total, args.inputs.len()));
     Ok(())
+}
+
+/// A private temporary file (0600), removed when dropped.
+struct Spool {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Spool {
+    fn create() -> Result<Spool, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "keychain-access-scan-{}-{nanos}.jsonl",
+            std::process::id()
+        ));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts
+            .open(&path)
+            .map_err(|e| format!("creating spool file {}: {e}", path.display()))?;
+        Ok(Spool { path, file })
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// An in-memory database holding the scanned rows as `keychain_access_events`

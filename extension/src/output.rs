@@ -26,33 +26,13 @@ pub fn write(out: &mut dyn Write, format: Format, rs: &ResultSet) -> io::Result<
     match format {
         Format::Jsonl => {
             for row in &rs.rows {
-                let mut map = serde_json::Map::new();
-                for (c, v) in rs.columns.iter().zip(row) {
-                    map.insert(
-                        c.clone(),
-                        serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
-                    );
-                }
-                serde_json::to_writer(&mut *out, &map)?;
-                out.write_all(b"\n")?;
+                write_jsonl_row(out, &rs.columns, row)?;
             }
         }
         Format::Csv => {
-            writeln!(
-                out,
-                "{}",
-                rs.columns
-                    .iter()
-                    .map(|c| csv_field(c))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )?;
+            write_csv_header(out, &rs.columns)?;
             for row in &rs.rows {
-                let fields: Vec<String> = row
-                    .iter()
-                    .map(|v| csv_field(&v.to_osquery_string()))
-                    .collect();
-                writeln!(out, "{}", fields.join(","))?;
+                write_csv_row(out, row)?;
             }
         }
         Format::Table => {
@@ -93,6 +73,42 @@ pub fn write(out: &mut dyn Write, format: Format, rs: &ResultSet) -> io::Result<
         }
     }
     Ok(())
+}
+
+/// One JSON object on one line: keys are column names, integers numbers,
+/// NULL null.
+pub fn write_jsonl_row(out: &mut dyn Write, columns: &[String], row: &[Value]) -> io::Result<()> {
+    let mut map = serde_json::Map::new();
+    for (c, v) in columns.iter().zip(row) {
+        map.insert(
+            c.clone(),
+            serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    serde_json::to_writer(&mut *out, &map)?;
+    out.write_all(b"\n")
+}
+
+/// One CSV record.
+pub fn write_csv_row(out: &mut dyn Write, row: &[Value]) -> io::Result<()> {
+    let fields: Vec<String> = row
+        .iter()
+        .map(|v| csv_field(&v.to_osquery_string()))
+        .collect();
+    writeln!(out, "{}", fields.join(","))
+}
+
+/// The CSV header.
+pub fn write_csv_header(out: &mut dyn Write, columns: &[String]) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}",
+        columns
+            .iter()
+            .map(|c| csv_field(c))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }
 
 fn csv_field(s: &str) -> String {
