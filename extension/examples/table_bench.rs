@@ -2,7 +2,7 @@
 //! ingest into its buffer. Driven by tests/bench/table_bench.sh.
 //!
 //! ```text
-//! table_bench build-db --db PATH --rows N [--rows-per-hour R] [--batch B] [--end UNIX] [--cache-mb M] [--sequential-eids]
+//! table_bench build-db --db PATH --rows N [--rows-per-hour R] [--batch B] [--end UNIX] [--cache-mb M] [--sequential-eids | --random-eids]
 //!     Fill a fresh buffer with N real classified rows (the rows the fixtures
 //!     under tests/fixtures/ produce, cloned with unique eid/time/pid/seq),
 //!     R per hour (default 1000) ending at --end, inserted with
@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn usage() -> ! {
-    eprintln!("usage: table_bench build-db --db PATH --rows N [--rows-per-hour R] [--batch B] [--end UNIX] [--cache-mb M] [--sequential-eids]");
+    eprintln!("usage: table_bench build-db --db PATH --rows N [--rows-per-hour R] [--batch B] [--end UNIX] [--cache-mb M] [--sequential-eids | --random-eids]");
     eprintln!(
         "       table_bench local --db PATH --from UNIX --to UNIX [--repeat N] [--window SECS]"
     );
@@ -138,6 +138,7 @@ fn build_db(a: &Args) -> Result<String, String> {
     let mut store = Store::open(&db).map_err(|e| e.to_string())?;
     let cache_mb = a.num("--cache-mb", 0);
     let sequential = a.flag("--sequential-eids");
+    let random = a.flag("--random-eids");
     if cache_mb > 0 {
         // An experiment, not what the extension does: a bigger page cache
         // for the writer (SQLite's default is 2 MB).
@@ -159,12 +160,16 @@ fn build_db(a: &Args) -> Result<String, String> {
                 let mut r = templates[(i as usize) % templates.len()].clone();
                 // Evenly spread over the span (so any hour holds ~per_hour rows).
                 r.time = Some(start + (i as i64 * span) / n.max(1) as i64);
-                // Real eids are hashes: random order in the unique index.
+                // Real eids are the event time (10 hex digits) then a hash
+                // (`Fnv64::event_id`), so they arrive nearly in index order;
+                // `--random-eids` measures plain hashes for contrast.
                 let h = rng.next();
                 r.eid = Some(if sequential {
                     format!("{i:016x}")
-                } else {
+                } else if random {
                     format!("{h:016x}")
+                } else {
+                    format!("{:010x}{h:016x}", r.time.unwrap_or(0))
                 });
                 r.global_seq_num = Some(i as i64 + 1);
                 r.pid = Some(100 + rng.below(90_000) as i64);
@@ -207,6 +212,7 @@ fn build_db(a: &Args) -> Result<String, String> {
         "total_seconds": round3(total.elapsed().as_secs_f64()),
         "db_bytes": bytes,
         "sequential_eids": sequential,
+        "random_eids": random,
         "writer_cache_mb": if cache_mb > 0 { cache_mb } else { 2 },
         "insert_rows_per_second_last_10_batches": last10,
     })
