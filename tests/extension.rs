@@ -647,8 +647,10 @@ fn kill9_during_ingest_then_restart_loses_nothing_and_stores_nothing_twice() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let s = status_row(&listen2, "file:");
-    // The restart resumed at its stored offset instead of rereading.
+    // The restart resumed at its stored offset instead of rereading, and
+    // that offset was a line boundary: no fragment of a line was read.
     assert!(s["lines_read"].parse::<u64>().unwrap() < total, "{s:?}");
+    assert_eq!(s["malformed"], "0", "restart began mid-line: {s:?}");
 }
 
 #[test]

@@ -149,7 +149,7 @@ pub fn run_command(
             })
         });
         if let Some(out) = child.stdout.take() {
-            pump(id, out, None, &tx, &board, &stop);
+            pump(id, out, &tx, &board, &stop);
         }
         // stdout closed: the child exited or we are stopping.
         if stop.load(Ordering::Acquire) {
@@ -182,73 +182,117 @@ pub fn run_command(
     board_update(&board, id, |s| s.state = "stopped".into());
 }
 
+/// Splits bytes that arrive in chunks (a pipe, a tailed file) into lines,
+/// with the line-length cap: an over-long line is skipped and only its
+/// length kept, never buffered whole. (`scan::LineReader` does the same for
+/// a `BufRead` it owns; sources need to feed chunks and know the offsets.)
+struct LineSplitter {
+    partial: Vec<u8>,
+    skipping: Option<usize>,
+    cap: usize,
+}
+
+/// What a chunk completed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Split {
+    lines: Vec<Vec<u8>>,
+    oversize: Vec<usize>,
+}
+
+impl Split {
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.oversize.is_empty()
+    }
+}
+
+impl LineSplitter {
+    fn new(cap: usize) -> Self {
+        LineSplitter {
+            partial: Vec::new(),
+            skipping: None,
+            cap: cap.max(1),
+        }
+    }
+
+    /// Feed a chunk. Returns how many bytes of it end complete lines (the
+    /// position just after its last newline; 0 when it holds none).
+    fn push(&mut self, chunk: &[u8], out: &mut Split) -> usize {
+        let mut start = 0;
+        while let Some(i) = memchr::memchr(b'\n', &chunk[start..]) {
+            let piece = &chunk[start..start + i];
+            match self.skipping.take() {
+                Some(n) => out.oversize.push(n + piece.len()),
+                None if self.partial.len() + piece.len() > self.cap => {
+                    out.oversize.push(self.partial.len() + piece.len());
+                    self.partial.clear();
+                }
+                None => {
+                    let mut line = std::mem::take(&mut self.partial);
+                    line.extend_from_slice(piece);
+                    out.lines.push(line);
+                }
+            }
+            start += i + 1;
+        }
+        let rest = &chunk[start..];
+        match &mut self.skipping {
+            Some(n) => *n += rest.len(),
+            None if self.partial.len() + rest.len() > self.cap => {
+                self.skipping = Some(self.partial.len() + rest.len());
+                self.partial = Vec::new();
+            }
+            None => self.partial.extend_from_slice(rest),
+        }
+        start
+    }
+
+    /// The unterminated last line at the end of a stream.
+    fn finish(&mut self) -> Option<Vec<u8>> {
+        if self.skipping.take().is_some() || self.partial.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.partial))
+    }
+}
+
 /// Read lines from a stream and send them in batches. Returns at EOF.
 fn pump<R: Read>(
     id: usize,
     r: R,
-    _offset: Option<u64>,
     tx: &SyncSender<Feed>,
     board: &Arc<Mutex<Board>>,
     stop: &AtomicBool,
 ) {
     let max_line = board.lock().map(|b| b.max_line).unwrap_or(4 << 20);
     let mut reader = BufReader::with_capacity(256 * 1024, r);
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    let mut oversize: Vec<usize> = Vec::new();
-    let mut cur: Vec<u8> = Vec::new();
-    let mut skipping: Option<usize> = None;
+    let mut splitter = LineSplitter::new(max_line);
+    let mut split = Split::default();
     loop {
-        let (consumed, eof) = {
-            let buf = match reader.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::warn!("source {id}: read error: {e}");
-                    break;
-                }
-            };
-            if buf.is_empty() {
-                (0, true)
-            } else {
-                let mut start = 0;
-                while let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
-                    let piece = &buf[start..start + i];
-                    match skipping.take() {
-                        Some(n) => oversize.push(n + piece.len()),
-                        None if cur.len() + piece.len() > max_line => {
-                            oversize.push(cur.len() + piece.len())
-                        }
-                        None => {
-                            cur.extend_from_slice(piece);
-                            lines.push(std::mem::take(&mut cur));
-                        }
-                    }
-                    cur.clear();
-                    start += i + 1;
-                }
-                let rest = &buf[start..];
-                match &mut skipping {
-                    Some(n) => *n += rest.len(),
-                    None if cur.len() + rest.len() > max_line => {
-                        skipping = Some(cur.len() + rest.len());
-                        cur = Vec::new();
-                    }
-                    None => cur.extend_from_slice(rest),
-                }
+        let (consumed, eof) = match reader.fill_buf() {
+            Ok(buf) if buf.is_empty() => (0, true),
+            Ok(buf) => {
+                splitter.push(buf, &mut split);
                 (buf.len(), false)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::warn!("source {id}: read error: {e}");
+                break;
             }
         };
         reader.consume(consumed);
         let idle = reader.buffer().is_empty();
-        if !lines.is_empty() && (lines.len() >= BATCH_LINES || idle || eof) || !oversize.is_empty()
+        if !split.oversize.is_empty()
+            || !split.lines.is_empty() && (split.lines.len() >= BATCH_LINES || idle || eof)
         {
-            let batch = Feed::Lines {
+            let batch = std::mem::take(&mut split);
+            let feed = Feed::Lines {
                 source: id,
-                lines: std::mem::take(&mut lines),
-                oversize: std::mem::take(&mut oversize),
+                lines: batch.lines,
+                oversize: batch.oversize,
                 offset: None,
             };
-            if tx.send(batch).is_err() {
+            if tx.send(feed).is_err() {
                 return;
             }
         }
@@ -256,10 +300,10 @@ fn pump<R: Read>(
             break;
         }
     }
-    if !cur.is_empty() {
+    if let Some(last) = splitter.finish() {
         let _ = tx.send(Feed::Lines {
             source: id,
-            lines: vec![cur],
+            lines: vec![last],
             oversize: Vec::new(),
             offset: None,
         });
@@ -322,8 +366,10 @@ pub fn run_file(
             s.state = "running".into();
             s.last_error = None;
         });
-        let mut pending: Vec<u8> = Vec::new();
-        let mut skipping: Option<usize> = None;
+        // `pos`: the next byte to read; `line_start`: the first byte not yet
+        // part of a complete line (what is committed as the offset).
+        let mut pos = offset;
+        let mut splitter = LineSplitter::new(max_line);
         let mut chunk = vec![0u8; 256 * 1024];
         loop {
             if stop.load(Ordering::Acquire) {
@@ -346,7 +392,7 @@ pub fn run_file(
                         log::info!("{}: rotated; reading the new file", path.display());
                         continue 'reopen;
                     }
-                    Ok(m) if m.len() < offset + pending.len() as u64 => {
+                    Ok(m) if m.len() < pos => {
                         log::info!("{}: truncated; reading from the start", path.display());
                         resume = None;
                         continue 'reopen;
@@ -356,60 +402,26 @@ pub fn run_file(
                 sleep_unless_stopped(Duration::from_millis(200), &stop);
                 continue;
             }
-            let data = &chunk[..n];
-            let mut lines = Vec::new();
-            let mut oversize = Vec::new();
-            let mut start = 0;
-            let mut consumed_to = offset + pending.len() as u64;
-            while let Some(i) = memchr::memchr(b'\n', &data[start..]) {
-                let piece = &data[start..start + i];
-                match skipping.take() {
-                    Some(k) => oversize.push(k + piece.len()),
-                    None if pending.len() + piece.len() > max_line => {
-                        oversize.push(pending.len() + piece.len())
-                    }
-                    None => {
-                        let mut line = std::mem::take(&mut pending);
-                        line.extend_from_slice(piece);
-                        lines.push(line);
-                    }
-                }
-                pending.clear();
-                start += i + 1;
-                consumed_to = offset + (start as u64);
+            let chunk_start = pos;
+            pos += n as u64;
+            let mut split = Split::default();
+            let end = splitter.push(&chunk[..n], &mut split);
+            if split.is_empty() {
+                continue;
             }
-            let rest = &data[start..];
-            match &mut skipping {
-                Some(k) => *k += rest.len(),
-                None if pending.len() + rest.len() > max_line => {
-                    skipping = Some(pending.len() + rest.len());
-                    pending = Vec::new();
-                }
-                None => pending.extend_from_slice(rest),
-            }
-            // Offset of the first byte not yet part of a complete line.
-            let new_offset = if start > 0 { consumed_to } else { offset };
-            let advanced = offset + n as u64;
-            let _ = advanced;
-            if !lines.is_empty() || !oversize.is_empty() {
-                let batch = Feed::Lines {
-                    source: id,
-                    lines,
-                    oversize,
-                    offset: Some(SourceOffset {
-                        source: name.clone(),
-                        file_id: fid.clone(),
-                        offset: new_offset,
-                    }),
-                };
-                if tx.send(batch).is_err() {
-                    break 'reopen;
-                }
-            }
-            // `offset` tracks the start of `pending` in the file.
-            offset = new_offset;
-            if start == 0 {
-                // No newline in this chunk: pending grew; the offset stays.
+            let line_start = chunk_start + end as u64;
+            let batch = Feed::Lines {
+                source: id,
+                lines: split.lines,
+                oversize: split.oversize,
+                offset: Some(SourceOffset {
+                    source: name.clone(),
+                    file_id: fid.clone(),
+                    offset: line_start,
+                }),
+            };
+            if tx.send(batch).is_err() {
+                break 'reopen;
             }
         }
     }
@@ -440,6 +452,24 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_splitter_handles_chunk_boundaries_caps_and_offsets() {
+        let mut sp = LineSplitter::new(8);
+        let mut out = Split::default();
+        // A line split across two chunks; the end position is per chunk.
+        assert_eq!(sp.push(b"ab", &mut out), 0);
+        assert_eq!(sp.push(b"c\nde", &mut out), 2);
+        assert_eq!(out.lines, vec![b"abc".to_vec()]);
+        // An over-long line spanning chunks is skipped and measured.
+        assert_eq!(sp.push(b"fghijklm", &mut out), 0);
+        assert_eq!(sp.push(b"no\nok\n", &mut out), 6);
+        assert_eq!(out.oversize, vec![12]);
+        assert_eq!(out.lines, vec![b"abc".to_vec(), b"ok".to_vec()]);
+        assert_eq!(sp.push(b"tail", &mut out), 0);
+        assert_eq!(sp.finish(), Some(b"tail".to_vec()));
+        assert_eq!(sp.finish(), None);
+    }
 
     #[test]
     fn known_eslogger_failures_are_explained() {
