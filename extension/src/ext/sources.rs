@@ -269,7 +269,7 @@ fn pump<R: Read>(
     let mut split = Split::default();
     loop {
         let (consumed, eof) = match reader.fill_buf() {
-            Ok(buf) if buf.is_empty() => (0, true),
+            Ok([]) => (0, true),
             Ok(buf) => {
                 splitter.push(buf, &mut split);
                 (buf.len(), false)
