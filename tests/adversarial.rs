@@ -15,6 +15,9 @@
 //! extension mode and checks that each resource bound, when hit, is counted
 //! in `keychain_access_status.bound_hits` and logged once.
 
+#[path = "support/common.rs"]
+mod common;
+use common::{bin, fake_em, python, repo, Proc};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -28,14 +31,6 @@ use std::time::{Duration, Instant};
 /// A child still running after this long is hung: killed, and the test fails.
 const WATCHDOG: Duration = Duration::from_secs(60);
 const MB: i64 = 1024; // VmHWM is in KiB
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_keychain-access"))
-}
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -847,38 +842,6 @@ fn pid_reuse_flood_attributes_parents_by_pidversion_and_counts_evictions() {
 // ---------------------------------------------------------------------------
 // Extension mode: every bound hit is counted in the status table and logged
 // once (the fake osqueryd of tests/extension.rs plays osquery).
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("KCA_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    let ok = Command::new(&p)
-        .args(["-c", "import osquery.extensions, thrift, future"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "the fake osqueryd needs Python with osquery, thrift and future: \
-         python3 -m venv .venv && .venv/bin/pip install -r tests/fake_osqueryd/requirements.txt \
-         (or set KCA_PYTHON)"
-    );
-    p
-}
-
-/// Kills its child when dropped.
-struct Proc(std::process::Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn fake_em() -> PathBuf {
-    repo().join("tests/fake_osqueryd/fake_em.py")
-}
 
 /// Start the fake manager; returns it, its socket and its event log.
 fn start_manager(dir: &Path, n: usize) -> (Proc, PathBuf, PathBuf) {

@@ -4,44 +4,17 @@
 //! (`tests/fake_osqueryd/fake_em.py`). These tests never skip: without the
 //! Python packages they fail and say how to install them.
 
+#[path = "support/common.rs"]
+mod common;
+use common::{bin, fake_em, python, repo, Proc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_keychain-access"))
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("KCA_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    let ok = Command::new(&p)
-        .args(["-c", "import osquery.extensions, thrift, future"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "the fake osqueryd needs Python with osquery, thrift and future: \
-         python3 -m venv .venv && .venv/bin/pip install -r tests/fake_osqueryd/requirements.txt \
-         (or set KCA_PYTHON)"
-    );
-    p
-}
-
-fn fake_em() -> PathBuf {
-    repo().join("tests/fake_osqueryd/fake_em.py")
-}
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -57,16 +30,6 @@ fn tempdir(name: &str) -> PathBuf {
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
     d
-}
-
-/// Kills its child when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 struct Manager {

@@ -2,7 +2,6 @@
 
 use crate::output::{self, Format, ResultSet};
 use keychain_access_tables::correlate::CorrelationUpdate;
-use keychain_access_tables::scan::{Line, LineReader};
 use keychain_access_tables::schema::{self, Value, COLUMNS, TABLE_NAME};
 use keychain_access_tables::status::{self, SourceStatus};
 use keychain_access_tables::store::Store;
@@ -110,28 +109,22 @@ pub fn scan_inputs_into(
             (Box::new(f), size)
         };
         let mut progress = Progress::new(path, size);
-        let mut lines =
-            LineReader::new(BufReader::with_capacity(256 * 1024, reader), args.max_line);
-        let mut out = Vec::new();
         let (mut produced, mut newest) = (0u64, None::<i64>);
-        scanner.reset_sequence();
-        loop {
-            let line = lines
-                .next_line()
-                .map_err(|e| format!("reading {}: {e}", path.display()))?;
-            match line {
-                None => break,
-                Some(Line::Complete(b)) => scanner.scan_line(b, &mut out),
-                Some(Line::Oversize(n)) => scanner.oversize_line(n),
-            }
-            for row in out.drain(..) {
-                produced += 1;
-                newest = newest.max(row.time);
-                sink(row)?;
-            }
-            updates.extend(scanner.take_correlation_updates());
-            progress.tick(lines.offset);
-        }
+        scanner
+            .scan_lines(
+                BufReader::with_capacity(256 * 1024, reader),
+                |s, rows, offset| {
+                    for row in rows {
+                        produced += 1;
+                        newest = newest.max(row.time);
+                        sink(row).map_err(io::Error::other)?;
+                    }
+                    updates.extend(s.take_correlation_updates());
+                    progress.tick(offset);
+                    Ok(())
+                },
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         progress.done();
         let after = scanner.finish_stats();
         per_input.push(SourceStatus {

@@ -41,72 +41,64 @@ const TYPE_NEEDLE: &str = "\"event_type\":";
 /// unknown types, without parsing.
 pub const HANDLED_EVENT_TYPES: &[u64] = &[9, 10, 11, 12, 13, 15, 25, 32, 61, 110];
 
-/// Counters for one scan (and for a live source's status row).
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct ScanStats {
-    pub lines_read: u64,
-    pub bytes_read: u64,
-    pub blank_lines: u64,
-    pub prefiltered: u64,
-    pub parsed: u64,
-    pub malformed: u64,
-    pub oversize: u64,
-    pub lossy_utf8: u64,
-    pub unknown_types: u64,
-    pub es_drops: u64,
-    pub rows: u64,
-    pub alerts: u64,
-    pub allowlisted: u64,
-    pub subsystem_access: u64,
-    pub root_certificate_reads: u64,
-    pub cache_evictions: u64,
-    /// Values cut at a documented cap (command lines, ancestor lists).
-    pub field_caps: u64,
-    pub unified_log_records: u64,
-    pub unified_log_unmatched: u64,
-    pub banner_lines: u64,
-    /// Unified-log records matched by an `ignore` pattern (known noise).
-    pub unified_log_ignored: u64,
-    /// Unified-log records that are not `logEvent`s (activities, signposts, ...).
-    pub unified_log_other_events: u64,
-    /// Unified-log rows whose timestamp could not be read (row kept, time NULL).
-    pub unified_log_bad_time: u64,
-    /// Rows given a correlation id (see `correlate`).
-    pub correlated_rows: u64,
-    /// Correlation window entries evicted at the cap.
-    pub correlation_evictions: u64,
-    /// Correlation updates dropped because nobody drained them.
-    pub correlation_updates_dropped: u64,
-}
+/// Declares [`ScanStats`] and its field-by-field arithmetic from one list,
+/// so a new counter needs no other code.
+macro_rules! scan_counters {
+    ($( $(#[$doc:meta])* $name:ident ),+ $(,)?) => {
+        /// Counters for one scan (and for a live source's status row).
+        #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+        pub struct ScanStats {
+            $( $(#[$doc])* pub $name: u64, )+
+        }
 
-impl ScanStats {
-    /// The counters gained since `before` (counters only grow).
-    pub fn since(&self, before: &ScanStats) -> ScanStats {
-        self.zip(before, |a, b| a.saturating_sub(b))
-    }
+        impl ScanStats {
+            /// The counters gained since `before` (counters only grow).
+            pub fn since(&self, before: &ScanStats) -> ScanStats {
+                ScanStats { $( $name: self.$name.saturating_sub(before.$name), )+ }
+            }
 
-    /// Add another set of counters to this one.
-    pub fn add(&mut self, other: &ScanStats) {
-        *self = self.zip(other, |a, b| a.saturating_add(b));
-    }
-
-    /// Combine two sets field by field (through their serialised form, so a
-    /// new counter needs no code here).
-    fn zip(&self, other: &ScanStats, f: impl Fn(u64, u64) -> u64) -> ScanStats {
-        let (Ok(a), Ok(b)) = (serde_json::to_value(self), serde_json::to_value(other)) else {
-            return self.clone();
-        };
-        let mut out = serde_json::Map::new();
-        if let (Some(am), Some(bm)) = (a.as_object(), b.as_object()) {
-            for (k, v) in am {
-                let x = v.as_u64().unwrap_or(0);
-                let y = bm.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-                out.insert(k.clone(), f(x, y).into());
+            /// Add another set of counters to this one.
+            pub fn add(&mut self, other: &ScanStats) {
+                $( self.$name = self.$name.saturating_add(other.$name); )+
             }
         }
-        serde_json::from_value(serde_json::Value::Object(out)).unwrap_or_else(|_| self.clone())
-    }
+    };
+}
+
+scan_counters! {
+    lines_read,
+    bytes_read,
+    blank_lines,
+    prefiltered,
+    parsed,
+    malformed,
+    oversize,
+    lossy_utf8,
+    unknown_types,
+    es_drops,
+    rows,
+    alerts,
+    allowlisted,
+    subsystem_access,
+    root_certificate_reads,
+    cache_evictions,
+    /// Values cut at a documented cap (command lines, ancestor lists).
+    field_caps,
+    unified_log_records,
+    unified_log_unmatched,
+    banner_lines,
+    /// Unified-log records matched by an `ignore` pattern (known noise).
+    unified_log_ignored,
+    /// Unified-log records that are not `logEvent`s (activities, signposts, ...).
+    unified_log_other_events,
+    /// Unified-log rows whose timestamp could not be read (row kept, time NULL).
+    unified_log_bad_time,
+    /// Rows given a correlation id (see `correlate`).
+    correlated_rows,
+    /// Correlation window entries evicted at the cap.
+    correlation_evictions,
+    /// Correlation updates dropped because nobody drained them.
+    correlation_updates_dropped,
 }
 
 /// Options for a scan.
@@ -192,12 +184,6 @@ impl Prefilter {
             }
         }
         p
-    }
-
-    /// Compatibility helper: relevance and sequence number.
-    pub fn check(&self, line: &[u8]) -> (bool, Option<u64>) {
-        let p = self.peek(line);
-        (p.relevant, p.global_seq_num)
     }
 }
 
@@ -390,12 +376,13 @@ impl Scanner {
         self.stats.clone()
     }
 
-    /// Scan a whole reader into `rows`, applying correlation updates as
-    /// they come (the offline path in one call).
-    pub fn scan_reader_into<R: BufRead>(
+    /// The one offline loop: every line of `reader` through the scanner.
+    /// After each line, `each` gets the scanner (to drain correlation
+    /// updates), that line's rows, and the bytes consumed so far.
+    pub fn scan_lines<R: BufRead>(
         &mut self,
         reader: R,
-        rows: &mut Vec<KeychainAccess>,
+        mut each: impl FnMut(&mut Scanner, Vec<KeychainAccess>, u64) -> io::Result<()>,
     ) -> io::Result<()> {
         let mut lines = LineReader::new(reader, self.max_line);
         let mut out = Vec::new();
@@ -405,13 +392,26 @@ impl Scanner {
                 Line::Complete(bytes) => self.scan_line(bytes, &mut out),
                 Line::Oversize(len) => self.oversize_line(len),
             }
-            rows.append(&mut out);
-            let updates = self.take_correlation_updates();
+            each(self, std::mem::take(&mut out), lines.offset)?;
+        }
+        Ok(())
+    }
+
+    /// Scan a whole reader into `rows`, applying correlation updates as
+    /// they come (the offline path in one call).
+    pub fn scan_reader_into<R: BufRead>(
+        &mut self,
+        reader: R,
+        rows: &mut Vec<KeychainAccess>,
+    ) -> io::Result<()> {
+        self.scan_lines(reader, |s, mut produced, _| {
+            rows.append(&mut produced);
+            let updates = s.take_correlation_updates();
             if !updates.is_empty() {
                 crate::correlate::apply_updates(rows, &updates);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Scan a whole reader, calling `sink` for each row. Rows reach the sink
@@ -423,19 +423,10 @@ impl Scanner {
         reader: R,
         mut sink: impl FnMut(KeychainAccess),
     ) -> io::Result<()> {
-        let mut lines = LineReader::new(reader, self.max_line);
-        let mut out = Vec::new();
-        self.reset_sequence();
-        while let Some(line) = lines.next_line()? {
-            match line {
-                Line::Complete(bytes) => self.scan_line(bytes, &mut out),
-                Line::Oversize(len) => self.oversize_line(len),
-            }
-            for row in out.drain(..) {
-                sink(row);
-            }
-        }
-        Ok(())
+        self.scan_lines(reader, |_, produced, _| {
+            produced.into_iter().for_each(&mut sink);
+            Ok(())
+        })
     }
 }
 
@@ -543,9 +534,11 @@ mod tests {
     fn prefilter_sees_escaped_paths_and_seq() {
         let p = Prefilter::new();
         let line = br#"{"event":{"open":{"fflag":1,"file":{"path":"\/Users\/a\/Library\/Keychains\/login.keychain-db"}}},"global_seq_num":42}"#;
-        assert_eq!(p.check(line), (true, Some(42)));
+        let peek = p.peek(line);
+        assert_eq!((peek.relevant, peek.global_seq_num), (true, Some(42)));
         let noise = br#"{"event":{"open":{"file":{"path":"\/usr\/lib\/libc.dylib"}}},"global_seq_num": 43}"#;
-        assert_eq!(p.check(noise), (false, Some(43)));
+        let peek = p.peek(noise);
+        assert_eq!((peek.relevant, peek.global_seq_num), (false, Some(43)));
     }
 
     #[test]
