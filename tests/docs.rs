@@ -41,3 +41,33 @@ fn ci_runs_the_readme_test_command() {
     assert!(readme.contains("tests/run-all.sh"));
     assert!(ci.contains("tests/run-all.sh"));
 }
+
+#[test]
+fn readme_names_every_cli_flag() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut missing = Vec::new();
+    for cmd in [
+        &[][..],
+        &["scan"][..],
+        &["query"][..],
+        &["pack", "run"][..],
+        &["pack", "check"][..],
+        &["pack", "export"][..],
+        &["forward"][..],
+        &["schema"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_keychain-access"))
+            .args(cmd)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout).into_owned();
+        for word in help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            let is_flag = word.starts_with("--") && word.len() > 2 && word != "--help";
+            if is_flag && !readme.contains(word) {
+                missing.push(format!("{} {word}", cmd.join(" ")));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "README lacks: {missing:?}");
+}
