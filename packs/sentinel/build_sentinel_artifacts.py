@@ -10,6 +10,11 @@ file into:
   dcr-ama-json-logs.json      DCR for Azure Monitor Agent "Custom JSON Logs"
                               (a Linux host tailing osqueryd's or Fleet's
                               filesystem results log)
+  KqlvalidationsTests/CustomTables/<Table>.json
+                              the two tables in the shape Azure-Sentinel's
+                              KQL validation tests read
+                              (.script/tests/KqlvalidationsTests/CustomTables:
+                              {"Name", "Properties": [{"Name", "Type"}]})
 
 Both DCRs run the same two transforms: result rows of the pack's event queries
 go to KeychainAccess_CL, rows of the health query to KeychainAccessHealth_CL.
@@ -30,6 +35,9 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 SCHEMA = HERE.parent / "schema" / "keychain_access_events.json"
+
+# Azure-Sentinel's KQL validation tests read custom table schemas from this layout.
+KQL_TABLES = HERE / "KqlvalidationsTests" / "CustomTables"
 
 EVENTS_TABLE = "KeychainAccess_CL"
 HEALTH_TABLE = "KeychainAccessHealth_CL"
@@ -211,6 +219,29 @@ def table_columns_health():
     return cols
 
 
+# Columns Log Analytics adds to every table, queryable but not declared in the table's
+# schema (learn.microsoft.com "Standard columns in Azure Monitor Logs"). The KQL
+# validation schema lists them so queries that use them type-check, as upstream's
+# CustomTables files do for TenantId, Type and _ResourceId.
+STANDARD_COLUMNS = [
+    ("TenantId", "string"),
+    ("Type", "string"),
+    ("_ResourceId", "string"),
+    ("_SubscriptionId", "string"),
+    ("_ItemId", "string"),
+    ("_TimeReceived", "datetime"),
+    ("_IsBillable", "string"),
+    ("_BilledSize", "real"),
+]
+
+
+def kql_validation_table(name, columns):
+    """One table as Azure-Sentinel's KqlvalidationsTests/CustomTables/<Table>.json holds it."""
+    props = [{"Name": c["name"], "Type": c["type"]} for c in columns]
+    props += [{"Name": n, "Type": t} for n, t in STANDARD_COLUMNS]
+    return {"Name": name, "Properties": props}
+
+
 ARM_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
 
 
@@ -368,6 +399,8 @@ def outputs():
         HERE / "table-keychainaccess.json": render(table_template(schema)),
         HERE / "dcr-logs-ingestion.json": render(dcr_direct_template(schema)),
         HERE / "dcr-ama-json-logs.json": render(dcr_ama_template(schema)),
+        KQL_TABLES / f"{EVENTS_TABLE}.json": render(kql_validation_table(EVENTS_TABLE, table_columns_events(schema))),
+        KQL_TABLES / f"{HEALTH_TABLE}.json": render(kql_validation_table(HEALTH_TABLE, table_columns_health())),
     }
 
 
@@ -377,8 +410,9 @@ def main(argv):
     for path, text in outputs().items():
         if check:
             if not path.exists() or path.read_text() != text:
-                stale.append(path.name)
+                stale.append(str(path.relative_to(HERE)))
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     if stale:
         print("stale (run python3 packs/sentinel/build_sentinel_artifacts.py): " + ", ".join(stale))
