@@ -165,13 +165,23 @@ fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Resul
     if !c.diags.is_empty() {
         return Err(report(&c.diags));
     }
+    let fallback_path = export::fallback_path(pack_path);
+    let has_fallback = fallback_path.is_file();
+    if has_fallback {
+        let mut c = check::Checker::new()?;
+        c.check_file(&fallback_path);
+        if !c.diags.is_empty() {
+            return Err(report(&c.diags));
+        }
+    }
     let pack = load(pack_path)?;
-    let text = std::fs::read_to_string(pack_path)
-        .map_err(|e| format!("cannot read {}: {e}", pack_path.display()))?;
-    let raw: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not valid JSON: {e}", pack_path.display()))?;
+    let fallback = if has_fallback {
+        Some(load(&fallback_path)?)
+    } else {
+        None
+    };
     let policies = export::load_policies(&policies_path).map_err(|d| d.to_string())?;
-    let files = export::render(&pack, &raw, &policies)?;
+    let files = export::render(&pack, &policies, fallback.as_ref())?;
     let out = out.unwrap_or_else(|| {
         pack_path
             .parent()
