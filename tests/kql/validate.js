@@ -826,4 +826,21 @@ function main() {
   process.exit(errors.length || failedChecks ? 1 : 0);
 }
 
-main();
+/**
+ * --analyse-stdin: analyse queries generated elsewhere (tests/sigma converts the Sigma rules to
+ * KQL) against the same schemas the shipped content is held to. Reads [{name, query}] as JSON on
+ * stdin and prints [{name, diagnostics}] as JSON; the caller judges.
+ */
+function analyseStdin() {
+  const tables = loadCustomTables(checkTables());
+  const tableSyms = Object.entries(tables).map(([n, cols]) => tableSymbol(n, cols));
+  const fnFile = path.join(KQL_TESTS, "CustomFunctions", `${PARSER}.json`);
+  const fnCols = readJson(fnFile).FunctionResultColumns.map((c) => ({ name: c.name, type: c.type }));
+  const globals = globalsWith([...tableSyms, functionFromColumns(PARSER, fnCols)]);
+  const input = JSON.parse(fs.readFileSync(0, "utf8"));
+  const out = input.map(({ name, query }) => ({ name, diagnostics: analyze(query, globals).diags }));
+  process.stdout.write(JSON.stringify(out) + "\n");
+}
+
+if (process.argv.includes("--analyse-stdin")) analyseStdin();
+else main();

@@ -16,11 +16,14 @@ Mirrors SigmaHQ/sigma at commit 8eaafff1f2845a696050e05e72ba1140ee190698 (2026-0
   unique ids, one-element lists, log source attributes and field names.
 * Each check is shown to fail on a rule carrying the defect.
 * Conversion: every SigmaHQ-style rule goes through packs/sigma/pipelines/keychain_access_events.yml
-  to SQLite and runs over the fixture rows; the pipeline refuses log sources it cannot map.
+  to SQLite and runs over the fixture rows; the pipeline refuses log sources it cannot map. Every
+  rule also converts to KQL (pySigma's Kusto backend, then packs/sigma/pipelines/keychain_access_cl.yml)
+  that tests/kql/validate.js analyses clean against KeychainAccess_CL.
 """
 
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 
@@ -320,3 +323,50 @@ def test_sigmahq_rules_on_their_own_log_sources():
             if want != (e["_case"] in selected):
                 wrong.append(f"{stem} on {e['_case']}: expected {'select' if want else 'skip'} ({e['_source']})")
     assert not wrong, "\n".join(wrong)
+
+
+# ----------------------------------------------------------------------------- to Sentinel (KQL)
+
+CL_PIPELINE = SIGMA / "pipelines" / "keychain_access_cl.yml"
+KQL_VALIDATE = ROOT / "tests" / "kql" / "validate.js"
+
+
+def kql_queries():
+    """Every rule (local and SigmaHQ-style) converted with pySigma's Kusto backend through
+    keychain_access_events.yml then keychain_access_cl.yml, as a query over KeychainAccess_CL."""
+    from sigma.backends.kusto import KustoBackend
+    from sigma.collection import SigmaCollection
+    from sigma.processing.pipeline import ProcessingPipeline
+
+    pipeline = local.pipeline() + ProcessingPipeline.from_yaml(CL_PIPELINE.read_text())
+    out = []
+    for path in all_rule_files():
+        backend = KustoBackend(processing_pipeline=pipeline)
+        (expr,) = backend.convert(SigmaCollection.from_yaml(path.read_text()))
+        state = backend.last_processing_pipeline.state
+        assert state.get("query_table") == "KeychainAccess_CL", state
+        out.append({"name": path.name, "query": f"KeychainAccess_CL\n| where {expr}"})
+    return out
+
+
+def analyse_kql(queries):
+    """Diagnostics of each query, from tests/kql/validate.js against the Sentinel schemas."""
+    import json
+
+    node = shutil.which("node")
+    assert node, "node is required (tests/kql): the KQL is analysed with @kusto/language-service-next"
+    out = subprocess.run([node, str(KQL_VALIDATE), "--analyse-stdin"], input=json.dumps(queries),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return {r["name"]: r["diagnostics"] for r in json.loads(out.stdout)}
+
+
+def test_rules_convert_to_kql_that_analyses_clean_against_keychain_access_cl():
+    queries = kql_queries()
+    diags = analyse_kql(queries)
+    assert set(diags) == {q["name"] for q in queries}
+    bad = {name: d for name, d in diags.items() if d}
+    assert not bad, bad
+    # The analysis is real: a SigmaHQ field left unmapped (no such column) is reported.
+    unmapped = analyse_kql([{"name": "unmapped", "query": "KeychainAccess_CL\n| where CommandLine contains 'x'"}])
+    assert unmapped["unmapped"], unmapped
