@@ -49,11 +49,30 @@ pub struct InputArgs {
     )]
     pub inputs: Vec<PathBuf>,
     /// Skip lines longer than this many bytes (counted, never buffered whole).
-    #[arg(long, value_name = "BYTES", default_value_t = keychain_access_tables::scan::DEFAULT_MAX_LINE)]
+    /// At least 1024, the extension config's `max_line_bytes` floor.
+    #[arg(long, value_name = "BYTES", default_value_t = keychain_access_tables::scan::DEFAULT_MAX_LINE,
+          value_parser = parse_max_line)]
     pub max_line: usize,
     #[command(flatten)]
     pub tuning: TuningArgs,
 }
+
+/// `--max-line`: 0 (or any cap below one real record) would skip every
+/// line and report a clean "0 rows".
+fn parse_max_line(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of bytes"))?;
+    if n < MIN_MAX_LINE {
+        return Err(format!(
+            "{n} would skip every record (an eslogger line is a few KB); use at least {MIN_MAX_LINE}"
+        ));
+    }
+    Ok(n)
+}
+
+/// The smallest `--max-line`, as for the extension's `max_line_bytes`.
+const MIN_MAX_LINE: usize = 1024;
 
 /// The result of scanning a set of inputs.
 pub struct Scanned {
@@ -98,46 +117,101 @@ pub fn scan_inputs_into(
     });
     let mut per_input = Vec::new();
     let mut updates = Vec::new();
+    // The same event read twice (one capture named twice, or two copies of
+    // it) has the same `eid`: its row is written once.
+    let mut seen_eids: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut duplicates = 0u64;
+    let mut opened: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in &args.inputs {
+        if let Some(same) = same_input_as(&opened, path) {
+            eprintln!(
+                "keychain-access: note: --input {} names the same file as --input {}: read once",
+                path.display(),
+                same.display()
+            );
+            continue;
+        }
         let before = scanner.finish_stats();
-        let (reader, size): (Box<dyn Read>, Option<u64>) = if path == Path::new("-") {
-            (Box::new(io::stdin().lock()), None)
+        let (raw, size): (Box<dyn Read + Send>, Option<u64>) = if path == Path::new("-") {
+            (Box::new(io::stdin()), None)
         } else {
             let f = std::fs::File::open(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let size = f.metadata().ok().map(|m| m.len());
             (Box::new(f), size)
         };
+        opened.push((path.clone(), canonical_input(path)));
+        let (reader, shape) = keychain_access_tables::input::open_capture(raw)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if let Some(e) = shape.unreadable() {
+            return Err(format!("{}: {e}", path.display()));
+        }
         let mut progress = Progress::new(path, size);
         let (mut produced, mut newest) = (0u64, None::<i64>);
         scanner
-            .scan_lines(
-                BufReader::with_capacity(256 * 1024, reader),
-                |s, rows, offset| {
-                    for row in rows {
-                        produced += 1;
-                        newest = newest.max(row.time);
-                        sink(row).map_err(io::Error::other)?;
+            .scan_lines(reader, |s, rows, offset| {
+                for row in rows {
+                    if let Some(eid) = &row.eid {
+                        if !seen_eids.insert(eid.clone()) {
+                            duplicates += 1;
+                            continue;
+                        }
                     }
-                    updates.extend(s.take_correlation_updates());
-                    progress.tick(offset);
-                    Ok(())
-                },
-            )
+                    produced += 1;
+                    newest = newest.max(row.time);
+                    sink(row).map_err(io::Error::other)?;
+                }
+                updates.extend(s.take_correlation_updates());
+                progress.tick(offset);
+                Ok(())
+            })
             .map_err(|e| format!("{}: {e}", path.display()))?;
         progress.done();
         let after = scanner.finish_stats();
+        let stats = after.since(&before);
+        if let Some(e) = shape.explain_nothing_read(&stats) {
+            return Err(format!("{}: {e}", path.display()));
+        }
+        if stats.lines_read == 0 {
+            eprintln!(
+                "keychain-access: note: {} is empty: nothing to scan",
+                path.display()
+            );
+        }
         per_input.push(SourceStatus {
             source: format!("file:{}", path.display()),
             kind: "file".into(),
             state: "done".into(),
             rows_stored: produced,
             last_event_time: newest,
-            stats: after.since(&before),
+            stats,
             ..SourceStatus::default()
         });
     }
+    if duplicates > 0 {
+        eprintln!(
+            "keychain-access: note: {duplicates} row(s) read more than once (same eid: the same event in two inputs) were written once"
+        );
+    }
     Ok((per_input, scanner.finish_stats(), updates))
+}
+
+/// The file an input names, for spotting the same file given twice (`-`,
+/// stdin, is its own name).
+fn canonical_input(path: &Path) -> PathBuf {
+    if path == Path::new("-") {
+        return path.to_path_buf();
+    }
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The earlier input naming the same file as `path`, if any.
+fn same_input_as<'a>(opened: &'a [(PathBuf, PathBuf)], path: &Path) -> Option<&'a Path> {
+    let key = canonical_input(path);
+    opened
+        .iter()
+        .find(|(_, k)| *k == key)
+        .map(|(given, _)| given.as_path())
 }
 
 /// The summary printed on stderr after a scan.
@@ -203,7 +277,7 @@ pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(
         .collect();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let werr = |e: io::Error| format!("writing output: {e}");
+    let werr = write_error;
     if format == Format::Csv {
         output::write_csv_header(&mut out, &columns).map_err(werr)?;
     }
@@ -271,8 +345,8 @@ fn run_scan_table(args: &InputArgs, all_columns: bool) -> Result<(), String> {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    output::write(&mut out, Format::Table, &rs).map_err(|e| format!("writing output: {e}"))?;
-    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    output::write(&mut out, Format::Table, &rs).map_err(write_error)?;
+    out.flush().map_err(write_error)?;
     eprintln!("{}", summary(&scanned.total, args.inputs.len()));
     Ok(())
 }
@@ -358,8 +432,8 @@ pub fn run_query(args: &InputArgs, format: Format, sql: &str) -> Result<(), Stri
     let rs = run_sql(store.connection(), sql)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    output::write(&mut out, format, &rs).map_err(|e| format!("writing output: {e}"))?;
-    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    output::write(&mut out, format, &rs).map_err(write_error)?;
+    out.flush().map_err(write_error)?;
     eprintln!("{}", summary(&scanned.total, args.inputs.len()));
     Ok(())
 }
@@ -374,12 +448,33 @@ pub enum SchemaFormat {
     Sql,
 }
 
-pub fn run_schema(format: SchemaFormat) {
-    match format {
-        SchemaFormat::Markdown => print!("{}", schema::markdown_table()),
-        SchemaFormat::Json => print!("{}", schema::schema_json()),
-        SchemaFormat::Sql => println!("{};", schema::sqlite_create_table(TABLE_NAME)),
+pub fn run_schema(format: SchemaFormat) -> Result<(), String> {
+    let text = match format {
+        SchemaFormat::Markdown => schema::markdown_table(),
+        SchemaFormat::Json => schema::schema_json(),
+        SchemaFormat::Sql => format!("{};\n", schema::sqlite_create_table(TABLE_NAME)),
+    };
+    print_stdout(&text)
+}
+
+/// The error `main` turns into a quiet exit 0: the reader of our output
+/// went away (`keychain-access scan ... | head`), as Unix filters do.
+pub const BROKEN_PIPE: &str = "output closed by its reader (broken pipe)";
+
+/// An output write error as the CLI reports it.
+pub fn write_error(e: io::Error) -> String {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        BROKEN_PIPE.to_string()
+    } else {
+        format!("writing output: {e}")
     }
+}
+
+/// Write text to stdout (print! panics when the reader has gone away).
+pub fn print_stdout(text: &str) -> Result<(), String> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes()).map_err(write_error)?;
+    out.flush().map_err(write_error)
 }
 
 /// A progress line on a terminal for large inputs.

@@ -94,10 +94,7 @@ fn main() -> ExitCode {
             all_columns,
         }) => cli::run_scan(&input, format, all_columns),
         Some(Cmd::Query { input, format, sql }) => cli::run_query(&input, format, &sql),
-        Some(Cmd::Schema { format }) => {
-            cli::run_schema(format);
-            Ok(())
-        }
+        Some(Cmd::Schema { format }) => cli::run_schema(format),
         Some(Cmd::Pack(p)) => pack::run(p),
         Some(Cmd::Forward(f)) => ext::forward::run(f),
         None => match cli.socket {
@@ -108,6 +105,16 @@ fn main() -> ExitCode {
                 config: cli.config,
                 inputs: cli.inputs,
             }),
+            None if !cli.inputs.is_empty() || cli.config.is_some() => {
+                // Extension options without the socket: say what is missing
+                // rather than print the whole help.
+                eprintln!(
+                    "keychain-access: error: extension mode (--input, --config) needs --socket PATH, \
+                     osquery's extension manager socket (osqueryd passes it when it autoloads the extension); \
+                     to scan a capture offline use `keychain-access scan --input FILE`"
+                );
+                return ExitCode::from(2);
+            }
             None => {
                 use clap::CommandFactory;
                 let _ = Cli::command().print_help();
@@ -117,6 +124,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `keychain-access scan ... | head`: the reader has what it wanted.
+        Err(e) if e == cli::BROKEN_PIPE => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keychain-access: error: {e}");
             ExitCode::from(1)
