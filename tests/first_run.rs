@@ -371,3 +371,75 @@ fn options_that_cannot_work_are_refused_with_the_reason() {
     assert!(err.contains("needs --socket"), "{err}");
     assert!(!err.contains("Usage:") && out.stdout.is_empty(), "{err}");
 }
+
+#[test]
+fn pack_check_on_a_folder_checks_pack_shaped_files_and_lists_the_rest() {
+    // The shipped folder: Sentinel, Sigma and schema files are not packs.
+    let out = Command::new(bin())
+        .args(["pack", "check"])
+        .arg(repo().join("packs"))
+        .output()
+        .unwrap();
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("skipped as not pack-shaped"), "{stdout}");
+    for not_a_pack in [
+        "packs/sentinel/table-keychainaccess.json",
+        "packs/sentinel/analytics-rule-keychain-credential-access.yaml",
+        "packs/schema/keychain_access_events.json",
+    ] {
+        let name = Path::new(not_a_pack).file_name().unwrap().to_str().unwrap();
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("skipped ") && l.contains(name)),
+            "{not_a_pack} listed as skipped: {err}"
+        );
+    }
+    // A broken pack beside non-pack files is still found and reported,
+    // and the non-pack files are not.
+    let d = TempDir::new("packdir");
+    d.write(
+        "sigma-rule.yml",
+        b"title: x\nlogsource:\n  product: macos\ndetection:\n  sel:\n    a: b\n  condition: sel\n",
+    );
+    d.write(
+        "arm.json",
+        br#"{"$schema": "https://schema.management.azure.com/", "resources": []}"#,
+    );
+    d.write(
+        "broken.conf",
+        br#"{"queries": {"q": {"query": "SELECT no_such_column FROM keychain_access_events;", "interval": 60}}}"#,
+    );
+    let out = Command::new(bin())
+        .args(["pack", "check"])
+        .arg(&d.0)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("broken.conf:q: SQL error"), "{err}");
+    assert!(err.contains("1 problem(s) in 1 file(s)"), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("skipped ") && l.contains("sigma-rule.yml")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("skipped ") && l.contains("arm.json")),
+        "{err}"
+    );
+    // A folder with nothing pack-shaped is an error, not "ok: 0 file(s)".
+    std::fs::remove_file(d.0.join("broken.conf")).unwrap();
+    let out = Command::new(bin())
+        .args(["pack", "check"])
+        .arg(&d.0)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no pack, config or Fleet file"),
+        "{}",
+        stderr(&out)
+    );
+}

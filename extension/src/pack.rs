@@ -144,11 +144,18 @@ fn cmd_check(files: &[PathBuf]) -> Result<(), String> {
         c.check_file(f);
     }
     c.finish();
+    for (p, why) in &c.skipped {
+        eprintln!("skipped {}: {why}", p.display());
+    }
     if !c.diags.is_empty() {
         return Err(report(&c.diags));
     }
+    let skipped = match c.skipped.len() {
+        0 => String::new(),
+        n => format!("; {n} file(s) skipped as not pack-shaped (listed on stderr)"),
+    };
     crate::cli::print_stdout(&format!(
-        "ok: {} file(s), {} SQL statement(s) prepared against the schema\n",
+        "ok: {} file(s), {} SQL statement(s) prepared against the schema{skipped}\n",
         c.files, c.statements
     ))
 }
