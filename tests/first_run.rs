@@ -443,3 +443,74 @@ fn pack_check_on_a_folder_checks_pack_shaped_files_and_lists_the_rest() {
         stderr(&out)
     );
 }
+
+/// Run `forward` for a while, then stop it as a service manager would.
+fn forward_for(d: &TempDir, results: &Path, extra: &[&str], wait: std::time::Duration) -> Output {
+    let secret = d.write("secret", b"not-a-real-secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let _ = std::fs::remove_file(d.0.join("q.db"));
+    // An endpoint nothing listens on: delivery fails, tailing goes on.
+    let cfg = serde_json::json!({"sentinel": {
+        "endpoint": "https://127.0.0.1:9", "dcr_immutable_id": "dcr-0",
+        "stream": "Custom-OsqueryResultLine", "tenant_id": "t", "client_id": "c",
+        "client_secret_file": secret, "queue_path": d.0.join("q.db"),
+        "stats_interval_ms": 200, "tail_poll_ms": 20}});
+    let cfg = d.write("forward.json", cfg.to_string().as_bytes());
+    let child = Command::new(bin())
+        .args(["forward", "--results"])
+        .arg(results)
+        .arg("--config")
+        .arg(&cfg)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(wait);
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn forward_says_what_it_waits_for_and_shows_it_is_alive() {
+    let d = TempDir::new("forward");
+    let wait = std::time::Duration::from_millis(1500);
+    // A wrong --results path: warned at the default level, repeatedly.
+    let missing = d.0.join("no-such-results.log");
+    let out = forward_for(&d, &missing, &[], wait);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let warns = err
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("no-such-results.log does not exist"))
+        .count();
+    assert!(warns >= 2, "{err}");
+    let stats_lines = err
+        .lines()
+        .filter(|l| l.contains("INFO") && l.contains("sentinel forward: state="))
+        .count();
+    assert!(stats_lines >= 2, "periodic stats lines by default: {err}");
+    assert!(!err.contains("DEBUG"), "{err}");
+    // --verbose: every step, here each batch of lines queued.
+    let results = d.write(
+        "results.log",
+        b"{\"name\":\"pack_x_q\",\"action\":\"added\"}\n",
+    );
+    let quiet = forward_for(&d, &results, &[], wait);
+    assert!(!stderr(&quiet).contains("DEBUG"), "{}", stderr(&quiet));
+    assert!(stderr(&quiet).contains("accepted=1"), "{}", stderr(&quiet));
+    let verbose = forward_for(&d, &results, &["--verbose"], wait);
+    let err = stderr(&verbose);
+    assert!(verbose.status.success(), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("queued 1 line(s)")),
+        "{err}"
+    );
+}

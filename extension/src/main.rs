@@ -83,7 +83,11 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = if cli.verbose { "debug" } else { "warn" };
+    let level = match &cli.cmd {
+        Some(Cmd::Forward(f)) => ext::forward::log_filter(f),
+        _ if cli.verbose => "debug".into(),
+        _ => "warn".into(),
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .format_timestamp_millis()
         .init();
