@@ -514,3 +514,149 @@ fn forward_says_what_it_waits_for_and_shows_it_is_alive() {
         "{err}"
     );
 }
+
+/// Run with `COLUMNS` set (or unset), as a terminal of that width would.
+fn run_width(args: &[&str], columns: Option<usize>) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).env_remove("COLUMNS");
+    if let Some(c) = columns {
+        cmd.env("COLUMNS", c.to_string());
+    }
+    cmd.output().unwrap()
+}
+
+/// The text of column `i` of a boxed table's data rows, cell lines joined.
+fn column_text(table: &str, i: usize) -> Vec<String> {
+    let mut rows: Vec<String> = Vec::new();
+    let mut rules = 0;
+    let mut current = String::new();
+    for line in table.lines() {
+        if line.starts_with('+') {
+            rules += 1;
+            if rules > 2 && !current.is_empty() {
+                rows.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        if rules >= 2 {
+            let cell = line.split('|').nth(i + 1).unwrap_or("");
+            current.push_str(cell.strip_prefix(' ').unwrap_or(cell).trim_end_matches(' '));
+        }
+    }
+    rows
+}
+
+/// `YYYY-MM-DD HH:MM:SSZ` for Unix seconds (days-to-civil, H. Hinnant).
+fn utc_date(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[test]
+fn tables_fit_the_terminal_and_keep_what_matters() {
+    let ditto = repo().join("tests/fixtures/art_t1560_001_ditto_archive.ndjson");
+    let ditto = ditto.to_str().unwrap();
+    let jsonl = rows(&run(&["scan"], &[Path::new(ditto)]));
+    let row = jsonl
+        .iter()
+        .find(|r| r["cmdline"].as_str().is_some_and(|c| c.len() > 100))
+        .unwrap();
+    let cmdline = row["cmdline"].as_str().unwrap();
+    let time = row["time"].as_i64().unwrap();
+    let sql = format!(
+        "SELECT time, pid, cmdline FROM keychain_access_events WHERE eid = '{}'",
+        row["eid"].as_str().unwrap()
+    );
+    for width in [60, 80, 100] {
+        let out = run_width(&["query", "--input", ditto, &sql], Some(width));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("+-"), "osqueryi's boxed layout:\n{text}");
+        for l in text.lines() {
+            assert!(
+                l.chars().count() <= width,
+                "{width}: {l:?} wider than the terminal"
+            );
+        }
+        // Wrapped, not cut at a fixed length: the whole command line when
+        // four lines of its column hold it, else its start and its end
+        // (the archive written) around a `…`.
+        let cells = column_text(&text, 2);
+        assert_eq!(cells.len(), 1, "{text}");
+        let shown = cells[0].replace(' ', "");
+        if width >= 80 {
+            assert_eq!(shown, cmdline.replace(' ', ""), "{width}:\n{text}");
+        } else {
+            assert!(
+                shown.starts_with("ditto-c-k") && shown.contains('…'),
+                "{text}"
+            );
+            assert!(
+                shown.ends_with("/tmp/T1560.001_ditto_archive.zip"),
+                "{text}"
+            );
+        }
+        // Times are dates in the table (and only there).
+        assert_eq!(column_text(&text, 0)[0], utc_date(time), "{text}");
+        assert!(!text.contains(&time.to_string()), "{text}");
+    }
+    let csv = run_width(
+        &["query", "--input", ditto, "--format", "csv", &sql],
+        Some(60),
+    );
+    assert!(String::from_utf8_lossy(&csv.stdout).contains(&time.to_string()));
+    // Not a terminal and no COLUMNS: nothing is fitted or cut.
+    let out = run_width(&["query", "--input", ditto, &sql], None);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.contains(cmdline)));
+    // A value longer than four lines of its column is cut with `…`;
+    // --no-truncate shows every character.
+    let long = "SELECT replace(hex(zeroblob(150)), '0', 'x') || 'END' AS v";
+    let cut = run_width(&["query", "--input", ditto, long], Some(60));
+    let cut_text = column_text(&String::from_utf8_lossy(&cut.stdout), 0).concat();
+    assert!(
+        cut_text.contains('…') && cut_text.ends_with("END"),
+        "{cut_text}"
+    );
+    assert!(cut_text.chars().count() <= 4 * 56, "{cut_text}");
+    let full = run_width(
+        &["query", "--input", ditto, "--no-truncate", long],
+        Some(60),
+    );
+    let full_text = column_text(&String::from_utf8_lossy(&full.stdout), 0).concat();
+    assert_eq!(full_text, format!("{}END", "x".repeat(300)));
+    // Too many columns for the width: osqueryi's line mode, still fitted.
+    let out = run_width(
+        &[
+            "scan",
+            "--input",
+            ditto,
+            "--format",
+            "table",
+            "--all-columns",
+        ],
+        Some(80),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("cmdline = ")),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+}

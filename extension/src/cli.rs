@@ -1,6 +1,7 @@
 //! The offline CLI: scan captures, query them with SQL, print the schema.
 
 use crate::output::{self, Format, ResultSet};
+use crate::table::TableOptions;
 use keychain_access_tables::correlate::CorrelationUpdate;
 use keychain_access_tables::schema::{self, Value, COLUMNS, TABLE_NAME};
 use keychain_access_tables::status::{self, SourceStatus};
@@ -254,10 +255,15 @@ const TABLE_COLUMNS: &[&str] = &[
     "reason",
 ];
 
-pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(), String> {
+pub fn run_scan(
+    args: &InputArgs,
+    format: Format,
+    all_columns: bool,
+    no_truncate: bool,
+) -> Result<(), String> {
     if format == Format::Table {
         // A terminal table needs every row for its column widths.
-        return run_scan_table(args, all_columns);
+        return run_scan_table(args, all_columns, no_truncate);
     }
     // jsonl and csv: rows go to a private spool file as they come, so memory
     // stays flat whatever the input size; a correlation id that arrives
@@ -319,7 +325,7 @@ pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(
     Ok(())
 }
 
-fn run_scan_table(args: &InputArgs, all_columns: bool) -> Result<(), String> {
+fn run_scan_table(args: &InputArgs, all_columns: bool, no_truncate: bool) -> Result<(), String> {
     let scanned = scan_inputs(args)?;
     let cols: Vec<&str> = if all_columns {
         COLUMNS.iter().map(|c| c.name).collect()
@@ -345,7 +351,8 @@ fn run_scan_table(args: &InputArgs, all_columns: bool) -> Result<(), String> {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    output::write(&mut out, Format::Table, &rs).map_err(write_error)?;
+    crate::table::write(&mut out, &rs, &TableOptions::for_stdout(no_truncate))
+        .map_err(write_error)?;
     out.flush().map_err(write_error)?;
     eprintln!("{}", summary(&scanned.total, args.inputs.len()));
     Ok(())
@@ -426,13 +433,23 @@ pub fn run_sql(conn: &rusqlite::Connection, sql: &str) -> Result<ResultSet, Stri
     Ok(ResultSet { columns, rows })
 }
 
-pub fn run_query(args: &InputArgs, format: Format, sql: &str) -> Result<(), String> {
+pub fn run_query(
+    args: &InputArgs,
+    format: Format,
+    no_truncate: bool,
+    sql: &str,
+) -> Result<(), String> {
     let scanned = scan_inputs(args)?;
     let store = load_database(&scanned)?;
     let rs = run_sql(store.connection(), sql)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    output::write(&mut out, format, &rs).map_err(write_error)?;
+    if format == Format::Table {
+        crate::table::write(&mut out, &rs, &TableOptions::for_stdout(no_truncate))
+            .map_err(write_error)?;
+    } else {
+        output::write(&mut out, format, &rs).map_err(write_error)?;
+    }
     out.flush().map_err(write_error)?;
     eprintln!("{}", summary(&scanned.total, args.inputs.len()));
     Ok(())

@@ -9,6 +9,7 @@ mod cli;
 mod ext;
 mod output;
 mod pack;
+mod table;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -58,6 +59,10 @@ enum Cmd {
         /// With --format table, show every column (default: the key ones).
         #[arg(long)]
         all_columns: bool,
+        /// With --format table, show every character of every value (long
+        /// values still wrap to fit the terminal).
+        #[arg(long)]
+        no_truncate: bool,
     },
     /// Run SQL over keychain_access_events (and keychain_access_status) built
     /// from captures, as osqueryi would.
@@ -66,6 +71,10 @@ enum Cmd {
         input: cli::InputArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: output::Format,
+        /// With --format table, show every character of every value (long
+        /// values still wrap to fit the terminal).
+        #[arg(long)]
+        no_truncate: bool,
         /// The SQL statement.
         sql: String,
     },
@@ -96,8 +105,14 @@ fn main() -> ExitCode {
             input,
             format,
             all_columns,
-        }) => cli::run_scan(&input, format, all_columns),
-        Some(Cmd::Query { input, format, sql }) => cli::run_query(&input, format, &sql),
+            no_truncate,
+        }) => cli::run_scan(&input, format, all_columns, no_truncate),
+        Some(Cmd::Query {
+            input,
+            format,
+            no_truncate,
+            sql,
+        }) => cli::run_query(&input, format, no_truncate, &sql),
         Some(Cmd::Schema { format }) => cli::run_schema(format),
         Some(Cmd::Pack(p)) => pack::run(p),
         Some(Cmd::Forward(f)) => ext::forward::run(f),

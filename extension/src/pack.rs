@@ -6,7 +6,7 @@ mod export;
 mod model;
 mod run;
 mod schema_db;
-mod time;
+pub(crate) mod time;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
