@@ -9,6 +9,7 @@ mod cli;
 mod ext;
 mod output;
 mod pack;
+mod selftest;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -88,6 +89,10 @@ enum Cmd {
     Pack(pack::PackCmd),
     /// Tail an osquery or Fleet results log and deliver it to Microsoft Sentinel.
     Forward(ext::forward::ForwardArgs),
+    /// macOS, as root, with the extension running: run the T1555.001 atomic
+    /// behaviours against a throwaway keychain and check each becomes an
+    /// alert row in the live buffer (marked as this self-test's), then clean up.
+    Selftest(selftest::SelftestArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +121,7 @@ fn main() -> ExitCode {
         Some(Cmd::Schema { format }) => cli::run_schema(format),
         Some(Cmd::Pack(p)) => pack::run(p),
         Some(Cmd::Forward(f)) => ext::forward::run(f),
+        Some(Cmd::Selftest(a)) => selftest::run(a),
         None => match cli.socket {
             Some(socket) => ext::run(ext::ExtensionArgs {
                 socket,
