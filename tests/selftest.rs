@@ -233,6 +233,7 @@ fn selftest(dir: &Path, run: &Running, tools: &Path, deadline: u64) -> Output {
         .args(["--deadline", &deadline.to_string(), "--tools-dir"])
         .arg(tools)
         .env("HOME", dir.join("home"))
+        .env_remove("SUDO_USER")
         .env("TMPDIR", dir)
         .output()
         .unwrap()

@@ -120,7 +120,9 @@ pub fn scan_inputs_into(
     let mut updates = Vec::new();
     // The same event read twice (one capture named twice, or two copies of
     // it) has the same `eid`: its row is written once.
-    let mut seen_eids: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // Kept as 64-bit hashes (SipHash, random keys): 8 bytes a row.
+    let mut seen_eids: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let eid_hasher = std::collections::hash_map::RandomState::new();
     let mut duplicates = 0u64;
     let mut opened: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in &args.inputs {
@@ -147,13 +149,15 @@ pub fn scan_inputs_into(
         if let Some(e) = shape.unreadable() {
             return Err(format!("{}: {e}", path.display()));
         }
-        let mut progress = Progress::new(path, size);
+        // Progress is by bytes of the file; a decompressed stream has more.
+        let mut progress = Progress::new(path, size.filter(|_| !shape.gzip));
         let (mut produced, mut newest) = (0u64, None::<i64>);
         scanner
             .scan_lines(reader, |s, rows, offset| {
                 for row in rows {
                     if let Some(eid) = &row.eid {
-                        if !seen_eids.insert(eid.clone()) {
+                        use std::hash::BuildHasher;
+                        if !seen_eids.insert(eid_hasher.hash_one(eid)) {
                             duplicates += 1;
                             continue;
                         }

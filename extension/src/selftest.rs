@@ -488,19 +488,64 @@ impl Drop for Cleanup {
     }
 }
 
-/// Run one tool quietly: its output (a `-w` password, the dump) is read
-/// and dropped, never shown or logged.
+/// How long one tool may run (a keychain prompt would wait forever).
+const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Run one tool with its output discarded unread (a `-w` password, the
+/// dump never enter this process), killed if it outlives [`TOOL_TIMEOUT`].
 fn run_tool(tool: &Path, args: &[&std::ffi::OsStr]) -> Result<(), String> {
-    let out = std::process::Command::new(tool)
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(tool)
         .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .map_err(|e| format!("{}: {e}", tool.display()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{} exited with {}", tool.display(), out.status))
+    let t0 = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("{} exited with {status}", tool.display())),
+            Ok(None) if t0.elapsed() >= TOOL_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} did not finish within {}s (waiting for a prompt?)",
+                    tool.display(),
+                    TOOL_TIMEOUT.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("{}: {e}", tool.display())),
+        }
     }
+}
+
+/// The home of the user whose keychains are tested: under `sudo`, the
+/// invoking user's (`SUDO_USER`), else `HOME`.
+fn user_home() -> Result<PathBuf, String> {
+    if let Some(user) = std::env::var_os("SUDO_USER") {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::CString::new(user.as_bytes())
+            .map_err(|_| "SUDO_USER holds a NUL byte".to_string())?;
+        // SAFETY: getpwnam reads a NUL-terminated name; the returned record
+        // is copied out before any other passwd call.
+        let home = unsafe {
+            let pw = libc::getpwnam(name.as_ptr());
+            if pw.is_null() || (*pw).pw_dir.is_null() {
+                None
+            } else {
+                Some(std::ffi::CStr::from_ptr((*pw).pw_dir).to_bytes().to_vec())
+            }
+        };
+        if let Some(h) = home {
+            return Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&h)));
+        }
+    }
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .ok_or_else(|| "HOME is not set: cannot find the user's Keychains folder".into())
 }
 
 pub fn run(args: SelftestArgs) -> Result<(), String> {
@@ -516,9 +561,7 @@ pub fn run(args: SelftestArgs) -> Result<(), String> {
     trusted_dir(&dir).map_err(|e| {
         format!("{e}; is the extension running (it creates this folder), and is selftest run as its user (root)?")
     })?;
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .ok_or("HOME is not set: cannot find the user's Keychains folder")?;
+    let home = user_home()?;
     let keychains = home.join("Library/Keychains");
     if !keychains.is_dir() {
         return Err(format!("{} does not exist", keychains.display()));
@@ -551,7 +594,10 @@ pub fn run(args: SelftestArgs) -> Result<(), String> {
         f.write_all(&serde_json::to_vec(&reg).map_err(|e| e.to_string())?)
             .map_err(|e| format!("registering: {e}"))?;
     }
-    println!("keychain-access selftest: run {nonce} (pid {})", reg.pid);
+    crate::cli::print_stdout(&format!(
+        "keychain-access selftest: run {nonce} (pid {})\n",
+        reg.pid
+    ))?;
     // Let the extension see the registration before the first behaviour.
     std::thread::sleep(RELOAD_EVERY + Duration::from_millis(200));
     // 2. The throwaway keychain and its item, with random secrets.
@@ -575,6 +621,8 @@ pub fn run(args: SelftestArgs) -> Result<(), String> {
         &security,
         &[
             &os("add-generic-password"),
+            // Any application may read it: no prompt stalls the run.
+            &os("-A"),
             &os("-a"),
             &os("selftest"),
             &os("-s"),
@@ -644,11 +692,12 @@ pub fn run(args: SelftestArgs) -> Result<(), String> {
     };
     // 5. Report; the cleanup guard removes the keychain, copy and registration.
     let (text, ok) = report(&results, deadline);
-    print!("{text}");
     drop(cleanup);
+    crate::cli::print_stdout(&text)?;
     if ok {
-        println!("keychain-access selftest: every behaviour raised an alert row (marked with run {nonce})");
-        Ok(())
+        crate::cli::print_stdout(&format!(
+            "keychain-access selftest: every behaviour raised an alert row (marked with run {nonce})\n"
+        ))
     } else {
         Err(format!(
             "selftest: {} of {} behaviour(s) did not raise an alert row",
