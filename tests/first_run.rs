@@ -198,6 +198,13 @@ fn unreadable_files_are_described_and_fail() {
             "timestamp",
         ),
         (
+            // An osquery results log is JSON lines of another kind.
+            "osqueryd.results.log",
+            format!("{{\"name\":\"pack_x_q\",\"hostIdentifier\":\"mac\",\"columns\":{{\"cmdline\":\"{secret}\"}},\"action\":\"added\"}}\n")
+                .into_bytes(),
+            "but no record is an eslogger event",
+        ),
+        (
             "gzip-of-text.gz",
             gzip(format!("just text {secret}\n").as_bytes()),
             "gzip-compressed; inside, plain text",

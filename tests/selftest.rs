@@ -372,7 +372,7 @@ fn selftest_alerts_per_behaviour_marks_only_its_own_tree_and_cleans_up() {
 }
 
 #[test]
-fn selftest_without_the_extension_says_so() {
+fn selftest_without_the_extension_or_with_untrusted_tools_says_so() {
     let dir = tempdir();
     let cfg = dir.join("cfg.json");
     std::fs::write(
@@ -380,14 +380,30 @@ fn selftest_without_the_extension_says_so() {
         json!({"database": dir.join("db/buffer.db")}).to_string(),
     )
     .unwrap();
-    let out = Command::new(bin())
-        .args(["selftest", "--config"])
-        .arg(&cfg)
-        .args(["--tools-dir", "/nonexistent"])
-        .output()
-        .unwrap();
+    let tools = dir.join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    let selftest = || {
+        Command::new(bin())
+            .args(["selftest", "--config"])
+            .arg(&cfg)
+            .arg("--tools-dir")
+            .arg(&tools)
+            .output()
+            .unwrap()
+    };
+    let out = selftest();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("is the extension running"), "{err}");
+    // Tools others could have replaced are not run (the self-test runs as root).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tools, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = selftest();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("--tools-dir") && err.contains("not group/other-writable"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -550,7 +550,11 @@ fn user_home() -> Result<PathBuf, String> {
 
 pub fn run(args: SelftestArgs) -> Result<(), String> {
     let (security, cp) = match &args.tools_dir {
-        Some(d) => (d.join("security"), d.join("cp")),
+        Some(d) => {
+            // Run as root: only tools nobody else could have put there.
+            trusted_dir(d).map_err(|e| format!("--tools-dir: {e}"))?;
+            (d.join("security"), d.join("cp"))
+        }
         None if cfg!(target_os = "macos") => ("/usr/bin/security".into(), "/bin/cp".into()),
         None => {
             return Err("selftest runs on macOS, next to the running extension".into());

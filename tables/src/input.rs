@@ -120,9 +120,16 @@ impl InputShape {
                 self.describe()
             ));
         }
+        let json_but = match self.layout {
+            Layout::JsonLines | Layout::JsonArray | Layout::PrettyJson => {
+                ", but no record is an eslogger event (with `event_type`) or a unified-log record \
+                 (with `eventMessage`)"
+            }
+            _ => "",
+        };
         Some(format!(
             "no line of it is a capture record ({content} line(s), all unreadable or of another shape); \
-             the file is {}; {EXPECTED}",
+             the file is {}{json_but}; {EXPECTED}",
             self.describe()
         ))
     }
