@@ -84,8 +84,12 @@ fn jq_pretty(recs: &[Value]) -> String {
         .collect()
 }
 
-/// `log show --style json`: one array, records joined by `},{`, Foundation's
-/// `"key" : value` separator.
+/// `log show --style json` as macOS writes it: `[{` first, records joined
+/// by `},{`, `}]` last with no newline after it (the framing libyal/dtformats
+/// `scripts/unified_logging.py` reproduces for its `--format json`), each
+/// record two-space indented with Foundation's `"key" : value` and slashes
+/// escaped as `\/` (as in the real record quoted in
+/// RyanWatson425/logging-dashboard).
 fn log_show_json(recs: &[Value]) -> String {
     let body: Vec<String> = recs
         .iter()
@@ -103,9 +107,11 @@ fn log_show_json(recs: &[Value]) -> String {
                 })
                 .collect::<Vec<_>>()
                 .join("\n")
+                // Slashes occur only inside JSON strings.
+                .replace('/', "\\/")
         })
         .collect();
-    format!("[{}]\n", body.join(","))
+    format!("[{}]", body.join(","))
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
