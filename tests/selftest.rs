@@ -405,5 +405,15 @@ fn selftest_without_the_extension_or_with_untrusted_tools_says_so() {
         err.contains("--tools-dir") && err.contains("not group/other-writable"),
         "{err}"
     );
+    // Off a Mac, without stand-ins, it says where it runs.
+    if !cfg!(target_os = "macos") {
+        let out = Command::new(bin())
+            .args(["selftest", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("runs on macOS"));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
