@@ -178,10 +178,12 @@ pub fn scan_inputs_into(
             return Err(format!("{}: {e}", path.display()));
         }
         if stats.lines_read == 0 {
-            eprintln!(
-                "keychain-access: note: {} is empty: nothing to scan",
-                path.display()
-            );
+            let name = if path == Path::new("-") {
+                "stdin".to_string()
+            } else {
+                path.display().to_string()
+            };
+            eprintln!("keychain-access: note: {name} is empty: nothing to scan");
         }
         per_input.push(SourceStatus {
             source: format!("file:{}", path.display()),
