@@ -9,6 +9,8 @@ mod cli;
 mod ext;
 mod output;
 mod pack;
+mod selftest;
+mod table;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -58,6 +60,10 @@ enum Cmd {
         /// With --format table, show every column (default: the key ones).
         #[arg(long)]
         all_columns: bool,
+        /// With --format table, show every character of every value (long
+        /// values still wrap to fit the terminal).
+        #[arg(long)]
+        no_truncate: bool,
     },
     /// Run SQL over keychain_access_events (and keychain_access_status) built
     /// from captures, as osqueryi would.
@@ -66,6 +72,10 @@ enum Cmd {
         input: cli::InputArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: output::Format,
+        /// With --format table, show every character of every value (long
+        /// values still wrap to fit the terminal).
+        #[arg(long)]
+        no_truncate: bool,
         /// The SQL statement.
         sql: String,
     },
@@ -79,11 +89,19 @@ enum Cmd {
     Pack(pack::PackCmd),
     /// Tail an osquery or Fleet results log and deliver it to Microsoft Sentinel.
     Forward(ext::forward::ForwardArgs),
+    /// macOS, as root, with the extension running: run the T1555.001 atomic
+    /// behaviours against a throwaway keychain and check each becomes an
+    /// alert row in the live buffer (marked as this self-test's), then clean up.
+    Selftest(selftest::SelftestArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = if cli.verbose { "debug" } else { "warn" };
+    let level = match &cli.cmd {
+        Some(Cmd::Forward(f)) => ext::forward::log_filter(f),
+        _ if cli.verbose => "debug".into(),
+        _ => "warn".into(),
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .format_timestamp_millis()
         .init();
@@ -92,14 +110,18 @@ fn main() -> ExitCode {
             input,
             format,
             all_columns,
-        }) => cli::run_scan(&input, format, all_columns),
-        Some(Cmd::Query { input, format, sql }) => cli::run_query(&input, format, &sql),
-        Some(Cmd::Schema { format }) => {
-            cli::run_schema(format);
-            Ok(())
-        }
+            no_truncate,
+        }) => cli::run_scan(&input, format, all_columns, no_truncate),
+        Some(Cmd::Query {
+            input,
+            format,
+            no_truncate,
+            sql,
+        }) => cli::run_query(&input, format, no_truncate, &sql),
+        Some(Cmd::Schema { format }) => cli::run_schema(format),
         Some(Cmd::Pack(p)) => pack::run(p),
         Some(Cmd::Forward(f)) => ext::forward::run(f),
+        Some(Cmd::Selftest(a)) => selftest::run(a),
         None => match cli.socket {
             Some(socket) => ext::run(ext::ExtensionArgs {
                 socket,
@@ -108,6 +130,16 @@ fn main() -> ExitCode {
                 config: cli.config,
                 inputs: cli.inputs,
             }),
+            None if !cli.inputs.is_empty() || cli.config.is_some() => {
+                // Extension options without the socket: say what is missing
+                // rather than print the whole help.
+                eprintln!(
+                    "keychain-access: error: extension mode (--input, --config) needs --socket PATH, \
+                     osquery's extension manager socket (osqueryd passes it when it autoloads the extension); \
+                     to scan a capture offline use `keychain-access scan --input FILE`"
+                );
+                return ExitCode::from(2);
+            }
             None => {
                 use clap::CommandFactory;
                 let _ = Cli::command().print_help();
@@ -117,6 +149,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `keychain-access scan ... | head`: the reader has what it wanted.
+        Err(e) if e == cli::BROKEN_PIPE => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keychain-access: error: {e}");
             ExitCode::from(1)

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 pub enum Format {
     /// One JSON object per row; keys are column names, integers are numbers.
     Jsonl,
-    /// An aligned text table for a terminal.
+    /// A boxed text table for a terminal, as osqueryi draws it.
     Table,
     /// RFC 4180 CSV with a header row.
     Csv,
@@ -36,40 +36,7 @@ pub fn write(out: &mut dyn Write, format: Format, rs: &ResultSet) -> io::Result<
             }
         }
         Format::Table => {
-            const MAX_CELL: usize = 60;
-            let cells: Vec<Vec<String>> = rs
-                .rows
-                .iter()
-                .map(|r| {
-                    r.iter()
-                        .map(|v| cell(&v.to_osquery_string(), MAX_CELL))
-                        .collect()
-                })
-                .collect();
-            let mut widths: Vec<usize> = rs.columns.iter().map(|c| c.chars().count()).collect();
-            for r in &cells {
-                for (i, c) in r.iter().enumerate() {
-                    if let Some(w) = widths.get_mut(i) {
-                        *w = (*w).max(c.chars().count());
-                    }
-                }
-            }
-            let line = |out: &mut dyn Write, vals: &[String]| -> io::Result<()> {
-                let parts: Vec<String> = vals
-                    .iter()
-                    .zip(&widths)
-                    .map(|(v, w)| format!("{v:<w$}", w = *w))
-                    .collect();
-                writeln!(out, "{}", parts.join("  ").trim_end())
-            };
-            line(out, &rs.columns)?;
-            line(
-                out,
-                &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
-            )?;
-            for r in &cells {
-                line(out, r)?;
-            }
+            crate::table::write(out, rs, &crate::table::TableOptions::for_stdout(false))?;
         }
     }
     Ok(())
@@ -114,16 +81,6 @@ pub fn write_csv_header(out: &mut dyn Write, columns: &[String]) -> io::Result<(
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn cell(s: &str, max: usize) -> String {
-    if s.chars().count() > max {
-        let mut t: String = s.chars().take(max.saturating_sub(3)).collect();
-        t.push_str("...");
-        t
     } else {
         s.to_string()
     }

@@ -6,7 +6,7 @@ mod export;
 mod model;
 mod run;
 mod schema_db;
-mod time;
+pub(crate) mod time;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -124,7 +124,7 @@ fn cmd_run(
     let stderr = std::io::stderr();
     let mut log = stderr.lock();
     let failed = run::run_pack(store.connection(), &pack, &opts, &mut out, &mut log)?;
-    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    out.flush().map_err(crate::cli::write_error)?;
     eprintln!(
         "{}",
         crate::cli::summary(&scanned.total, input.inputs.len())
@@ -144,14 +144,20 @@ fn cmd_check(files: &[PathBuf]) -> Result<(), String> {
         c.check_file(f);
     }
     c.finish();
+    for (p, why) in &c.skipped {
+        eprintln!("skipped {}: {why}", p.display());
+    }
     if !c.diags.is_empty() {
         return Err(report(&c.diags));
     }
-    println!(
-        "ok: {} file(s), {} SQL statement(s) prepared against the schema",
+    let skipped = match c.skipped.len() {
+        0 => String::new(),
+        n => format!("; {n} file(s) skipped as not pack-shaped (listed on stderr)"),
+    };
+    crate::cli::print_stdout(&format!(
+        "ok: {} file(s), {} SQL statement(s) prepared against the schema{skipped}\n",
         c.files, c.statements
-    );
-    Ok(())
+    ))
 }
 
 fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Result<(), String> {
@@ -206,11 +212,13 @@ fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Resul
             }
             return Err(format!("{} generated file(s) out of date", drift.len()));
         }
-        println!("ok: {} generated file(s) up to date", files.len());
-        return Ok(());
+        return crate::cli::print_stdout(&format!(
+            "ok: {} generated file(s) up to date\n",
+            files.len()
+        ));
     }
     for p in export::write_all(&out, &files)? {
-        println!("{}", p.display());
+        crate::cli::print_stdout(&format!("{}\n", p.display()))?;
     }
     Ok(())
 }

@@ -113,7 +113,7 @@ mod stats;
 
 pub use config::{SentinelConfig, DEFAULT_SCOPE};
 pub use filter::NameFilter;
-pub use forward::forward;
+pub use forward::{forward, STATS_LOG_TARGET};
 pub use queue::{FileCursor, Offer, Queue, QueueLimits};
 pub use shipper::Shipper;
 pub use sink::{SentinelLogger, SentinelSink};

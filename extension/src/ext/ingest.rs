@@ -24,6 +24,8 @@ pub struct Ingest {
     /// resolved only for live sources, never for captures from elsewhere).
     pub live: Vec<bool>,
     usernames: HashMap<i64, Option<String>>,
+    /// Marks the rows of registered `keychain-access selftest` runs.
+    pub selftest: Option<crate::selftest::Marks>,
 }
 
 /// How often retention runs and buffer size is measured.
@@ -51,6 +53,7 @@ impl Ingest {
             retention,
             live,
             usernames: HashMap::new(),
+            selftest: None,
         }
     }
 
@@ -114,6 +117,9 @@ impl Ingest {
                 }
                 if self.live.get(source).copied().unwrap_or(false) {
                     self.fill_usernames(&mut rows);
+                }
+                if let Some(marks) = &mut self.selftest {
+                    marks.mark(&mut rows, &self.scanner.classifier.cache);
                 }
                 let added = match self.store.insert(&rows, offset.as_ref()) {
                     Ok(n) => n,

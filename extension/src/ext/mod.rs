@@ -167,13 +167,18 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
         cache_capacity: cfg.process_cache_entries,
         tuning,
     });
-    let ingest = ingest::Ingest::new(
+    let mut ingest = ingest::Ingest::new(
         store,
         scanner,
         board.clone(),
         cfg.retention.clone(),
         planned.iter().map(|p| p.live).collect(),
     );
+    // `keychain-access selftest` runs register here; their rows are marked.
+    match crate::selftest::ensure_registration_dir(&cfg.database) {
+        Ok(dir) => ingest.selftest = Some(crate::selftest::Marks::new(dir)),
+        Err(e) => log::warn!("self-test marking off: {e}"),
+    }
     let mut threads = Vec::new();
     {
         let stop = stop.clone();

@@ -179,9 +179,8 @@ fn write_line(
             "added"
         },
     };
-    serde_json::to_writer(&mut *out, &line).map_err(|e| format!("writing output: {e}"))?;
-    out.write_all(b"\n")
-        .map_err(|e| format!("writing output: {e}"))
+    serde_json::to_writer(&mut *out, &line).map_err(|e| crate::cli::write_error(e.into()))?;
+    out.write_all(b"\n").map_err(crate::cli::write_error)
 }
 
 /// Run one query and write its lines.
