@@ -16,6 +16,7 @@ pub mod classify;
 pub mod constraints;
 pub mod correlate;
 pub mod es;
+pub mod keychain_prompts;
 pub mod material;
 pub mod procs;
 pub mod redact;
