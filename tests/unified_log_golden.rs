@@ -223,3 +223,37 @@ fn real_lines_golden_rows() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A Security API activity of the `security` process shares its
+/// `correlation_id` with the Endpoint Security exec of the same process,
+/// through the binary.
+#[test]
+fn activity_row_is_correlated_with_the_exec_of_its_process() {
+    let out = scan(&dir().join("synthetic_correlation_security_exec.ndjson"));
+    let exec = out
+        .rows
+        .iter()
+        .find(|r| r["source"] == "esf" && r["pid"] == 48141)
+        .expect("the security exec row");
+    let activity = out
+        .rows
+        .iter()
+        .find(|r| r["action"] == "keychain_api")
+        .expect("the activity row");
+    assert_eq!(activity["pid"], 48141);
+    assert_eq!(activity["path"], "/usr/bin/security");
+    assert_eq!(activity["message"], "SecKeychainFindGenericPassword");
+    assert_eq!(
+        activity["cmdline"], "security find-generic-password -ga Chrome",
+        "enriched from the exec"
+    );
+    assert!(exec["correlation_id"].is_string(), "{exec}");
+    assert_eq!(activity["correlation_id"], exec["correlation_id"]);
+    // Another client's prompt in the same second is not linked.
+    let slack = out
+        .rows
+        .iter()
+        .find(|r| r["pid"] == 3120)
+        .expect("the Slack prompt");
+    assert!(slack["correlation_id"].is_null());
+}

@@ -1,24 +1,30 @@
 //! Unified-log NDJSON (`log show|stream --style ndjson`) as a second source.
 //!
-//! The unified log sees what Endpoint Security cannot: securityd opening
-//! keychain databases, keychain unlocks, the keychain ACL prompt securityd
-//! raises for a client, and authd's authorization rights. This module turns
-//! such records into `keychain_access_events` rows with
-//! `source = 'unified_log'` and `event_type = 'log'`.
+//! The unified log sees what Endpoint Security cannot: the keychain prompt
+//! securityd raises for a client (from macOS 15.4 naming the item) and the
+//! user's answer, the client's partition, keychain unlocks, authd's
+//! authorization rights, and the Security API activities a process creates
+//! when it calls the keychain (the only trace of a read its access list
+//! already allows). This module turns such records into
+//! `keychain_access_events` rows with `source = 'unified_log'` and
+//! `event_type = 'log'`.
 //!
 //! # Input
 //!
 //! One JSON object per line, as `log stream --style ndjson` and `log show
-//! --style ndjson` print them (data-formats.md 3.1, a real line): keys
+//! --style ndjson` print them (the shape of a real line quoted by a public
+//! `log stream` parser's test, infinitehaiku/ih-muse-macos): keys
 //! `eventMessage`, `subsystem`, `category`, `processImagePath`,
 //! `senderImagePath`, `processID`, `userID`, `threadID`, `timestamp`,
 //! `messageType`, `eventType`, `formatString`, `machTimestamp`, ... Missing
 //! and unknown keys are tolerated; a key of an unexpected type reads as
 //! missing. `log stream` first prints a banner (`Filtering the log data
 //! using "..."`), which the scanner skips and counts (`banner_lines`).
-//! Only `eventType == "logEvent"` records (or records without `eventType`)
-//! are considered; activity, signpost and other event types are counted
-//! (`unified_log_other_events`).
+//! `eventType == "logEvent"` records (or records without `eventType`) are
+//! matched by `log` patterns; `activityCreateEvent` records (the activity
+//! name is `eventMessage`, the calling process is `processImagePath`, the
+//! library is `senderImagePath`) by `activity` patterns; other event types,
+//! and activities no pattern names, are counted (`unified_log_other_events`).
 //!
 //! Timestamps are local time with the UTC offset of the Mac that logged
 //! them (`2026-10-04 17:50:33.803491+0200`); [`parse_log_timestamp`]
@@ -38,10 +44,17 @@
 //! 2. JSON parse (bad: `malformed`), event type filter.
 //! 3. Relevance: the record's subsystem or process is a keychain component
 //!    (built-in list above, or named by a pattern). Others: `prefiltered`.
+//!    (Activities: any process; the pattern's `sender` and names decide.)
 //! 4. Patterns, in order, first match wins. No match: `unified_log_unmatched`
 //!    (a relevant record we could not place: watch this number after a macOS
-//!    update). Action `ignore`: `unified_log_ignored` (known noise).
-//! 5. A row.
+//!    update). Action `ignore`, or a `process_path_except` path:
+//!    `unified_log_ignored` (known noise). An activity already rowed for the
+//!    same process, path and name within
+//!    [`crate::keychain_prompts::ACTIVITY_REPEAT_SECS`]:
+//!    `unified_log_activity_repeats`.
+//! 5. [`crate::keychain_prompts::PromptTracker`] links answers to prompts
+//!    and partitions to prompts, and may raise the severity.
+//! 6. A row.
 //!
 //! # Patterns are data
 //!
@@ -77,8 +90,12 @@
 //!
 //! ## Matcher
 //!
-//! `subsystem`, `category` and `process` (the basename of
-//! `processImagePath`) are [`crate::tuning::wildcard`]s. `message` is one
+//! `subsystem`, `category`, `process` (the basename of `processImagePath`),
+//! `process_path` (the whole `processImagePath`: two binaries are called
+//! `securityd`, and any process may log under any subsystem, so securityd's
+//! patterns name `/usr/sbin/securityd`), `process_path_except` and `sender`
+//! (the basename of `senderImagePath`) are [`crate::tuning::wildcard`]s;
+//! `event` is `log` (default) or `activity`. `message` is one
 //! or a list of message patterns (any may match) against the whole
 //! `eventMessage` (trimmed; at most [`MATCH_MAX`] bytes are looked at):
 //!
@@ -87,8 +104,12 @@
 //! * `?` matches one character;
 //! * `{pid}` matches one or more ASCII digits (greedy) and captures the
 //!   client's process id;
-//! * `{client}`, `{keychain}`, `{right}` match like `*` and capture the
-//!   client (a path or a name), the keychain path, the authorization right;
+//! * `{creator_pid}` likewise captures authd's creator pid;
+//! * `{client}`, `{keychain}`, `{right}`, `{item}`, `{creator}`,
+//!   `{partition}` match like `*` and capture the client (a path or a name),
+//!   the keychain path, the authorization right, the item's description
+//!   (`desc:` of securityd's ACL text), authd's creator of the authorization,
+//!   securityd's partition id of the client;
 //! * `\*`, `\?`, `\{`, `\\` are literal.
 //!
 //! Two variable parts (`*` or a capturing `{...}` other than `{pid}`) may not
@@ -96,23 +117,35 @@
 //! parts is placed at its leftmost occurrence (the last one must end the
 //! message), so the cost is at most (message length x pattern length) per
 //! pattern, with no backtracking blow-up, and a hard budget
-//! ([`MATCH_BUDGET`] bytes examined) caps even that. A captured `<private>` counts as
-//! not captured. The optional `right` field filters on the `{right}`
-//! capture (e.g. only keychain rights).
+//! ([`MATCH_BUDGET`] bytes examined) caps even that. One exception:
+//! `{client}` takes the longest value that lets the rest match, because a
+//! client path may contain what the daemon writes after it (`(12); ACL: `
+//! in a folder name); its following text is tried from the rightmost
+//! occurrence, still under the budget. A captured `<private>` counts as not
+//! captured. The optional `right` and `keychain` fields filter on the
+//! `{right}` and `{keychain}` captures (e.g. only keychain rights, only
+//! paths under `/Keychains/`).
 //!
 //! # Rows
 //!
 //! * `source = 'unified_log'`, `event_type = 'log'`, `technique =
 //!   'T1555.001'`, `action` and `severity` from the pattern.
 //! * The actor (`pid`, `path`, ...) is the process whose keychain access the
-//!   record is about: the client the message names (`{pid}`, `{client}` when
-//!   it is an absolute path), else the logging process itself. When the
+//!   record is about: authd's creator of the authorization (`{creator}`,
+//!   `{creator_pid}`: for trust settings the client is a system helper such
+//!   as `ocspd`), else the client the message names (`{pid}`, `{client}` when
+//!   it is an absolute path), else the logging process itself (for
+//!   `atomicfile` lines and activities, the process that called
+//!   Security.framework). When the
 //!   actor's pid is in the scanner's process cache (from eslogger exec/fork
 //!   events of the same stream), the row is enriched from it: path,
 //!   command line, signing facts, parent and ancestors.
 //! * The logging daemon (for example securityd), the subsystem/category, the
-//!   pattern id and its confirmation state are written into `reason`, so a
-//!   responder sees who said it and how sure we are.
+//!   pattern id and its evidence (`confirmed on <release>`, `text from
+//!   Apple's format string only`, `message text unconfirmed`) are written
+//!   into `reason`, so a responder sees who said it and how sure we are; so
+//!   are the item (``item `...` ``), the authd client, the partition and the
+//!   user's answer.
 //! * `target_path` = the `{keychain}` capture; `message` = the
 //!   `eventMessage`, redacted ([`crate::redact::redact_text`]), with control
 //!   characters escaped and capped at [`MESSAGE_MAX`] bytes.
@@ -124,23 +157,18 @@
 //!   as known, `target_path`).
 //! * `correlation_id`: see [`crate::correlate`].
 //!
-//! # What is confirmed and what is not (data-formats.md 3.2)
+//! # What is confirmed and what is not
 //!
-//! Confirmed by captured lines: securityd's `0x... opened
-//! /Users/.../login.keychain-db: N bytes` (Eclectic Light, macOS 10.12);
-//! authd's `Succeeded authorizing right '...' by client '...' [pid] for
-//! authorization created by ...` (public captures, macOS 10.14 and later,
-//! subsystem `com.apple.Authorization`, category `authd`). Known only from
-//! Apple's published source (format strings; the release that logs them is
-//! not pinned, and many are `secinfo`, i.e. Info level, not retained unless
-//! asked for): securityd's `kcacl` prompt lines (`displaying keychain prompt
-//! for %s(%d)`, `Keychain query for process %d (UID %d)`, the suppressed
-//! prompts for unsigned or invalidly signed clients) and `KCdb` unlock
-//! lines. Not confirmed anywhere: a message naming the client and the item
-//! of a `SecItemCopyMatching` read, the text of SecurityAgent's prompt and
-//! the user's answer; the SecurityAgent pattern is a broad, unconfirmed
-//! catch. A process that copies `login.keychain-db` itself never goes through
-//! securityd and leaves no unified-log line: only ESF sees it.
+//! Each built-in pattern says so itself (`evidence`, `confirmed`, `source`
+//! quoting the real line and where it was published, `level`, `levels` per
+//! release family); the README's "Unified log" section tabulates them, and
+//! `tests/fixtures/unified_log/real_lines.json` replays the real lines
+//! verbatim. Not found anywhere: a SecurityAgent log line about the keychain
+//! dialog ("wants to use your confidential information" is dialog text) or
+//! a keychain message of the `security` tool itself (its keychain lines come
+//! from Security.framework in-process: activities and `integrity` lines).
+//! A process that copies `login.keychain-db` itself never goes through
+//! Security.framework and leaves no unified-log line: only ESF sees it.
 //!
 //! Any process can log under any subsystem name, so a unified-log row is a
 //! claim, not proof; patterns that matter name the `process` as well (the
@@ -1502,7 +1530,7 @@ mod tests {
 
     #[test]
     fn timestamps_across_offsets() {
-        // The confirmed shape (data-formats.md 3.1): 17:50:33 at +0200 is 15:50:33 UTC.
+        // The shape of a real line: 17:50:33 at +0200 is 15:50:33 UTC.
         let utc = civil_to_unix(2026, 10, 4, 15, 50, 33).unwrap();
         assert_eq!(
             parse_log_timestamp("2026-10-04 17:50:33.803491+0200"),
@@ -1664,6 +1692,38 @@ mod tests {
     }
 
     #[test]
+    fn client_takes_the_longest_value_within_the_budget() {
+        let p = "displaying keychain prompt for {client}({pid}); ACL: *desc:{item})>*";
+        let c = m(
+            p,
+            "displaying keychain prompt for /tmp/a(1); ACL: b/Evil(6012); ACL: <x desc:Chrome Safe Storage)>]>",
+        )
+        .unwrap();
+        assert_eq!(c.pid, Some(6012));
+        assert_eq!(c.client.as_deref(), Some("/tmp/a(1); ACL: b/Evil"));
+        assert_eq!(c.item.as_deref(), Some("Chrome Safe Storage"));
+        // The rightmost placement that lets the rest match, not the rightmost
+        // one: the ACL here holds a later `(2); ACL: ` but no `desc:` after it.
+        let c = m(
+            p,
+            "displaying keychain prompt for /x(7); ACL: <desc:Wi-Fi)> (2); ACL: none",
+        )
+        .unwrap();
+        assert_eq!((c.pid, c.item.as_deref()), (Some(7), Some("Wi-Fi")));
+        // Thousands of candidate placements, none completing: bounded.
+        let t0 = std::time::Instant::now();
+        let text = format!(
+            "displaying keychain prompt for {}",
+            "/a(1); ACL: ".repeat(MATCH_MAX / 12)
+        );
+        assert!(MessagePattern::compile(p)
+            .unwrap()
+            .matches(match_text(&text))
+            .is_none());
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
     fn builtin_patterns_are_valid_and_cited() {
         let pats = crate::tuning::builtin_unified_log_patterns();
         assert!(pats.len() >= 10, "{}", pats.len());
@@ -1672,6 +1732,23 @@ mod tests {
         for p in &pats {
             validate_pattern(p).unwrap();
             assert!(p.evidence.is_some(), "{} has no evidence", p.id);
+            assert!(
+                p.level.is_some() && p.levels.is_some(),
+                "{} has no level",
+                p.id
+            );
+            assert_ne!(p.evidence.as_deref(), Some("none"), "{}: catch-all", p.id);
+            if p.process
+                .iter()
+                .flat_map(|f| f.list())
+                .any(|w| w == "securityd")
+            {
+                assert!(
+                    p.process_path.is_some(),
+                    "{}: match securityd by path",
+                    p.id
+                );
+            }
             if !p.confirmed {
                 assert_eq!(p.seen_on, "unconfirmed", "{}", p.id);
             }

@@ -310,3 +310,33 @@ fn correlation_across_separate_files_and_in_the_buffer() {
     // Rows in memory agree with the buffer.
     assert_eq!(all.iter().filter(|r| r.correlation_id.is_some()).count(), 4);
 }
+
+/// The README's table of what each release logs is the built-in patterns'
+/// `level` / `levels` / `evidence`, row for row.
+#[test]
+fn readme_level_table_matches_the_patterns() {
+    let readme = std::fs::read_to_string(format!("{}/../README.md", env!("CARGO_MANIFEST_DIR")))
+        .expect("README.md");
+    let mut table = String::from(
+        "| pattern | action | level | what each release logs | evidence |\n|---|---|---|---|---|\n",
+    );
+    for p in keychain_access_tables::tuning::builtin_unified_log_patterns() {
+        let evidence = match p.evidence.as_deref() {
+            Some("log_capture") => "real line",
+            Some("apple_source") => "Apple format string only",
+            _ => "unconfirmed",
+        };
+        table.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} |\n",
+            p.id,
+            p.action,
+            p.level.as_deref().unwrap_or("?"),
+            p.levels.as_deref().unwrap_or("?").replace('|', "\\|"),
+            evidence
+        ));
+    }
+    assert!(
+        readme.contains(&table),
+        "README's unified-log level table is out of date; expected:\n{table}"
+    );
+}
