@@ -257,3 +257,27 @@ fn activity_row_is_correlated_with_the_exec_of_its_process() {
         .expect("the Slack prompt");
     assert!(slack["correlation_id"].is_null());
 }
+
+/// An unsigned program (known unsigned only from the eslogger exec in the
+/// same stream) prompted for Chrome's Safe Storage key, then allowed
+/// always: the prompt is `medium`, the answer `high`, both name the item.
+#[test]
+fn always_allow_for_an_unsigned_client_is_an_alert() {
+    let out = scan(&dir().join("synthetic_unsigned_client_always_allow.ndjson"));
+    assert_eq!(out.rows.len(), 2, "{}", out.stdout);
+    let (prompt, answer) = (&out.rows[0], &out.rows[1]);
+    for r in [prompt, answer] {
+        assert_eq!(r["pid"], 7001);
+        assert_eq!(r["path"], "/Users/alice/bin/sync-helper");
+        assert_eq!(r["signer"], "unsigned", "enriched from the exec");
+        assert_eq!(r["allowlisted"], 0);
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.contains("item `Chrome Safe Storage`"), "{reason}");
+        assert!(reason.contains("client unsigned"), "{reason}");
+    }
+    assert_eq!(prompt["action"], "keychain_prompt");
+    assert_eq!(prompt["severity"], "medium");
+    assert_eq!(answer["action"], "keychain_prompt_answer");
+    assert_eq!(answer["severity"], "high");
+    assert!(out.stderr.contains("2 alerts"), "{}", out.stderr);
+}

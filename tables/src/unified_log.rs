@@ -213,13 +213,13 @@ pub const RELEVANT_PROCESSES: &[&str] =
 /// `Syslog::info` copies of the `kcacl` lines (same text, no subsystem:
 /// duplicates). `Debug` would add the client-side `opened <keychain>: N
 /// bytes` line (Debug since macOS 10.13) and the other `KCdb` lines, at a
-/// cost paid by the whole Mac: a Debug-level stream makes every process
-/// that logs under a matching subsystem send its Debug messages to logd
-/// while the stream runs (Debug messages are otherwise neither sent nor
-/// kept), and `com.apple.securityd` is used in-process by every program
-/// that touches the keychain. The extension therefore streams Default; run
-/// `log stream --level debug` (or `log collect` / `log config`) by hand for
-/// an investigation.
+/// cost paid by the whole Mac: Debug logging is disabled by default
+/// (os_log(5): "Debug level logging is disabled"), so a Debug-level stream
+/// has the processes that log under a streamed subsystem format and send
+/// Debug messages they otherwise drop (inferred from the man page; not
+/// measured here), and `com.apple.securityd` is used in-process by every
+/// program that touches the keychain. The extension therefore streams
+/// Default; run `log stream --level debug` by hand for an investigation.
 pub const LOG_STREAM_ARGS: &[&str] = &["stream", "--style", "ndjson", "--level", "default"];
 
 fn quote(s: &str) -> String {
