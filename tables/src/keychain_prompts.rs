@@ -294,6 +294,17 @@ impl PromptTracker {
                 }
                 out.item = item;
             }
+            "keychain_prompt_answer" if o.client_pid.is_none() && o.partition.is_some() => {
+                // securityd's partition (XARA) question names the client's
+                // partition, not its pid.
+                let part = o.partition.unwrap_or_default();
+                out.notes.push(partition_note(part));
+                let verdict = match Answer::of_message(o.message) {
+                    Answer::Denied => "user rejected access for this partition",
+                    _ => "user approved access for this partition (it is added to the item's partition list)",
+                };
+                out.notes.push(verdict.into());
+            }
             "keychain_prompt_answer" => {
                 let answer = Answer::of_message(o.message);
                 let prompt = match (o.client_pid, o.time) {
@@ -534,6 +545,40 @@ mod tests {
         );
         d.signer = Some(Signer::Unsigned);
         assert_eq!(t.observe(&d).severity, Some("medium"));
+    }
+
+    #[test]
+    fn partition_answers_say_what_was_answered() {
+        let mut t = PromptTracker::default();
+        let mut o = obs(
+            "keychain_prompt_answer",
+            0,
+            100,
+            "/usr/sbin/securityd",
+            "user rejected XARA access for 'cdhash:9f'",
+        );
+        o.client_pid = None;
+        o.partition = Some("cdhash:9f");
+        let a = t.observe(&o);
+        assert!(
+            a.notes
+                .iter()
+                .any(|n| n == "user rejected access for this partition"),
+            "{a:?}"
+        );
+        assert!(
+            a.notes.iter().any(|n| n.contains("(ad-hoc signed)")),
+            "{a:?}"
+        );
+        o.message = "user approved XARA access for 'cdhash:9f'";
+        let a = t.observe(&o);
+        assert!(
+            a.notes
+                .iter()
+                .any(|n| n.starts_with("user approved access for this partition")),
+            "{a:?}"
+        );
+        assert!(!a.notes.iter().any(|n| n.contains("'allow'")), "{a:?}");
     }
 
     #[test]
