@@ -1982,6 +1982,47 @@ mod tests {
     }
 
     #[test]
+    fn syslog_copies_are_not_second_rows_and_securityd_is_matched_by_path() {
+        let ts = "2026-10-04 17:50:33.803491+0200";
+        let msg = "displaying keychain prompt for /usr/bin/security(48141)";
+        let (rows, stats) = scan(&[
+            // The Default-level secnotice line: the row.
+            line(
+                "/usr/sbin/securityd",
+                "com.apple.securityd",
+                "kcacl",
+                118,
+                ts,
+                msg,
+            ),
+            // Its Info-level syslog twin (no subsystem): ignored.
+            line("/usr/sbin/securityd", "", "", 118, ts, msg),
+            // The data-protection daemon, and an impostor, with the same
+            // text: no pattern of the file-keychain daemon applies.
+            line(
+                "/usr/libexec/securityd",
+                "com.apple.securityd",
+                "kcacl",
+                119,
+                ts,
+                msg,
+            ),
+            line(
+                "/tmp/securityd",
+                "com.apple.securityd",
+                "kcacl",
+                666,
+                ts,
+                msg,
+            ),
+        ]);
+        assert_eq!(rows.len(), 1, "{rows:#?}");
+        assert_eq!(rows[0].pid, Some(48141));
+        assert_eq!(stats.unified_log_ignored, 1);
+        assert_eq!(stats.unified_log_unmatched, 2);
+    }
+
+    #[test]
     fn malformed_other_events_bad_time_and_hostile_text() {
         let ts = "2026-10-04 17:50:33.803491+0200";
         let mut activity = line("/usr/sbin/securityd", "com.apple.securityd", "", 1, ts, "x");
