@@ -548,6 +548,29 @@ mod tests {
     }
 
     #[test]
+    fn wifi_password_for_a_staged_client() {
+        let mut t = PromptTracker::default();
+        let path = "/Users/Shared/.cache/agent";
+        let mut p = obs("keychain_prompt", 21, 100, path, "");
+        p.item = Some("AirPort network password");
+        let a = t.observe(&p);
+        assert_eq!(a.severity, Some("medium"), "{a:?}");
+        let a = t.observe(&obs(
+            "keychain_prompt_answer",
+            21,
+            130,
+            path,
+            "(systemdb)user approved 'allow' for /Users/Shared/.cache/agent(21)",
+        ));
+        assert_eq!(a.severity, Some("high"));
+        assert_eq!(a.item.as_deref(), Some("AirPort network password"));
+        // airportd itself asking: its own item, no raise.
+        let mut p = obs("keychain_prompt", 22, 100, "/usr/libexec/airportd", "");
+        p.item = Some("AirPort network password");
+        assert_eq!(t.observe(&p).severity, None);
+    }
+
+    #[test]
     fn partition_answers_say_what_was_answered() {
         let mut t = PromptTracker::default();
         let mut o = obs(

@@ -44,7 +44,7 @@ fn keychain_file_opened_by_its_reader() {
         st.unified_log_other_events, 1,
         "an activity no pattern names"
     );
-    assert_eq!(st.prefiltered, 1, "the S8 logger line");
+    assert_eq!(st.prefiltered, 1, "the real logger line");
     assert_eq!(st.malformed, 0);
     for r in &rows {
         assert_eq!(r.source.as_deref(), Some("unified_log"));
