@@ -1258,13 +1258,12 @@ impl UnifiedLogParser {
             stats.unified_log_ignored += 1;
             return;
         }
-        let time = parse_log_timestamp(rec.timestamp.as_deref().unwrap_or(""));
         if activity
             && !self.tracker.activity_is_new(
                 rec.process_id.unwrap_or(-1),
                 process_path,
                 message,
-                time,
+                parse_log_timestamp(rec.timestamp.as_deref().unwrap_or("")),
             )
         {
             stats.unified_log_activity_repeats += 1;
