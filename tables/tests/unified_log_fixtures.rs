@@ -340,3 +340,47 @@ fn readme_level_table_matches_the_patterns() {
         "README's unified-log level table is out of date; expected:\n{table}"
     );
 }
+
+/// The activity volume control: 10,000 `SecItemCopyMatching` activities
+/// from 50 processes within a minute make 50 rows; Apple daemons' make
+/// none; the rest are counted.
+#[test]
+fn activity_flood_is_throttled_and_counted() {
+    let mut text = String::new();
+    for i in 0..10_000u32 {
+        let pid = 20_000 + i % 50;
+        let process = if i % 10 == 9 {
+            "\\/System\\/Library\\/PrivateFrameworks\\/X.framework\\/xd".to_string()
+        } else {
+            format!(
+                "\\/Applications\\/App{}.app\\/Contents\\/MacOS\\/App",
+                i % 50
+            )
+        };
+        text.push_str(&format!(
+            concat!(
+                r#"{{"eventType":"activityCreateEvent","subsystem":"","category":"","#,
+                r#""processImagePath":"{}","senderImagePath":"\/System\/Library\/Frameworks\/Security.framework\/Versions\/A\/Security","#,
+                r#""processID":{},"threadID":{},"timestamp":"2026-10-04 17:50:{:02}.{:06}+0200","eventMessage":"SecItemCopyMatching"}}"#,
+                "\n"
+            ),
+            process,
+            pid,
+            i,
+            i % 59,
+            i
+        ));
+    }
+    let mut s = Scanner::new(ScanOptions::default());
+    let mut rows = Vec::new();
+    s.scan_reader_into(BufReader::new(text.as_bytes()), &mut rows)
+        .unwrap();
+    let st = s.finish_stats();
+    // i % 10 == 9 picks pids 20009, 20019, ... (5 of the 50): Apple daemons.
+    assert_eq!(rows.len(), 45, "one row per app process and API");
+    assert_eq!(st.unified_log_ignored, 1_000, "Apple daemons under /System");
+    assert_eq!(st.unified_log_activity_repeats, 10_000 - 1_000 - 45);
+    assert!(rows
+        .iter()
+        .all(|r| r.action.as_deref() == Some("keychain_api")));
+}
