@@ -17,6 +17,7 @@ pub mod constraints;
 pub mod correlate;
 pub mod es;
 pub mod input;
+pub mod keychain_prompts;
 pub mod material;
 pub mod procs;
 pub mod redact;

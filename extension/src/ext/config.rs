@@ -18,9 +18,6 @@ pub const ESLOGGER_EVENTS: &[&str] = &[
     "exec", "fork", "open", "close", "clone", "copyfile", "rename", "create", "unlink",
 ];
 
-/// The unified-log predicate for `log stream` (keychain-related senders).
-pub const LOG_STREAM_PREDICATE: &str = "subsystem == \"com.apple.securityd\" OR subsystem == \"com.apple.security\" OR process == \"securityd\" OR process == \"secd\" OR process == \"SecurityAgent\" OR process == \"authd\" OR process == \"security\"";
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -128,15 +125,14 @@ impl Default for CommandSource {
 /// The default `log stream` command; at start-up its predicate is rebuilt
 /// from the unified-log patterns in effect.
 pub fn default_log_stream_command() -> Vec<String> {
-    vec![
-        "/usr/bin/log".into(),
-        "stream".into(),
-        "--style".into(),
-        "ndjson".into(),
-        "--info".into(),
-        "--predicate".into(),
-        LOG_STREAM_PREDICATE.into(),
-    ]
+    use keychain_access_tables::unified_log::{log_stream_predicate, LOG_STREAM_ARGS};
+    let mut argv = vec!["/usr/bin/log".to_string()];
+    argv.extend(LOG_STREAM_ARGS.iter().map(|s| s.to_string()));
+    argv.push("--predicate".into());
+    argv.push(log_stream_predicate(
+        &keychain_access_tables::Tuning::builtin(),
+    ));
+    argv
 }
 
 /// Which file to read: explicit, environment, default.
