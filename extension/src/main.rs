@@ -7,8 +7,10 @@
 
 mod cli;
 mod ext;
+mod logging;
 mod output;
 mod pack;
+mod sql_guard;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -83,10 +85,8 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = if cli.verbose { "debug" } else { "warn" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp_millis()
-        .init();
+    let verbose = cli.verbose || matches!(&cli.cmd, Some(Cmd::Forward(f)) if f.verbose);
+    logging::init(if verbose { "debug" } else { "warn" });
     let result = match cli.cmd {
         Some(Cmd::Scan {
             input,
@@ -118,7 +118,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("keychain-access: error: {e}");
+            // An error may quote an answer from a server: scrub it as a log record.
+            eprintln!(
+                "keychain-access: error: {}",
+                keychain_access_sentinel::secrets::scrub(&e)
+            );
             ExitCode::from(1)
         }
     }

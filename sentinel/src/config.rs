@@ -284,6 +284,8 @@ impl SentinelConfig {
         if secret.is_empty() {
             return Err(Error::Secret(format!("{} is empty", p.display())));
         }
+        // Before it is used anywhere: no log record may carry it.
+        crate::secrets::remember(&secret);
         Ok(secret)
     }
 
@@ -351,8 +353,7 @@ fn check_secret_path(p: &Path) -> Result<(), Error> {
             p.display()
         )));
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = keychain_access_tables::state_file::effective_uid();
     if meta.uid() != euid {
         return Err(Error::Secret(format!(
             "{} is owned by uid {}, not by the running user (uid {euid})",

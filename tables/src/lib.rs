@@ -22,6 +22,7 @@ pub mod redact;
 pub mod scan;
 pub mod schema;
 pub mod security_cli;
+pub mod state_file;
 pub mod status;
 pub mod store;
 pub mod text;

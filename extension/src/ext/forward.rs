@@ -15,6 +15,10 @@ pub struct ForwardArgs {
     /// JSON config with a `sentinel` section (same format as the extension's config).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    /// Log what is read, queued and delivered (debug level; `RUST_LOG`
+    /// overrides). Secrets and tokens never appear in any log record.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 pub fn run(args: ForwardArgs) -> Result<(), String> {
