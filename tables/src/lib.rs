@@ -17,6 +17,7 @@ pub mod constraints;
 pub mod correlate;
 pub mod es;
 pub mod material;
+pub mod own_procs;
 pub mod procs;
 pub mod redact;
 pub mod scan;

@@ -506,6 +506,35 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
+    fn a_planted_symlink_is_neither_followed_nor_chmodded() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempdir("dblink");
+        let victim = d.join("victim");
+        std::fs::write(&victim, "important").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // As the database itself.
+        let db = d.join("buffer.db");
+        std::os::unix::fs::symlink(&victim, &db).unwrap();
+        let e = Store::open(&db).err().unwrap().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        // And where the old uid probe lived: `$TMPDIR/.kca-uid-<pid>`,
+        // which root used to create+truncate through a planted link.
+        let probe = std::env::temp_dir().join(format!(".kca-uid-{}", std::process::id()));
+        let _ = std::fs::remove_file(&probe);
+        std::os::unix::fs::symlink(&victim, &probe).unwrap();
+        let fresh = tempdir("dbfresh");
+        let opened = Store::open(&fresh.join("b.db"));
+        let _ = std::fs::remove_file(&probe);
+        opened.unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "important");
+        assert_eq!(
+            std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn database_file_is_0600() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempdir("mode");
