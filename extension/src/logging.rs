@@ -15,12 +15,12 @@ use log::{Level, Log, Metadata, Record};
 
 /// Install the logger; `default_filter` applies when `RUST_LOG` is unset.
 pub fn init(default_filter: &str) {
-    let inner =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
-            .format_timestamp_millis()
-            .build();
-    let max = inner.filter();
-    if log::set_boxed_logger(Box::new(Scrubbing { inner })).is_ok() {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
+    builder.format_timestamp_millis();
+    let logger = Scrubbing::new(builder);
+    let max = logger.inner.filter();
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(max);
     }
 }
@@ -33,6 +33,14 @@ fn capped(target: &str, level: Level) -> bool {
 
 struct Scrubbing {
     inner: env_logger::Logger,
+}
+
+impl Scrubbing {
+    fn new(mut builder: env_logger::Builder) -> Self {
+        Scrubbing {
+            inner: builder.build(),
+        }
+    }
 }
 
 impl Log for Scrubbing {
@@ -65,6 +73,67 @@ impl Log for Scrubbing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_record_at_every_level_is_scrubbed() {
+        let token = "eyJ0eXAiOiJKV1QiLCJhbGciOi.test-token.Zm9vYmFy";
+        let secret = "Kx8~client/secret+value";
+        secrets::remember(token);
+        secrets::remember(secret);
+        let out = Captured::default();
+        let mut b = env_logger::Builder::new();
+        b.parse_filters("trace")
+            .target(env_logger::Target::Pipe(Box::new(out.clone())));
+        let logger = Scrubbing::new(b);
+        let hex: String = token.bytes().map(|b| format!("{b:02x}")).collect();
+        let form = "Kx8%7Eclient%2Fsecret%2Bvalue";
+        for (level, target, text) in [
+            (
+                Level::Trace,
+                "ureq::run",
+                format!("Authorization: Bearer {token}"),
+            ),
+            (
+                Level::Debug,
+                "keychain_access_sentinel::http",
+                format!("body client_secret={form}"),
+            ),
+            (Level::Error, "anything", format!("dump {hex}")),
+            (
+                Level::Trace,
+                "ureq_proto::util",
+                "6d6f 636b mock".to_string(),
+            ),
+        ] {
+            logger.log(
+                &Record::builder()
+                    .level(level)
+                    .target(target)
+                    .args(format_args!("{text}"))
+                    .build(),
+            );
+        }
+        let got = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(got.matches(secrets::REPLACEMENT).count(), 3, "{got}");
+        for leak in [token, secret, form, hex.as_str(), "6d6f 636b"] {
+            assert!(!got.contains(leak), "{leak} in {got}");
+        }
+    }
 
     #[test]
     fn wire_dumps_and_rustls_trace_are_capped() {
