@@ -541,3 +541,47 @@ fn no_secret_or_token_in_logs_at_any_level() {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[test]
+fn config_files_others_could_write_are_refused() {
+    let dir = private_dir("cfgmode");
+    // The extension's config names the commands it runs as root.
+    let cfg = dir.join("keychain_access.json");
+    std::fs::write(
+        &cfg,
+        json!({"sources": {"eslogger": {"enabled": true, "command": ["/bin/sh", "-c", "id"]}}})
+            .to_string(),
+    )
+    .unwrap();
+    let socket = dir.join("no-osquery.em");
+    let ext = |cfg: &Path| {
+        Command::new(bin())
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--timeout", "1", "--config"])
+            .arg(cfg)
+            .output()
+            .unwrap()
+    };
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = ext(&cfg);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("writable by group or others"), "{err}");
+    // 0644 in a private folder: accepted (it then fails to reach osquery).
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = text(&ext(&cfg).stderr);
+    assert!(err.contains("cannot reach osquery"), "{err}");
+    // forward's config too (it says where the queue is and which secret to send).
+    let m = mock::Mock::start();
+    let fcfg = forward_config(&m, &dir, &dir.join("state/q.db"));
+    std::fs::set_permissions(&fcfg, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let results = dir.join("results.log");
+    std::fs::write(&results, "").unwrap();
+    let out = forward(&fcfg, &results);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("writable by group or others"), "{err}");
+    assert!(!dir.join("state").exists(), "no queue created");
+    std::fs::remove_dir_all(dir).unwrap();
+}

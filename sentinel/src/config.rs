@@ -189,6 +189,9 @@ impl SentinelConfig {
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
+        // It says where the queue lives and which secret file to send.
+        keychain_access_tables::state_file::check_trusted_input(path)
+            .map_err(|e| cfg_err(format!("config {e}")))?;
         let doc: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| cfg_err(format!("{} is not valid JSON: {e}", path.display())))?;
         let cfg = Self::from_document(&doc)?

@@ -100,6 +100,58 @@ pub fn check_dir(dir: &Path) -> Result<(), StateFileError> {
     Ok(())
 }
 
+/// Refuse a file the process reads and acts on as root (the extension's
+/// config, which names commands to run; a tuning file; `forward`'s config)
+/// when someone other than the running user or root could have written it:
+/// the file must be owned by the running user or root and not writable by
+/// group or others, and so must the folder it is in (unless that folder is
+/// sticky, like /tmp, where others cannot replace a file they do not own).
+pub fn check_trusted_input(path: &Path) -> Result<(), StateFileError> {
+    let uid = effective_uid();
+    let real =
+        std::fs::canonicalize(path).map_err(|e| StateFileError::io(path, "cannot read", &e))?;
+    let meta = std::fs::metadata(&real).map_err(|e| StateFileError::io(path, "cannot stat", &e))?;
+    if !meta.is_file() {
+        return Err(StateFileError::new(path, "not a regular file"));
+    }
+    let trusted_owner = |owner: u32| owner == uid || owner == 0;
+    if !trusted_owner(meta.uid()) {
+        return Err(StateFileError::new(
+            path,
+            format!(
+                "owned by uid {}, not by the running user (uid {uid}) or root; it configures \
+                 what this process does, so only they may own it",
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(StateFileError::new(
+            path,
+            format!(
+                "mode {:o} is writable by group or others; use chmod 644 or 600",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    let dir = parent_dir(&real);
+    let dmeta = std::fs::metadata(dir).map_err(|e| StateFileError::io(dir, "cannot stat", &e))?;
+    let sticky = dmeta.mode() & 0o1000 != 0;
+    if !trusted_owner(dmeta.uid()) || (dmeta.mode() & 0o022 != 0 && !sticky) {
+        return Err(StateFileError::new(
+            path,
+            format!(
+                "its folder {} (uid {}, mode {:o}) lets others replace it; keep it in a folder \
+                 only the running user or root can write",
+                dir.display(),
+                dmeta.uid(),
+                dmeta.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Create `dir` (and missing parents, 0700) when it does not exist, then
 /// check it with [`check_dir`].
 pub fn ensure_dir(dir: &Path) -> Result<(), StateFileError> {
@@ -204,6 +256,29 @@ mod tests {
             })
             .count();
         assert_eq!(probes, 0);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn trusted_inputs_are_writable_only_by_us_or_root() {
+        let d = private_dir("trusted");
+        let f = d.join("config.json");
+        std::fs::write(&f, "{}").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        check_trusted_input(&f).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o664)).unwrap();
+        assert!(check_trusted_input(&f)
+            .unwrap_err()
+            .msg
+            .contains("writable"));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // A folder others can write (not sticky): the file can be swapped.
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(check_trusted_input(&f).unwrap_err().msg.contains("replace"));
+        // Sticky (as /tmp): others cannot replace our file.
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        check_trusted_input(&f).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::remove_dir_all(d).unwrap();
     }
 

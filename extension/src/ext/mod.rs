@@ -52,6 +52,8 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     let tuning = if cfg.no_tuning {
         Tuning::none()
     } else if let Some(t) = &cfg.tuning {
+        keychain_access_tables::state_file::check_trusted_input(t)
+            .map_err(|e| format!("tuning {e}"))?;
         Tuning::from_file(t).map_err(|e| e.to_string())?
     } else {
         Tuning::builtin()

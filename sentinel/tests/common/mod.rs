@@ -414,6 +414,8 @@ impl TempDir {
         ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("mkdir");
+        // State folders must be writable only by their owner, whatever the umask.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).expect("chmod");
         TempDir(p)
     }
 
