@@ -585,3 +585,30 @@ fn config_files_others_could_write_are_refused() {
     assert!(!dir.join("state").exists(), "no queue created");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn sentinel_records_carry_bidi_and_zero_width_as_visible_escapes() {
+    let m = mock::Mock::start();
+    let dir = private_dir("records");
+    let results = dir.join("osqueryd.results.log");
+    // As osquery writes it: JSON \u escapes of RLO and ZWSP.
+    let line = r#"{"name":"pack_keychain-access_keychain_credential_access","hostIdentifier":"mac-1","unixTime":1795900000,"action":"added","columns":{"eid":"e0","target_path":"invoice\u202egpj.app\u200b"}}"#;
+    std::fs::write(&results, format!("{line}\n")).unwrap();
+    let cfg = forward_config(&m, &dir, &dir.join("state/queue.db"));
+    let child = Command::new(bin())
+        .args(["forward", "--results"])
+        .arg(&results)
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let delivered = mock::wait_until(20, || m.unique_ids() == 1);
+    sigterm(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert!(delivered, "{}", text(&out.stderr));
+    let got = m.state().received[0]["columns"]["target_path"].clone();
+    assert_eq!(got, r"invoice\u{202e}gpj.app\u{200b}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

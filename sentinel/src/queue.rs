@@ -771,7 +771,13 @@ fn save_counters(conn: &Connection, old: &Counters, new: &Counters) -> rusqlite:
 fn state_pairs(s: &ShipState) -> [(&'static str, Option<String>); 7] {
     [
         ("last_status", s.last_status.map(|v| v.to_string())),
-        ("last_error", s.last_error.clone()),
+        // An error may quote a server's answer: never persist a secret.
+        (
+            "last_error",
+            s.last_error
+                .as_deref()
+                .map(|e| crate::secrets::scrub(e).into_owned()),
+        ),
         ("last_error_unix", s.last_error_unix.map(|v| v.to_string())),
         (
             "last_success_unix",
