@@ -845,3 +845,37 @@ fn own_child_is_ignored_by_pid_and_pidversion_and_forgotten_when_it_exits() {
     assert_eq!(dumps[0]["pid"], first);
     assert_eq!(dumps[0]["pidversion"], "958123");
 }
+
+#[test]
+fn a_planted_database_symlink_is_refused_not_followed_or_chmodded() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir("dblink");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "important").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::create_dir(dir.join("db")).unwrap();
+    std::fs::set_permissions(dir.join("db"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("db/buffer.db")).unwrap();
+    let m = Manager::start(&dir, &[]);
+    let mut ext = start_extension(&dir, &m.socket, &base_config(&dir), 1);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = ext.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "extension ran on a symlinked database"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.join("ext.log")).unwrap();
+    assert!(log.contains("symbolic link"), "{log}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "important");
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+        0o644,
+        "{log}"
+    );
+}
