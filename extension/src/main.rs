@@ -5,6 +5,8 @@
 //! --interval N [--verbose]` and no subcommand: that is extension mode.
 //! Otherwise a subcommand is required.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod ext;
 mod logging;

@@ -103,6 +103,7 @@
 //!   secret-file owner check, and its `text` escaping for records.
 
 #![cfg(unix)]
+#![forbid(unsafe_code)]
 
 mod config;
 mod filter;

@@ -12,6 +12,8 @@
 //!
 //! The crate has no osquery dependency: the `keychain-access` binary wraps it.
 
+#![forbid(unsafe_code)]
+
 pub mod classify;
 pub mod constraints;
 pub mod correlate;
