@@ -491,8 +491,9 @@ fn leaks(log: &str, s: &str) -> Vec<String> {
 fn no_secret_or_token_in_logs_at_any_level() {
     for (name, rust_log, verbose) in [
         ("trace", Some("trace"), false),
+        ("ureq-rustls", Some("ureq=trace,rustls=trace"), false),
         (
-            "ureq-rustls",
+            "ureq-proto",
             Some("ureq=trace,ureq_proto=trace,rustls=trace"),
             false,
         ),
