@@ -486,7 +486,11 @@ fn forward_for(d: &TempDir, results: &Path, extra: &[&str], wait: std::time::Dur
         .unwrap();
     std::thread::sleep(wait);
     // SAFETY: signalling our own child by its pid.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).expect("child pid"),
+        rustix::process::Signal::TERM,
+    )
+    .expect("SIGTERM");
     child.wait_with_output().unwrap()
 }
 

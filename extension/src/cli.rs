@@ -271,13 +271,15 @@ pub fn run_scan(
         // A terminal table needs every row for its column widths.
         return run_scan_table(args, all_columns, no_truncate);
     }
-    // jsonl and csv: rows go to a private spool file as they come, so memory
-    // stays flat whatever the input size; a correlation id that arrives
-    // later (a unified-log row linking an earlier ES row) is applied when
-    // the spool is copied out.
+    // jsonl and csv: rows go to a spool file as they come, so memory stays
+    // flat whatever the input size; a correlation id that arrives later (a
+    // unified-log row linking an earlier ES row) is applied when the spool is
+    // copied out. The spool is anonymous (unlinked as it is created, 0600):
+    // it is read back through its handle, and whatever ends the process (a
+    // signal, a crash) leaves no copy of the rows on disk.
     let columns: Vec<String> = COLUMNS.iter().map(|c| c.name.to_string()).collect();
-    let spool = Spool::create()?;
-    let mut w = io::BufWriter::new(spool.file.try_clone().map_err(|e| format!("spool: {e}"))?);
+    let mut spool = tempfile::tempfile().map_err(|e| format!("creating spool file: {e}"))?;
+    let mut w = io::BufWriter::new(&mut spool);
     let (_, total, updates) = scan_inputs_into(args, &mut |r| {
         output::write_jsonl_row(&mut w, &columns, &r.values()).map_err(|e| format!("spool: {e}"))
     })?;
@@ -293,8 +295,11 @@ pub fn run_scan(
     if format == Format::Csv {
         output::write_csv_header(&mut out, &columns).map_err(werr)?;
     }
-    let reader =
-        BufReader::new(std::fs::File::open(&spool.path).map_err(|e| format!("spool: {e}"))?);
+    {
+        use std::io::Seek;
+        spool.rewind().map_err(|e| format!("spool: {e}"))?;
+    }
+    let reader = BufReader::new(spool);
     for line in reader.lines() {
         let line = line.map_err(|e| format!("spool: {e}"))?;
         if format == Format::Jsonl && linked.is_empty() {
@@ -364,42 +369,6 @@ fn run_scan_table(args: &InputArgs, all_columns: bool, no_truncate: bool) -> Res
     Ok(())
 }
 
-/// A private temporary file (0600), removed when dropped.
-struct Spool {
-    path: PathBuf,
-    file: std::fs::File,
-}
-
-impl Spool {
-    fn create() -> Result<Spool, String> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "keychain-access-scan-{}-{nanos}.jsonl",
-            std::process::id()
-        ));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.read(true).write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let file = opts
-            .open(&path)
-            .map_err(|e| format!("creating spool file {}: {e}", path.display()))?;
-        Ok(Spool { path, file })
-    }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 /// An in-memory database holding the scanned rows as `keychain_access_events`
 /// and the per-input health rows as `keychain_access_status`.
 pub fn load_database(scanned: &Scanned) -> Result<Store, String> {
@@ -414,9 +383,10 @@ pub fn load_database(scanned: &Scanned) -> Result<Store, String> {
     Ok(store)
 }
 
-/// Run one SQL statement and collect its result.
+/// Run one SQL statement and collect its result. The connection must be
+/// sealed ([`crate::sql_guard::seal`]): only read-only statements run.
 pub fn run_sql(conn: &rusqlite::Connection, sql: &str) -> Result<ResultSet, String> {
-    let mut stmt = conn.prepare(sql).map_err(|e| format!("SQL error: {e}"))?;
+    let mut stmt = crate::sql_guard::prepare(conn, sql).map_err(|e| e.to_string())?;
     let columns: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
     let n = columns.len();
     let mut rows = Vec::new();
@@ -446,7 +416,8 @@ pub fn run_query(
     sql: &str,
 ) -> Result<(), String> {
     let scanned = scan_inputs(args)?;
-    let store = load_database(&scanned)?;
+    let mut store = load_database(&scanned)?;
+    crate::sql_guard::seal(store.connection_mut())?;
     let rs = run_sql(store.connection(), sql)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -5,11 +5,15 @@
 //! --interval N [--verbose]` and no subcommand: that is extension mode.
 //! Otherwise a subcommand is required.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod ext;
+mod logging;
 mod output;
 mod pack;
 mod selftest;
+mod sql_guard;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -97,14 +101,12 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = match &cli.cmd {
+    let filter = match &cli.cmd {
         Some(Cmd::Forward(f)) => ext::forward::log_filter(f),
         _ if cli.verbose => "debug".into(),
         _ => "warn".into(),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp_millis()
-        .init();
+    logging::init(&filter);
     let result = match cli.cmd {
         Some(Cmd::Scan {
             input,
@@ -152,7 +154,11 @@ fn main() -> ExitCode {
         // `keychain-access scan ... | head`: the reader has what it wanted.
         Err(e) if e == cli::BROKEN_PIPE => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("keychain-access: error: {e}");
+            // An error may quote an answer from a server: scrub it as a log record.
+            eprintln!(
+                "keychain-access: error: {}",
+                keychain_access_sentinel::secrets::scrub(&e)
+            );
             ExitCode::from(1)
         }
     }

@@ -118,7 +118,8 @@ fn cmd_run(
         now: now.unwrap_or_else(now_unix),
     };
     let scanned = crate::cli::scan_inputs(input)?;
-    let store = crate::cli::load_database(&scanned)?;
+    let mut store = crate::cli::load_database(&scanned)?;
+    run::prepare_database(store.connection_mut(), opts.now)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let stderr = std::io::stderr();

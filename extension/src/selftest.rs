@@ -79,20 +79,22 @@ fn now_unix() -> i64 {
 }
 
 fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 fn alive(pid: i64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
-    if pid <= 0 {
-        return false;
+    // Signal 0 only checks that the process exists; EPERM means it exists
+    // under another user.
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
     }
-    // SAFETY: signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// A folder we may trust: a real directory (not a symlink), ours, not
@@ -526,21 +528,9 @@ fn run_tool(tool: &Path, args: &[&std::ffi::OsStr]) -> Result<(), String> {
 /// invoking user's (`SUDO_USER`), else `HOME`.
 fn user_home() -> Result<PathBuf, String> {
     if let Some(user) = std::env::var_os("SUDO_USER") {
-        use std::os::unix::ffi::OsStrExt;
-        let name = std::ffi::CString::new(user.as_bytes())
-            .map_err(|_| "SUDO_USER holds a NUL byte".to_string())?;
-        // SAFETY: getpwnam reads a NUL-terminated name; the returned record
-        // is copied out before any other passwd call.
-        let home = unsafe {
-            let pw = libc::getpwnam(name.as_ptr());
-            if pw.is_null() || (*pw).pw_dir.is_null() {
-                None
-            } else {
-                Some(std::ffi::CStr::from_ptr((*pw).pw_dir).to_bytes().to_vec())
-            }
-        };
-        if let Some(h) = home {
-            return Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&h)));
+        use uzers::os::unix::UserExt;
+        if let Some(u) = uzers::get_user_by_name(&user) {
+            return Ok(u.home_dir().to_path_buf());
         }
     }
     std::env::var_os("HOME")
@@ -591,7 +581,7 @@ pub fn run(args: SelftestArgs) -> Result<(), String> {
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&reg_path)
             .map_err(|e| format!("registering in {}: {e}", dir.display()))?;
         cleanup.registration = Some(reg_path.clone());

@@ -19,6 +19,7 @@
 
 use crate::output::ResultSet;
 use keychain_access_tables::schema::Value;
+use keychain_access_tables::text::display_safe;
 use std::io::{self, Write};
 
 /// Lines a cell may take before it is cut (without `--no-truncate`).
@@ -66,15 +67,8 @@ fn terminal_width() -> Option<usize> {
     if !io::stdout().is_terminal() {
         return None;
     }
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ fills the winsize struct we own; fd 1 is stdout.
-    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
-    (rc == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+    let ws = rustix::termios::tcgetwinsize(io::stdout()).ok()?;
+    (ws.ws_col > 0).then_some(usize::from(ws.ws_col))
 }
 
 #[cfg(not(unix))]
@@ -97,20 +91,12 @@ fn cell_text(column: &str, v: &Value) -> String {
     }
 }
 
-/// A terminal must not act on what it shows: control characters and
-/// direction overrides become U+FFFD. (Library values are already escaped;
-/// SQL can build new strings.)
+/// A terminal must not act on what it shows: control characters, direction
+/// overrides and zero-width characters are escaped the way every output
+/// format escapes them ([`display_safe`]: reversible, `\u{202e}`). Library
+/// values are already escaped; SQL can build new strings.
 fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            let bidi = matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-            if c.is_control() || bidi {
-                '\u{FFFD}'
-            } else {
-                c
-            }
-        })
-        .collect()
+    display_safe(s).into_owned()
 }
 
 /// Column widths that fit `width`: the widest columns shrink first, none
@@ -343,6 +329,11 @@ mod tests {
 
     #[test]
     fn control_and_direction_characters_cannot_reach_the_terminal() {
-        assert_eq!(printable("a\u{1b}[2Jb\u{202E}c"), "a\u{FFFD}[2Jb\u{FFFD}c");
+        let shown = printable("a\u{1b}[2Jb\u{202E}c");
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{202E}'),
+            "{shown}"
+        );
+        assert!(shown.contains("\\u{202e}"), "{shown}");
     }
 }

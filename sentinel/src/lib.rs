@@ -97,16 +97,20 @@
 //!   `ureq`'s tree.
 //! * `httpdate`: RFC 9110 HTTP-date parsing for `Retry-After`, already a
 //!   common tiny dependency.
-//! * `libc`: `geteuid` for the secret-file owner check and `flock` for the
-//!   queue lock.
+//! * `rustix`: `flock` for the queue lock, without `unsafe`.
+//! * `keychain-access-tables`: its `state_file` helper opens the queue and its
+//!   lock (folder checked, no symlink followed), `effective_uid` for the
+//!   secret-file owner check, and its `text` escaping for records.
 
 #![cfg(unix)]
+#![forbid(unsafe_code)]
 
 mod config;
 mod filter;
 mod forward;
 mod http;
 mod queue;
+pub mod secrets;
 mod shipper;
 mod sink;
 mod stats;

@@ -157,6 +157,9 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, String> {
         }
         Err(e) => return Err(format!("config {}: {e}", path.display())),
     };
+    // The config names commands the extension runs as root.
+    keychain_access_tables::state_file::check_trusted_input(&path)
+        .map_err(|e| format!("config {e}"))?;
     parse(&text).map_err(|e| format!("config {}: {e}", path.display()))
 }
 

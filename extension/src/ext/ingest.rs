@@ -30,8 +30,6 @@ pub struct Ingest {
 
 /// How often retention runs and buffer size is measured.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
-/// How many recent child pids are ignored (our own eslogger / log).
-const MAX_IGNORED_PIDS: usize = 16;
 
 impl Ingest {
     pub fn new(
@@ -44,8 +42,8 @@ impl Ingest {
         let mut scanner = scanner;
         scanner
             .classifier
-            .ignore_pids
-            .push(i64::from(std::process::id()));
+            .own
+            .set_self(i64::from(std::process::id()));
         Ingest {
             store,
             scanner,
@@ -87,13 +85,14 @@ impl Ingest {
                 log::debug!("source {source} (re)started");
                 self.scanner.reset_sequence();
                 if let Some(pid) = child_pid {
-                    let ignore = &mut self.scanner.classifier.ignore_pids;
-                    ignore.push(i64::from(pid));
-                    if ignore.len() > MAX_IGNORED_PIDS {
-                        // Keep our own pid (first) and the newest children.
-                        ignore.remove(1);
-                    }
+                    self.scanner.classifier.own.child_started(i64::from(pid));
                 }
+            }
+            Feed::Exited { child_pid } => {
+                self.scanner
+                    .classifier
+                    .own
+                    .child_exited(i64::from(child_pid));
             }
             Feed::Lines {
                 source,

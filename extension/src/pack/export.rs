@@ -565,6 +565,35 @@ fn fleet_default_yml(pack: &Pack, has_fallback: bool, list_key: &str) -> String 
     s
 }
 
+/// Write `text` to `path` without ever opening an existing name: the bytes
+/// go to a fresh temporary file created exclusively (`O_EXCL`) in the same
+/// folder, which is then renamed over `path`. A symbolic link planted at
+/// `path` is replaced, never followed, so nothing is written where it
+/// points; a reader never sees a half-written file.
+fn write_replacing(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let err = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".keychain-access-export-")
+        .tempfile_in(dir)
+        .map_err(|e| err(&e))?;
+    tmp.write_all(text.as_bytes()).map_err(|e| err(&e))?;
+    // Generated packs are shared content: readable like any other file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| err(&e))?;
+    }
+    tmp.persist(path).map_err(|e| err(&e.error))?;
+    Ok(())
+}
+
 /// Write the files under `out`; returns what was written.
 pub fn write_all(out: &Path, files: &[(PathBuf, String)]) -> Result<Vec<PathBuf>, String> {
     let mut written = Vec::new();
@@ -574,7 +603,7 @@ pub fn write_all(out: &Path, files: &[(PathBuf, String)]) -> Result<Vec<PathBuf>
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        write_replacing(&p, text)?;
         written.push(p);
     }
     Ok(written)
