@@ -230,7 +230,10 @@ impl Classifier {
                 self.cache.insert(info.clone());
                 info.cmdline = Some(row_cmd);
                 let script = exec.script.as_ref().map(|s| s.path.as_str());
-                if let Some(f) = classify_exec(&info, &exec.args, script) {
+                // Classified on the redacted argv: same getopt structure
+                // (a redacted word keeps its option prefix), so no secret
+                // reaches target_path or a reason.
+                if let Some(f) = classify_exec(&info, &redacted, script) {
                     self.emit(&ctx, &info, f, out);
                 }
             }
@@ -662,6 +665,8 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             f.reveals = reveal;
             f.keychain_dump = true;
             f.target = first_pos;
+            // `-o file`: where the dump is written.
+            f.destination = inv.value('o').map(String::from);
             f
         }
         "find-generic-password" | "find-internet-password" => {
@@ -794,6 +799,13 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             )
         }
     };
+    if let Some(why) = inv.refused {
+        // Still a row: an attempt, even though security(1) runs nothing.
+        f.reasons.push(format!(
+            "security(1) would refuse it ({}): an attempt",
+            why.describe()
+        ));
+    }
     f.verb = Some(verb);
     f
 }
