@@ -31,10 +31,11 @@
 use crate::es::{AuditToken, EsEvent, EsMessage, FREAD};
 use crate::material::{self, Material, MaterialKind};
 use crate::procs::{ProcInfo, ProcessCache, Signer};
-use crate::redact::redact_argv;
+use crate::redact::redact_exec;
 use crate::schema::{KeychainAccess, TECHNIQUE};
 use crate::security_cli::{self, SecurityInvocation};
 use crate::text::{basename, join_args, join_path, sanitize, truncate, Fnv64};
+use crate::tree_secrets::{exec_identity, TreeSecrets};
 use crate::tuning::{Facts, Tuning};
 
 /// Command lines in rows are capped at this many bytes.
@@ -133,6 +134,8 @@ pub struct Classifier {
     pub counters: ClassifyCounters,
     /// Pids whose events are ignored (the extension and its eslogger child).
     pub ignore_pids: Vec<i64>,
+    /// Secrets seen in each process tree, scrubbed from later rows.
+    pub tree_secrets: TreeSecrets,
 }
 
 /// The source-specific context of one event.
@@ -200,6 +203,7 @@ impl Classifier {
             tuning,
             counters: ClassifyCounters::default(),
             ignore_pids: Vec::new(),
+            tree_secrets: TreeSecrets::new(cache_capacity),
         }
     }
 
@@ -218,7 +222,20 @@ impl Classifier {
             EsEvent::Exec(exec) => {
                 self.counters.execs += 1;
                 let mut info = ProcInfo::from_es(&exec.target);
-                let redacted = redact_argv(&exec.args);
+                let script = exec.script.as_ref().map(|s| s.path.as_str());
+                let tree: Vec<(i64, i64)> = std::iter::once(info.key())
+                    .chain(
+                        self.cache
+                            .ancestors(&info, MAX_ANCESTORS)
+                            .iter()
+                            .map(|a| a.key()),
+                    )
+                    .collect();
+                let parent = self.cache.parent_of(&info);
+                let id = exec_identity(&exec.target, script, parent);
+                let found = redact_exec(&id, &exec.args, &self.tuning.redaction);
+                self.tree_secrets.remember(&tree, &found.secrets);
+                let redacted = found.words;
                 let full = sanitize(&join_args(&redacted)).into_owned();
                 let (row_cmd, cut) = truncate(full.clone(), ROW_CMDLINE_MAX);
                 if cut {
@@ -229,7 +246,6 @@ impl Classifier {
                 info.cmdline = Some(cache_cmd);
                 self.cache.insert(info.clone());
                 info.cmdline = Some(row_cmd);
-                let script = exec.script.as_ref().map(|s| s.path.as_str());
                 // Classified on the redacted argv: same getopt structure
                 // (a redacted word keeps its option prefix), so no secret
                 // reaches target_path or a reason.
@@ -264,6 +280,29 @@ impl Classifier {
     }
 
     /// The acting process of a non-exec event, enriched from the cache.
+    /// Scrub secrets known in each row's process tree from its free text
+    /// (see [`crate::tree_secrets`]).
+    pub fn scrub_tree_secrets(&mut self, rows: &mut [KeychainAccess]) {
+        for row in rows {
+            let Some(pid) = row.pid else { continue };
+            let proc = match row.pidversion {
+                Some(pv) => self.cache.get((pid, pv)),
+                None => self.cache.latest_for_pid(pid),
+            };
+            let mut keys = vec![(pid, row.pidversion.unwrap_or(0))];
+            if let Some(p) = proc {
+                keys.extend(
+                    self.cache
+                        .ancestors(p, MAX_ANCESTORS)
+                        .iter()
+                        .map(|a| a.key()),
+                );
+            }
+            let known = self.tree_secrets.known(&keys);
+            self.tree_secrets.scrub_row(row, &known);
+        }
+    }
+
     fn actor_info(&self, p: &crate::es::EsProcess) -> ProcInfo {
         let mut info = ProcInfo::from_es(p);
         if let Some(cached) = self.cache.get(info.key()) {

@@ -16,6 +16,7 @@ pub mod classify;
 pub mod constraints;
 pub mod correlate;
 pub mod es;
+pub mod inline_code;
 pub mod material;
 pub mod procs;
 pub mod redact;
@@ -25,6 +26,7 @@ pub mod security_cli;
 pub mod status;
 pub mod store;
 pub mod text;
+pub mod tree_secrets;
 pub mod tuning;
 pub mod unified_log;
 

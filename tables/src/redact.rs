@@ -21,21 +21,109 @@ const MAX_DEPTH: usize = 4;
 
 /// Redact an argv. Returns the redacted words (same length as the input).
 pub fn redact_argv(args: &[String]) -> Vec<String> {
-    redact_argv_depth(args, 0)
+    redact_argv_depth(args, 0, &mut Vec::new(), None)
 }
 
-fn redact_argv_depth(args: &[String], depth: usize) -> Vec<String> {
+/// Who an exec is, as Endpoint Security says (not as argv[0] says).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecIdentity<'a> {
+    pub path: &'a str,
+    pub signing_id: Option<&'a str>,
+    /// The script an interpreter runs (ES `script`), if any.
+    pub script: Option<&'a str>,
+    pub parent_path: Option<&'a str>,
+    pub parent_signing_id: Option<&'a str>,
+}
+
+/// An exec's argv, redacted, and the secret values that were taken out
+/// (kept in memory only, to scrub the rest of the process tree).
+#[derive(Debug, Clone, Default)]
+pub struct ExecRedaction {
+    pub words: Vec<String>,
+    pub secrets: Vec<String>,
+}
+
+/// Redact an exec's argv knowing who runs it: `security` is recognised by
+/// its path or signing id (so `exec -a name` and a renamed copy are parsed
+/// as security(1)), and management-script parameters are redacted per
+/// `cfg` (Jamf's 4-11 by default).
+pub fn redact_exec(
+    id: &ExecIdentity<'_>,
+    args: &[String],
+    cfg: &crate::tree_secrets::RedactionConfig,
+) -> ExecRedaction {
+    let mut secrets = Vec::new();
+    let real = if is_security_binary(id.path, id.signing_id) {
+        Some("security")
+    } else {
+        Some(basename(id.path)).filter(|b| !b.is_empty())
+    };
+    let mut words = redact_argv_depth(args, 0, &mut secrets, real);
+    for idx in cfg.script_parameter_indices(id, args) {
+        if let Some(w) = words.get_mut(idx) {
+            if w != REDACTED && !w.is_empty() {
+                if let Some(orig) = args.get(idx) {
+                    collect(&mut secrets, orig);
+                }
+                *w = REDACTED.to_string();
+            }
+        }
+    }
+    ExecRedaction { words, secrets }
+}
+
+/// `/usr/bin/security` or Apple's signing id for it (a copy keeps it).
+pub fn is_security_binary(path: &str, signing_id: Option<&str>) -> bool {
+    path == "/usr/bin/security" || signing_id == Some("com.apple.security")
+}
+
+/// Most secret values remembered per exec.
+const MAX_COLLECTED: usize = 64;
+
+fn collect(found: &mut Vec<String>, value: &str) {
+    if found.len() < MAX_COLLECTED && !value.is_empty() && value != REDACTED {
+        found.push(value.to_string());
+    }
+}
+
+fn redact_argv_depth(
+    args: &[String],
+    depth: usize,
+    found: &mut Vec<String>,
+    real_prog: Option<&str>,
+) -> Vec<String> {
     let mut out: Vec<String> = args.to_vec();
-    for (idx, keep) in secret_words(args) {
+    let mut idxs = secret_words(args);
+    if let Some(prog) = real_prog.filter(|p| args.first().is_none_or(|a0| basename(a0) != *p)) {
+        // argv[0] lies (`exec -a`, a renamed copy): parse as the real program.
+        let mut as_real = args.to_vec();
+        if let Some(a0) = as_real.first_mut() {
+            *a0 = prog.to_string();
+        } else {
+            as_real.push(prog.to_string());
+        }
+        let mut more = Vec::new();
+        secret_words_into(&as_real, 0, &mut more, 0);
+        idxs.extend(more.into_iter().filter(|(i, _)| *i > 0 || args.is_empty()));
+        idxs.sort_unstable();
+        idxs.dedup_by_key(|(i, _)| *i);
+    }
+    for (idx, keep) in idxs {
         if let Some(w) = out.get_mut(idx) {
+            if let Some(v) = w.get(keep..) {
+                collect(found, v);
+            }
             *w = redact_word(w, keep);
         }
     }
     if depth < MAX_DEPTH {
-        // Shell strings inside arguments (`sh -c`, `osascript -e`, `python -c`).
+        // Shell strings and inline code inside arguments (`sh -c`,
+        // `osascript -e`, `python -c`).
         for w in out.iter_mut() {
-            if w.contains(char::is_whitespace) && w != REDACTED {
-                let r = redact_text_depth(w, depth + 1);
+            if (w.contains(char::is_whitespace) || w.contains(['"', '\'', '(', '[']))
+                && w != REDACTED
+            {
+                let r = redact_text_depth(w, depth + 1, found);
                 if r != *w {
                     *w = r;
                 }
@@ -52,7 +140,14 @@ fn redact_word(w: &str, keep: usize) -> String {
 
 /// Redact a free-form shell (or AppleScript) string.
 pub fn redact_text(s: &str) -> String {
-    redact_text_depth(s, 0)
+    redact_text_depth(s, 0, &mut Vec::new())
+}
+
+/// [`redact_text`], also returning the secret values taken out.
+pub fn redact_text_collect(s: &str) -> (String, Vec<String>) {
+    let mut found = Vec::new();
+    let r = redact_text_depth(s, 0, &mut found);
+    (r, found)
 }
 
 #[derive(Debug, Clone)]
@@ -184,7 +279,9 @@ fn is_redirect(v: &str) -> bool {
             .all(|c| matches!(c, '>' | '<' | '&' | '-') || c.is_ascii_digit())
 }
 
-fn redact_text_depth(s: &str, depth: usize) -> String {
+fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
+    let literals_done = crate::inline_code::redact_literals(s, found);
+    let s = literals_done.as_str();
     let toks = tokenize(s);
     // Split into simple commands, remembering the separator that ended each.
     let mut commands: Vec<(Vec<usize>, Option<char>)> = Vec::new();
@@ -210,14 +307,20 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
 
     // (token index, keep-prefix) to redact; plus nested replacements.
     let mut redactions: Vec<(usize, usize)> = Vec::new();
+    let mut aliases = Aliases::default();
     for (ci, (idxs, sep)) in commands.iter().enumerate() {
-        let words: Vec<String> = idxs
+        let mut words: Vec<String> = idxs
             .iter()
             .filter_map(|&ti| match &toks[ti] {
                 Tok::Word { value, .. } => Some(value.clone()),
                 _ => None,
             })
             .collect();
+        aliases.learn(&words);
+        if let Some(prog) = words.first().and_then(|w| aliases.resolve(w)) {
+            // A copy, link, alias or variable standing for a program.
+            words[0] = prog.to_string();
+        }
         for (wi, keep) in secret_words(&words) {
             if let Some(&ti) = idxs.get(wi) {
                 redactions.push((ti, keep));
@@ -274,13 +377,16 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
                 }
             };
             if let Some(&keep) = keep_of.get(&ti) {
+                if let Some(v) = value.get(keep..) {
+                    collect(found, v);
+                }
                 let replacement = match quote {
                     Some(q) => format!("{q}{}{}", redact_word(value, keep), close(*q)),
                     None => redact_word(value, keep),
                 };
                 edits.push((*start, *end, replacement));
             } else if depth < MAX_DEPTH && quote.is_some() && value.contains(char::is_whitespace) {
-                let inner = redact_text_depth(value, depth + 1);
+                let inner = redact_text_depth(value, depth + 1, found);
                 if inner != *value {
                     let q = quote.unwrap_or('\'');
                     edits.push((*start, *end, format!("{q}{inner}{}", close(q))));
@@ -297,7 +403,7 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
         }
     }
     if edits.is_empty() {
-        return s.to_string();
+        return literals_done;
     }
     let mut out = String::with_capacity(s.len());
     let mut pos = 0;
@@ -311,6 +417,74 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
     }
     out.push_str(&s[pos..]);
     out
+}
+
+/// Names a shell text gives a program we parse, learnt in order:
+/// `cp /usr/bin/security /tmp/s` (also `ln`, `ditto`, `install`, `mv`),
+/// `S=/usr/bin/security` (then `$S`, `${S}`), `alias s=security`.
+#[derive(Default)]
+struct Aliases {
+    names: Vec<(String, &'static str)>,
+}
+
+/// Most names remembered per text.
+const MAX_ALIASES: usize = 64;
+
+impl Aliases {
+    fn program(w: &str) -> Option<&'static str> {
+        let b = basename(w.trim_matches(['\'', '"']));
+        ["security", "dscl", "sudo", "curl"]
+            .into_iter()
+            .find(|p| *p == b)
+    }
+
+    fn add(&mut self, name: &str, prog: &'static str) {
+        if self.names.len() < MAX_ALIASES && !name.is_empty() {
+            self.names.push((name.to_string(), prog));
+            let b = basename(name);
+            if b != name && !b.is_empty() {
+                self.names.push((b.to_string(), prog));
+            }
+        }
+    }
+
+    fn learn(&mut self, words: &[String]) {
+        let Some(first) = words.first() else { return };
+        if matches!(basename(first), "cp" | "ln" | "ditto" | "install" | "mv") && words.len() >= 3 {
+            let srcs = &words[1..words.len() - 1];
+            if let Some(prog) = srcs
+                .iter()
+                .filter(|w| !w.starts_with('-'))
+                .find_map(|w| Self::program(w))
+            {
+                self.add(&words[words.len() - 1], prog);
+            }
+            return;
+        }
+        let assignment = if first == "alias" || first == "export" || first == "local" {
+            words.get(1)
+        } else {
+            Some(first)
+        };
+        if let Some((name, value)) = assignment.and_then(|w| w.split_once('=')) {
+            if let Some(prog) = Self::program(value) {
+                if first == "alias" {
+                    self.add(name, prog);
+                } else {
+                    self.add(&format!("${name}"), prog);
+                    self.add(&format!("${{{name}}}"), prog);
+                }
+            }
+        }
+    }
+
+    fn resolve(&self, w: &str) -> Option<&'static str> {
+        let b = basename(w);
+        self.names
+            .iter()
+            .find(|(n, _)| n == w || n == b)
+            .map(|(_, p)| *p)
+    }
 }
 
 /// Whether a string too deeply nested to parse might hold a secret.
@@ -334,6 +508,15 @@ fn sudo_reads_stdin(words: &[&str]) -> bool {
         .skip(1)
         .take_while(|w| w.starts_with('-'))
         .any(|w| *w == "--stdin" || (!w.starts_with("--") && w.contains('S')))
+}
+
+/// Most command lines started inside one argv (see [`secret_words_into`]).
+const MAX_INNER_COMMANDS: usize = 32;
+
+/// Programs whose secret arguments this module knows.
+fn is_parsed_program(name: &str) -> bool {
+    matches!(name, "security" | "dscl" | "sudo" | "curl")
+        || name.to_ascii_lowercase().contains("chainbreaker")
 }
 
 /// Wrappers whose arguments are another command line.
@@ -407,6 +590,21 @@ fn secret_words_into(
             secret_words_into(rest, offset + skip, found, depth + 1);
         }
     }
+    // Any wrapper, known or not (`script -q /dev/null`, `launchctl asuser
+    // 501`, `nice -n 5`, `caffeinate -i`, `security execute-with-privileges`,
+    // `timeout 5`): a word naming a program we parse starts a command line,
+    // whatever option syntax the wrapper has. Bounded, so repeated names
+    // cost linear work.
+    let mut starts = 0;
+    for (i, w) in words.iter().enumerate().skip(1) {
+        if depth > 0 || starts >= MAX_INNER_COMMANDS {
+            break;
+        }
+        if is_parsed_program(basename(w)) {
+            starts += 1;
+            secret_words_into(&words[i..], offset + i, found, depth + 1);
+        }
+    }
     match prog {
         "security" => {
             for (i, keep) in security_cli::parse(words).secrets {
@@ -460,11 +658,25 @@ fn secret_words_into(
         "--pass",
         "--secret",
     ];
-    if words
+    let chainbreaker = words
         .iter()
-        .any(|w| w.to_ascii_lowercase().contains("chainbreaker"))
-    {
+        .take(4)
+        .any(|w| w.to_ascii_lowercase().contains("chainbreaker"));
+    if chainbreaker {
         names.push("--key");
+        // The original n0fate chainbreaker.py: `-p PASSWORD`, `-k MASTERKEY`
+        // (README: `chainbreaker.py -f [keychain file] -k [master key]`).
+        for (i, w) in words.iter().enumerate() {
+            for flag in ["-p", "-k"] {
+                if w == flag {
+                    if words.get(i + 1).is_some() {
+                        found.push((offset + i + 1, 0));
+                    }
+                } else if w.len() > 2 && w.starts_with(flag) && !w.starts_with("--") {
+                    found.push((offset + i, 2));
+                }
+            }
+        }
     }
     for (i, w) in words.iter().enumerate() {
         let lower = w.to_ascii_lowercase();
@@ -698,6 +910,160 @@ mod tests {
         }
         let r = redact_text(&s);
         assert!(!r.contains("hunter2"), "{r}");
+    }
+
+    fn exec(path: &str, sid: Option<&str>, args: &[&str]) -> ExecRedaction {
+        let id = ExecIdentity {
+            path,
+            signing_id: sid,
+            ..Default::default()
+        };
+        redact_exec(&id, &v(args), &Default::default())
+    }
+
+    #[test]
+    fn security_is_known_by_path_and_signing_id_not_argv0() {
+        // `exec -a innocuous /usr/bin/security ...`
+        let r = exec(
+            "/usr/bin/security",
+            None,
+            &["innocuous", "unlock-keychain", "-p", "Hunter2x", "k"],
+        );
+        assert_eq!(
+            r.words.join(" "),
+            "innocuous unlock-keychain -p <redacted> k"
+        );
+        assert_eq!(r.secrets, vec!["Hunter2x"]);
+        // A renamed copy keeps Apple's signing id.
+        let r = exec(
+            "/tmp/.x",
+            Some("com.apple.security"),
+            &[
+                "/tmp/.x",
+                "add-generic-password",
+                "-a",
+                "a",
+                "-s",
+                "s",
+                "-wHunter2x",
+            ],
+        );
+        assert!(!r.words.join(" ").contains("Hunter2x"), "{:?}", r.words);
+    }
+
+    #[test]
+    fn wrappers_of_any_option_syntax() {
+        for pre in [
+            &["script", "-q", "/dev/null"][..],
+            &["env", "-i", "HOME=/x"],
+            &["xargs", "-0", "-n", "1"],
+            &["nice", "-n", "5"],
+            &["caffeinate", "-s", "-i"],
+            &["sudo", "-E", "-u", "alice"],
+            &["launchctl", "asuser", "501"],
+            &["launchctl", "asuser", "501", "sudo", "-u", "bob"],
+            &["security", "execute-with-privileges"],
+            &["timeout", "-s", "KILL", "9"],
+        ] {
+            let mut args: Vec<&str> = pre.to_vec();
+            args.extend([
+                "/usr/bin/security",
+                "unlock-keychain",
+                "-p",
+                "Wr4pped!",
+                "k",
+            ]);
+            let r = joined(&args);
+            assert!(!r.contains("Wr4pped"), "{r}");
+            let text = redact_text(&args.join(" "));
+            assert!(!text.contains("Wr4pped"), "{text}");
+        }
+    }
+
+    #[test]
+    fn chainbreaker_old_and_new_flags() {
+        for args in [
+            &[
+                "python2",
+                "chainbreaker.py",
+                "-f",
+                "login.keychain-db",
+                "-p",
+                "0ldPassw0rd",
+            ][..],
+            &[
+                "python2",
+                "chainbreaker.py",
+                "-f",
+                "login.keychain-db",
+                "-p0ldPassw0rd",
+            ],
+            &[
+                "./chainbreaker.py",
+                "-f",
+                "System.keychain",
+                "-k",
+                "0ldPassw0rd",
+            ],
+            &[
+                "python3",
+                "-m",
+                "chainbreaker",
+                "--password=0ldPassw0rd",
+                "k",
+            ],
+            &[
+                "python3",
+                "-m",
+                "chainbreaker",
+                "--password",
+                "0ldPassw0rd",
+                "k",
+            ],
+            &["python3", "chainbreaker.py", "--key", "0ldPassw0rd", "k"],
+        ] {
+            let r = joined(args);
+            assert!(!r.contains("0ldPassw0rd"), "{r}");
+        }
+    }
+
+    #[test]
+    fn inline_code_literals_in_argv() {
+        let r = joined(&[
+            "osascript",
+            "-e",
+            "set pw to \"L1teralPw\"",
+            "-e",
+            "do shell script \"security unlock-keychain -p \" & pw",
+        ]);
+        assert!(!r.contains("L1teralPw"), "{r}");
+        let r = joined(&[
+            "/usr/bin/python3",
+            "-c",
+            "import subprocess;subprocess.check_call(['security','unlock-keychain','-p','PyL1teral','k'])",
+        ]);
+        assert!(!r.contains("PyL1teral"), "{r}");
+        let r = joined(&[
+            "ruby",
+            "-e",
+            "system(%q(security), 'unlock-keychain', '-p', 'RbL1teral')",
+        ]);
+        assert!(!r.contains("RbL1teral"), "{r}");
+    }
+
+    #[test]
+    fn copies_links_aliases_and_variables_of_security() {
+        for t in [
+            "cp /usr/bin/security /tmp/.s; /tmp/.s unlock-keychain -p C0pyPass k",
+            "ln -s /usr/bin/security ./kc && ./kc unlock-keychain -p C0pyPass k",
+            "S=/usr/bin/security; $S unlock-keychain -p C0pyPass k",
+            "S=security; \"${S}\" unlock-keychain -p C0pyPass k",
+            "alias kc=security; kc unlock-keychain -p C0pyPass k",
+            "exec -a foo /usr/bin/security unlock-keychain -p C0pyPass k",
+        ] {
+            let r = redact_text(t);
+            assert!(!r.contains("C0pyPass"), "{r}");
+        }
     }
 
     #[test]

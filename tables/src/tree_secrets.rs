@@ -1,0 +1,475 @@
+//! Redaction by construction: secrets known in a process tree are scrubbed
+//! from the free text of that tree's later rows.
+//!
+//! Recognising each tool's password options ([`crate::redact`]) misses a
+//! password that reaches another field: the script that received it as a
+//! parameter shows in its child's `parent_cmdline`, a shell that echoes it
+//! shows in a sibling's. So every value redaction takes out of an exec (a
+//! secret option's value, `dscl . authonly`, `echo pw | sudo -S`, an inline
+//! code literal, a management-script parameter) is remembered, in memory
+//! only, for that process and its cached ancestors, and scrubbed from the
+//! `cmdline`, `parent_cmdline` and `message` of every later row whose
+//! process or ancestors know it.
+//!
+//! Guards, so an attacker cannot use this to erase evidence:
+//! * only free text is scrubbed, never the columns classification used
+//!   (`path`, `target_path`, `action`, `verb` and the rest);
+//! * a value is scrubbed only as a whole word (not inside a longer word)
+//!   and only when it is at least [`MIN_SECRET_CHARS`] characters long and
+//!   not a common word ([`is_common_word`]), a path or a security(1) verb;
+//! * every scrub is counted (`secrets_scrubbed` in the status table).
+//!
+//! Limits: rows already stored or sent before the secret was seen cannot
+//! be recalled; a tree is known only while its processes are cached.
+
+use crate::es::EsProcess;
+use crate::redact::{ExecIdentity, REDACTED};
+use crate::schema::KeychainAccess;
+use crate::text::basename;
+use serde::Deserialize;
+use std::collections::{HashMap, VecDeque};
+
+/// Shortest value scrubbed from other fields (a shorter one is too likely
+/// to be an ordinary word; it is still redacted where it was recognised).
+pub const MIN_SECRET_CHARS: usize = 6;
+/// Longest value remembered (longer ones are remembered cut to this).
+const MAX_SECRET_BYTES: usize = 256;
+/// Values remembered per process.
+const MAX_PER_PROCESS: usize = 16;
+
+/// Words never scrubbed from other fields: what command lines, keychain
+/// paths and scripts are made of. A "password" equal to one of them would
+/// otherwise erase that word from the evidence.
+const COMMON_WORDS: &[&str] = &[
+    "keychain",
+    "keychains",
+    "login",
+    "system",
+    "library",
+    "security",
+    "default",
+    "password",
+    "passwords",
+    "private",
+    "users",
+    "shared",
+    "applications",
+    "volumes",
+    "usr",
+    "bin",
+    "sbin",
+    "local",
+    "tmp",
+    "var",
+    "etc",
+    "dev",
+    "null",
+    "stdin",
+    "stdout",
+    "stderr",
+    "echo",
+    "printf",
+    "sudo",
+    "python",
+    "python3",
+    "osascript",
+    "script",
+    "bash",
+    "zsh",
+    "true",
+    "false",
+    "unlock",
+    "export",
+    "import",
+    "delete",
+    "create",
+    "generic",
+    "internet",
+    "certificate",
+    "identity",
+    "partition",
+    "apple",
+    "codesign",
+    "admin",
+    "administrator",
+    "root",
+    "nobody",
+    "daemon",
+    "wheel",
+    "staff",
+    "everyone",
+    "launchctl",
+    "launchd",
+    "caffeinate",
+    "xargs",
+    "chainbreaker",
+    "keychain-db",
+    "systemkey",
+    "dscl",
+    "authonly",
+    "passwd",
+    "localhost",
+    "install",
+    "update",
+    "version",
+    "verbose",
+    "quiet",
+    "output",
+    "input",
+    "string",
+    "return",
+];
+
+/// Whether `v` is worth scrubbing from other fields.
+pub fn worth_scrubbing(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    v.chars().count() >= MIN_SECRET_CHARS
+        && v != REDACTED
+        && !v.contains(REDACTED)
+        && !v.starts_with('/')
+        && !v.starts_with('~')
+        && !v.chars().all(|c| c.is_ascii_digit())
+        && !is_common_word(&lower)
+        && crate::security_cli::command(&lower).is_none()
+}
+
+/// The common-word guard: [`COMMON_WORDS`], and keychain file names.
+pub fn is_common_word(lower: &str) -> bool {
+    COMMON_WORDS.contains(&lower) || lower.ends_with(".keychain") || lower.ends_with(".keychain-db")
+}
+
+/// Management tools that pass secrets to scripts as positional parameters.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptParameters {
+    pub id: String,
+    /// Scripts under these folders get parameters (the tool's staging
+    /// folder).
+    #[serde(default)]
+    pub script_dirs: Vec<String>,
+    /// ... or scripts whose parent is one of these executables.
+    #[serde(default)]
+    pub parent_paths: Vec<String>,
+    /// First and last secret parameter (`$4`..`$11` for Jamf).
+    pub first: usize,
+    pub last: usize,
+}
+
+/// Redaction settings (the `redaction` object of the tuning file).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// Replaces the default (Jamf) when given; `[]` turns it off.
+    pub script_parameters: Vec<ScriptParameters>,
+}
+
+impl Default for RedactionConfig {
+    /// Jamf Pro runs policy scripts from its `tmp` folder with `$1` mount
+    /// point, `$2` computer name, `$3` user name and `$4`-`$11` the
+    /// administrator's parameters, where passwords are commonly passed
+    /// (Jamf Pro documentation, "Scripts": parameter labels 4-11).
+    fn default() -> Self {
+        RedactionConfig {
+            script_parameters: vec![ScriptParameters {
+                id: "jamf".into(),
+                script_dirs: vec![
+                    "/Library/Application Support/JAMF/tmp/".into(),
+                    "/Library/Application Support/JAMF/Downloads/".into(),
+                ],
+                parent_paths: vec![
+                    "/usr/local/jamf/bin/jamf".into(),
+                    "/usr/local/bin/jamf".into(),
+                ],
+                first: 4,
+                last: 11,
+            }],
+        }
+    }
+}
+
+impl RedactionConfig {
+    /// argv indices holding script parameters that are secret.
+    pub fn script_parameter_indices(&self, id: &ExecIdentity<'_>, args: &[String]) -> Vec<usize> {
+        let mut out = Vec::new();
+        for rule in &self.script_parameters {
+            let in_dir = |p: &str| rule.script_dirs.iter().any(|d| p.starts_with(d.as_str()));
+            // Where the script path sits in argv: `$0` of the script.
+            let script_at = args
+                .iter()
+                .position(|a| in_dir(a) || id.script.is_some_and(|s| s == a))
+                .or_else(|| in_dir(id.path).then_some(0));
+            let by_parent = id
+                .parent_path
+                .is_some_and(|p| rule.parent_paths.iter().any(|q| q == p));
+            let zero = match (script_at, by_parent) {
+                (Some(i), _) => i,
+                (None, true) => {
+                    // A script run by the tool from elsewhere: after the
+                    // interpreter, or argv[0] itself.
+                    let interp = args.first().is_some_and(|a| {
+                        matches!(
+                            basename(a),
+                            "sh" | "bash" | "zsh" | "python3" | "python" | "perl" | "ruby"
+                        )
+                    });
+                    usize::from(interp && args.len() > 1)
+                }
+                (None, false) => continue,
+            };
+            for n in rule.first..=rule.last {
+                if zero + n < args.len() {
+                    out.push(zero + n);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Secrets known per process, bounded like the process cache.
+#[derive(Debug, Default)]
+pub struct TreeSecrets {
+    map: HashMap<(i64, i64), Vec<String>>,
+    order: VecDeque<(i64, i64)>,
+    capacity: usize,
+    /// Words scrubbed from rows so far.
+    pub scrubs: u64,
+}
+
+impl TreeSecrets {
+    pub fn new(capacity: usize) -> Self {
+        TreeSecrets {
+            capacity: capacity.max(1),
+            ..Default::default()
+        }
+    }
+
+    /// Remember `secrets` for a process and its ancestors (not launchd,
+    /// pid 1, whose tree is every process).
+    pub fn remember(&mut self, keys: &[(i64, i64)], secrets: &[String]) {
+        let keep: Vec<String> = secrets
+            .iter()
+            .filter(|s| worth_scrubbing(s))
+            .map(|s| {
+                let mut end = s.len().min(MAX_SECRET_BYTES);
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s[..end].to_string()
+            })
+            .collect();
+        if keep.is_empty() {
+            return;
+        }
+        for key in keys.iter().filter(|k| k.0 > 1) {
+            let entry = self.map.entry(*key).or_insert_with(|| {
+                self.order.push_back(*key);
+                Vec::new()
+            });
+            for s in &keep {
+                if !entry.contains(s) {
+                    if entry.len() >= MAX_PER_PROCESS {
+                        entry.remove(0);
+                    }
+                    entry.push(s.clone());
+                }
+            }
+        }
+        while self.map.len() > self.capacity {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.map.remove(&old);
+        }
+    }
+
+    /// The secrets known to any of these processes.
+    pub fn known(&self, keys: &[(i64, i64)]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for k in keys {
+            if let Some(v) = self.map.get(k) {
+                for s in v {
+                    if !out.contains(s) {
+                        out.push(s.clone());
+                    }
+                }
+            }
+        }
+        // Longest first, so a secret containing another goes whole.
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out
+    }
+
+    /// Scrub the free-text columns of a row; classification columns are
+    /// never touched.
+    pub fn scrub_row(&mut self, row: &mut KeychainAccess, secrets: &[String]) {
+        if secrets.is_empty() {
+            return;
+        }
+        for field in [&mut row.cmdline, &mut row.parent_cmdline, &mut row.message] {
+            if let Some(text) = field.as_mut() {
+                let n = scrub_text(text, secrets);
+                self.scrubs += n;
+            }
+        }
+    }
+}
+
+/// Replace whole-word occurrences of each secret; returns how many.
+pub fn scrub_text(text: &mut String, secrets: &[String]) -> u64 {
+    let mut count = 0;
+    for s in secrets {
+        if s.is_empty() || !text.contains(s.as_str()) {
+            continue;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut pos = 0;
+        let mut search = 0;
+        while let Some(found) = text[search..].find(s.as_str()) {
+            let start = search + found;
+            let end = start + s.len();
+            if whole_word(text, start, end) {
+                out.push_str(&text[pos..start]);
+                out.push_str(REDACTED);
+                pos = end;
+                count += 1;
+            }
+            search = end;
+        }
+        out.push_str(&text[pos..]);
+        *text = out;
+    }
+    count
+}
+
+/// Word characters for scrubbing: anything but whitespace, quotes and
+/// shell or list punctuation, so a secret that is part of a path
+/// (`/Keychains/<secret>-db`) or a longer word is left alone.
+fn is_word_char(c: char) -> bool {
+    !(c.is_whitespace()
+        || matches!(
+            c,
+            '\'' | '"'
+                | '`'
+                | '='
+                | ','
+                | ';'
+                | ':'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '|'
+                | '&'
+                | '<'
+                | '>'
+        ))
+}
+
+/// Not inside a longer word: the neighbours are not word characters, or
+/// the match follows a short option (`-pSECRET`) or `=`.
+fn whole_word(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    let left = match before {
+        None => true,
+        Some(c) if !is_word_char(c) => true,
+        Some(_) => {
+            // `-p` + secret, attached.
+            let b = &text.as_bytes()[..start];
+            b.len() >= 2
+                && b[b.len() - 2] == b'-'
+                && (b.len() == 2 || !is_word_char(b[b.len() - 3] as char))
+        }
+    };
+    left && after.is_none_or(|c| !is_word_char(c))
+}
+
+/// Identity of an exec for [`crate::redact::redact_exec`].
+pub fn exec_identity<'a>(
+    target: &'a EsProcess,
+    script: Option<&'a str>,
+    parent: Option<&'a crate::procs::ProcInfo>,
+) -> ExecIdentity<'a> {
+    ExecIdentity {
+        path: &target.executable.path,
+        signing_id: target.signing_id.as_deref(),
+        script,
+        parent_path: parent.map(|p| p.path.as_str()),
+        parent_signing_id: parent.and_then(|p| p.signing_id.as_deref()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn whole_words_only() {
+        let secrets = v(&["Hunter22x"]);
+        let mut t =
+            "echo Hunter22x; x=Hunter22xy; -pHunter22x 'Hunter22x' /k/Hunter22x-db u:Hunter22x"
+                .to_string();
+        assert_eq!(scrub_text(&mut t, &secrets), 4);
+        assert_eq!(
+            t,
+            "echo <redacted>; x=Hunter22xy; -p<redacted> '<redacted>' /k/Hunter22x-db u:<redacted>"
+        );
+    }
+
+    #[test]
+    fn short_and_common_words_are_not_scrubbed() {
+        for w in [
+            "abc12",
+            "login",
+            "keychain",
+            "dump-keychain",
+            "/Users/a/Library/Keychains/login.keychain-db",
+            "123456",
+            "Password",
+            "login.keychain",
+        ] {
+            assert!(!worth_scrubbing(w), "{w}");
+        }
+        for w in ["Winter2024!", "hunter22", "CorrectHorse"] {
+            assert!(worth_scrubbing(w), "{w}");
+        }
+    }
+
+    #[test]
+    fn jamf_parameters_by_folder_and_parent() {
+        let cfg = RedactionConfig::default();
+        let args = v(&[
+            "/bin/sh",
+            "/Library/Application Support/JAMF/tmp/unlock.sh",
+            "/",
+            "mac01",
+            "alice",
+            "P4ram4Pw",
+            "",
+            "x",
+        ]);
+        let id = ExecIdentity {
+            path: "/bin/sh",
+            ..Default::default()
+        };
+        assert_eq!(cfg.script_parameter_indices(&id, &args), vec![5, 6, 7]);
+        let args = v(&["/private/tmp/x.sh", "/", "mac01", "alice", "P4ram4Pw"]);
+        let id = ExecIdentity {
+            path: "/private/tmp/x.sh",
+            parent_path: Some("/usr/local/jamf/bin/jamf"),
+            ..Default::default()
+        };
+        assert_eq!(cfg.script_parameter_indices(&id, &args), vec![4]);
+        let none = RedactionConfig {
+            script_parameters: vec![],
+        };
+        assert!(none.script_parameter_indices(&id, &args).is_empty());
+    }
+}
