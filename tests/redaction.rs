@@ -598,3 +598,43 @@ fn rows_made_before_the_secret_is_seen_keep_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Malformed events can carry a password in any field; parser errors are
+/// logged (at debug) without the values serde quotes.
+#[test]
+fn malformed_lines_log_no_values() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("redaction-malformed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = proc_json("/bin/zsh", None, 60, 1);
+    let bad_exec = json!({"global_seq_num": 1, "mach_time": 1, "time": "2025-10-14T09:12:44Z",
+        "version": 8, "event_type": 9, "action_type": 1, "process": p,
+        "event": {"exec": {"target": p, "args": "security unlock-keychain -p Malf0rmed-Secret k"}}});
+    let bad_time = json!({"global_seq_num": 2, "mach_time": "Malf0rmed-Secret2", "time": "x",
+        "version": 8, "event_type": 9, "action_type": 1, "process": p,
+        "event": {"exec": {"target": p, "args": ["security", "unlock-keychain"]}}});
+    let unified =
+        std::fs::read_to_string(root().join("tests/fixtures/unified_log/authd_rights.ndjson"))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap()
+            .replacen(
+                "\"threadID\":7001008",
+                "\"threadID\":\"Malf0rmed-Secret3\"",
+                1,
+            );
+    let file = dir.join("c.jsonl");
+    std::fs::write(&file, format!("{bad_exec}\n{bad_time}\n{unified}\n")).unwrap();
+    let out = Command::new(BIN)
+        .args(["scan", "--input", file.to_str().unwrap()])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let all =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(all.contains("malformed"), "the errors are logged: {all}");
+    assert!(!all.contains("Malf0rmed"), "{all}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -138,6 +138,34 @@ fn redact_word(w: &str, keep: usize) -> String {
     format!("{prefix}{REDACTED}")
 }
 
+/// A parser error message fit for a log line: serde quotes the offending
+/// value (`invalid type: string "hunter2", expected a sequence`), and a
+/// malformed event can carry a password anywhere, so quoted parts go.
+pub fn without_quoted_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut open: Option<char> = None;
+    for c in msg.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '"' || c == '`' {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Redact a free-form shell (or AppleScript) string.
 pub fn redact_text(s: &str) -> String {
     redact_text_depth(s, 0, &mut Vec::new())
@@ -1064,6 +1092,21 @@ mod tests {
             let r = redact_text(t);
             assert!(!r.contains("C0pyPass"), "{r}");
         }
+    }
+
+    #[test]
+    fn parser_errors_lose_their_quoted_values() {
+        assert_eq!(
+            without_quoted_values(
+                "invalid type: string \"hunter2\", expected a sequence at line 1"
+            ),
+            "invalid type: string \"…\", expected a sequence at line 1"
+        );
+        assert_eq!(
+            without_quoted_values("unknown field `pw` x"),
+            "unknown field `…` x"
+        );
+        assert_eq!(without_quoted_values("cut \"abc"), "cut \"…");
     }
 
     #[test]

@@ -312,7 +312,11 @@ impl Scanner {
             }
             Err(EsError::Malformed(e)) => {
                 self.stats.malformed += 1;
-                log::debug!("line {}: malformed: {e}", self.stats.lines_read);
+                log::debug!(
+                    "line {}: malformed: {}",
+                    self.stats.lines_read,
+                    crate::redact::without_quoted_values(&e)
+                );
             }
             Err(EsError::UnknownType(t)) => {
                 self.stats.unknown_types += 1;
