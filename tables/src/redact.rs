@@ -190,8 +190,17 @@ enum Tok {
     },
     Redirect {
         needs_target: bool,
+        /// `<<<` (here-string) or `<<` (here-document): the target is, or
+        /// names the end of, what the command reads on stdin.
+        feeds_stdin: Option<Here>,
     },
     Sep(char),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Here {
+    String,
+    Document,
 }
 
 fn tokenize(s: &str) -> Vec<Tok> {
@@ -204,7 +213,18 @@ fn tokenize(s: &str) -> Vec<Tok> {
             if let Some((start, value, quote)) = cur.take() {
                 if is_redirect(&value) && quote.is_none() {
                     let needs_target = value.ends_with('>') || value.ends_with('<');
-                    toks.push(Tok::Redirect { needs_target });
+                    let t = value.trim_start_matches(|c: char| c.is_ascii_digit());
+                    let feeds_stdin = if t == "<<<" {
+                        Some(Here::String)
+                    } else if t == "<<" || t == "<<-" {
+                        Some(Here::Document)
+                    } else {
+                        None
+                    };
+                    toks.push(Tok::Redirect {
+                        needs_target: needs_target || feeds_stdin.is_some(),
+                        feeds_stdin,
+                    });
                 } else {
                     toks.push(Tok::Word {
                         start,
@@ -266,9 +286,10 @@ fn tokenize(s: &str) -> Vec<Tok> {
             '>' | '<' => {
                 // A redirection starts a new word unless the current word
                 // is a bare fd number (`2>`).
-                let is_fd = cur
-                    .as_ref()
-                    .is_some_and(|(_, v, q)| q.is_none() && v.chars().all(|d| d.is_ascii_digit()));
+                let is_fd = cur.as_ref().is_some_and(|(_, v, q)| {
+                    // `2>`, and `<<<` / `>>` built one character at a time.
+                    q.is_none() && v.chars().all(|d| d.is_ascii_digit() || d == c)
+                });
                 if !is_fd {
                     flush(&mut cur, i, &mut toks);
                 }
@@ -315,18 +336,35 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
     let mut commands: Vec<(Vec<usize>, Option<char>)> = Vec::new();
     let mut cur: Vec<usize> = Vec::new();
     let mut skip_target = false;
+    let mut here: Option<Here> = None;
+    // What each command reads on stdin from the text itself: (command,
+    // here-string token) and (command, here-document delimiter).
+    let mut here_strings: Vec<(usize, usize)> = Vec::new();
+    let mut here_docs: Vec<(usize, String)> = Vec::new();
     for (ti, t) in toks.iter().enumerate() {
         match t {
-            Tok::Word { .. } => {
+            Tok::Word { value, .. } => {
                 if skip_target {
                     skip_target = false;
+                    match here.take() {
+                        Some(Here::String) => here_strings.push((commands.len(), ti)),
+                        Some(Here::Document) => here_docs.push((commands.len(), value.clone())),
+                        None => {}
+                    }
                 } else {
                     cur.push(ti);
                 }
             }
-            Tok::Redirect { needs_target } => skip_target = *needs_target,
+            Tok::Redirect {
+                needs_target,
+                feeds_stdin,
+            } => {
+                skip_target = *needs_target;
+                here = *feeds_stdin;
+            }
             Tok::Sep(c) => {
                 skip_target = false;
+                here = None;
                 commands.push((std::mem::take(&mut cur), Some(*c)));
             }
         }
@@ -354,23 +392,69 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
                 redactions.push((ti, keep));
             }
         }
-        // `echo pw | sudo -S ...`: the echoed words are the password.
+        // `echo pw | sudo -S ...`: the echoed words are the password;
+        // `echo pw | xargs security unlock-keychain -p`: they are the
+        // arguments xargs appends.
         if *sep == Some('|') {
             let first = words.first().map(|w| basename(w));
             if matches!(first, Some("echo") | Some("printf")) {
                 if let Some((next, _)) = commands.get(ci + 1) {
-                    let nwords: Vec<&str> = next
+                    let nwords: Vec<String> = next
                         .iter()
                         .filter_map(|&ti| match &toks[ti] {
-                            Tok::Word { value, .. } => Some(value.as_str()),
+                            Tok::Word { value, .. } => Some(value.clone()),
                             _ => None,
                         })
                         .collect();
-                    if sudo_reads_stdin(&nwords) {
+                    let nrefs: Vec<&str> = nwords.iter().map(String::as_str).collect();
+                    if sudo_reads_stdin(&nrefs) {
                         for &ti in idxs.iter().skip(1) {
                             redactions.push((ti, 0));
                         }
+                    } else if nwords.first().is_some_and(|w| basename(w) == "xargs") {
+                        let echoed: Vec<usize> = idxs
+                            .iter()
+                            .copied()
+                            .skip(1)
+                            .skip_while(|&ti| {
+                                matches!(&toks[ti], Tok::Word { value, .. } if value.starts_with('-'))
+                            })
+                            .collect();
+                        let mut combined = nwords.clone();
+                        combined.extend(echoed.iter().filter_map(|&ti| match &toks[ti] {
+                            Tok::Word { value, .. } => Some(value.clone()),
+                            _ => None,
+                        }));
+                        for (wi, _) in secret_words(&combined) {
+                            if let Some(&ti) =
+                                wi.checked_sub(nwords.len()).and_then(|k| echoed.get(k))
+                            {
+                                redactions.push((ti, 0));
+                            }
+                        }
                     }
+                }
+            }
+        }
+        // `sudo -S cmd <<< pw`, `sudo -S cmd <<EOF` + `pw` + `EOF`.
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        if sudo_reads_stdin(&refs) {
+            for &(c, ti) in &here_strings {
+                if c == ci {
+                    redactions.push((ti, 0));
+                }
+            }
+            for (c, delim) in &here_docs {
+                if *c != ci {
+                    continue;
+                }
+                for (body, _) in commands.iter().skip(ci + 1) {
+                    let is_end = body.len() == 1
+                        && matches!(&toks[body[0]], Tok::Word { value, .. } if value == delim);
+                    if is_end {
+                        break;
+                    }
+                    redactions.extend(body.iter().map(|&ti| (ti, 0)));
                 }
             }
         }
@@ -538,13 +622,136 @@ fn sudo_reads_stdin(words: &[&str]) -> bool {
         .any(|w| *w == "--stdin" || (!w.starts_with("--") && w.contains('S')))
 }
 
+/// A full security(1) verb with a `-` (`unlock-keychain`): never a program
+/// name or an ordinary word, so where one appears a security command line
+/// starts.
+fn is_dashed_verb(w: &str) -> bool {
+    w.contains('-') && !w.starts_with('-') && security_cli::command(w).is_some()
+}
+
+/// Option names (lowercase, without dashes) whose value is a password:
+/// `sysadminctl -adminPassword`, `diskutil -passphrase`, `openssl -passin`,
+/// `wget --http-password`, `fastlane --keychain_password`.
+fn secret_option_name(name: &str) -> bool {
+    let n = name.trim_start_matches('-').to_ascii_lowercase();
+    if n.is_empty() || n.contains("prompt") || n.starts_with("no-") || n.starts_with("stdin") {
+        return false;
+    }
+    [
+        "password",
+        "passwd",
+        "passphrase",
+        "passin",
+        "passout",
+        "secret",
+        "token",
+        "apikey",
+        "api-key",
+        "api_key",
+    ]
+    .iter()
+    .any(|k| n.ends_with(k))
+        || n == "pass"
+        || n == "pw"
+        || n == "pwd"
+}
+
+/// Password options of other macOS and cross-platform tools that show up
+/// around keychain work: MDM scripts (`sysadminctl`, `networksetup`,
+/// `diskutil`, `fdesetup`), certificate prep (`openssl -passin pass:`),
+/// loot archiving (`zip -P`, `7z -p`), `sshpass -p`, and any
+/// `NAME=value` / `name:value` whose name says password (environment
+/// prefixes, fastlane's `password:value`).
+fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usize, usize)>) {
+    let prog_lower = prog.to_ascii_lowercase();
+    for (i, w) in words.iter().enumerate().skip(1) {
+        let next_exists = words.get(i + 1).is_some();
+        // `-adminPassword x`, `--http-password x`, `--password=x`, `-passin pass:x`.
+        if w.starts_with('-') && w.len() > 2 {
+            let (name, attached) = match w.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (w.as_str(), false),
+            };
+            if secret_option_name(name) {
+                let keep = |v: &str| if v.starts_with("pass:") { 5 } else { 0 };
+                if attached {
+                    let at = name.len() + 1;
+                    found.push((offset + i, at + keep(&w[at..])));
+                } else if next_exists {
+                    let v = &words[i + 1];
+                    if keep(v) > 0 || !v.starts_with('-') || v.len() == 1 {
+                        found.push((offset + i + 1, keep(v)));
+                    }
+                }
+                continue;
+            }
+        }
+        // NAME=value, name:value (not URLs, not paths).
+        if !w.starts_with('-') {
+            if let Some((name, value)) = w.split_once('=').or_else(|| w.split_once(':')) {
+                if !value.is_empty()
+                    && !name.contains('/')
+                    && !value.starts_with("//")
+                    && secret_option_name(name)
+                {
+                    found.push((offset + i, name.len() + 1));
+                }
+            }
+        }
+    }
+    let flag_value = |flags: &[&str], attached: bool, found: &mut Vec<(usize, usize)>| {
+        for (i, w) in words.iter().enumerate().skip(1) {
+            for f in flags {
+                if w == f {
+                    if words.get(i + 1).is_some() {
+                        found.push((offset + i + 1, 0));
+                    }
+                } else if attached && w.len() > f.len() && w.starts_with(f) {
+                    found.push((offset + i, f.len()));
+                }
+            }
+        }
+    };
+    match prog_lower.as_str() {
+        "zip" | "unzip" | "zipcloak" => flag_value(&["-P", "--password"], false, found),
+        "7z" | "7za" | "7zz" | "7zr" => flag_value(&["-p"], true, found),
+        "sshpass" | "mysql" | "mysqldump" => flag_value(&["-p"], prog_lower == "sshpass", found),
+        "networksetup" => {
+            // -setairportnetwork <device> <network> [password];
+            // -addpreferredwirelessnetworkatindex <device> <network> <index> <security> [password].
+            for (i, w) in words.iter().enumerate() {
+                let at = match w.to_ascii_lowercase().as_str() {
+                    "-setairportnetwork" => i + 3,
+                    "-addpreferredwirelessnetworkatindex" => i + 5,
+                    _ => continue,
+                };
+                if words.get(at).is_some() {
+                    found.push((offset + at, 0));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Most command lines started inside one argv (see [`secret_words_into`]).
 const MAX_INNER_COMMANDS: usize = 32;
 
 /// Programs whose secret arguments this module knows.
 fn is_parsed_program(name: &str) -> bool {
-    matches!(name, "security" | "dscl" | "sudo" | "curl")
-        || name.to_ascii_lowercase().contains("chainbreaker")
+    matches!(
+        name,
+        "security"
+            | "dscl"
+            | "sudo"
+            | "curl"
+            | "sysadminctl"
+            | "networksetup"
+            | "zip"
+            | "7z"
+            | "7za"
+            | "sshpass"
+    ) || name.to_ascii_lowercase().contains("chainbreaker")
 }
 
 /// Wrappers whose arguments are another command line.
@@ -631,8 +838,25 @@ fn secret_words_into(
         if is_parsed_program(basename(w)) {
             starts += 1;
             secret_words_into(&words[i..], offset + i, found, depth + 1);
+        } else if is_dashed_verb(w) && !is_parsed_program(prog) {
+            // A security(1) verb after an unknown program: a copy re-signed
+            // under another name, `security -i` fed by echo or a here-doc.
+            starts += 1;
+            let mut as_security = vec!["security".to_string()];
+            as_security.extend(words[i..].iter().cloned());
+            for (j, keep) in security_cli::parse(&as_security).secrets {
+                found.push((offset + i + j - 1, keep));
+            }
         }
     }
+    if depth == 0 && is_dashed_verb(first) {
+        let mut as_security = vec!["security".to_string()];
+        as_security.extend(words.iter().cloned());
+        for (j, keep) in security_cli::parse(&as_security).secrets {
+            found.push((offset + j - 1, keep));
+        }
+    }
+    other_tools(prog, words, offset, found);
     match prog {
         "security" => {
             for (i, keep) in security_cli::parse(words).secrets {
@@ -1107,6 +1331,91 @@ mod tests {
             "unknown field `…` x"
         );
         assert_eq!(without_quoted_values("cut \"abc"), "cut \"…");
+    }
+
+    #[test]
+    fn stdin_fed_from_the_text() {
+        for t in [
+            "sudo -S cat /private/var/db/SystemKey <<< 'Here-Str1ng'",
+            "sudo -S cat /private/var/db/SystemKey <<EOF\nHere-Str1ng\nEOF\nls",
+            "echo Here-Str1ng | xargs security unlock-keychain -p",
+            "printf 'unlock-keychain -p Here-Str1ng login.keychain' | security -i",
+            "security -i <<< 'unlock-keychain -p Here-Str1ng login.keychain'",
+            "security -i <<EOF\nunlock-keychain -p Here-Str1ng login.keychain\nEOF",
+        ] {
+            let r = redact_text(t);
+            assert!(!r.contains("Here-Str1ng"), "{r}");
+        }
+        let r = redact_text("sudo -S cat /private/var/db/SystemKey <<EOF\nHere-Str1ng\nEOF\nls -l");
+        assert!(r.ends_with("EOF\nls -l"), "{r}");
+    }
+
+    #[test]
+    fn other_tools_password_options() {
+        for args in [
+            &[
+                "sysadminctl",
+                "-adminUser",
+                "admin",
+                "-adminPassword",
+                "0ther-Pw1",
+                "-secureTokenOn",
+                "bob",
+                "-password",
+                "0ther-Pw1",
+            ][..],
+            &[
+                "openssl",
+                "pkcs12",
+                "-in",
+                "c.p12",
+                "-passin",
+                "pass:0ther-Pw1",
+                "-nodes",
+            ],
+            &["openssl", "pkcs12", "-export", "-passout=pass:0ther-Pw1"],
+            &["zip", "-r", "-P", "0ther-Pw1", "/tmp/loot.zip", "/tmp/loot"],
+            &["7z", "a", "-p0ther-Pw1", "loot.7z", "x"],
+            &[
+                "diskutil",
+                "apfs",
+                "unlockVolume",
+                "disk3s1",
+                "-passphrase",
+                "0ther-Pw1",
+            ],
+            &[
+                "networksetup",
+                "-setairportnetwork",
+                "en0",
+                "Corp",
+                "0ther-Pw1",
+            ],
+            &["env", "KEYCHAIN_PASSWORD=0ther-Pw1", "make", "sign"],
+            &[
+                "fastlane",
+                "run",
+                "unlock_keychain",
+                "path:login.keychain",
+                "password:0ther-Pw1",
+            ],
+            &["wget", "--http-password", "0ther-Pw1", "https://x"],
+            &["/tmp/resigned", "unlock-keychain", "-p", "0ther-Pw1", "k"],
+            &["sshpass", "-p", "0ther-Pw1", "ssh", "host"],
+        ] {
+            let r = joined(args);
+            assert!(!r.contains("0ther-Pw1"), "{r}");
+        }
+        assert_eq!(
+            joined(&["openssl", "pkcs12", "-passin", "pass:x1"]),
+            "openssl pkcs12 -passin pass:<redacted>"
+        );
+        // Not secrets: prompts, stdin flags, URLs.
+        assert_eq!(
+            joined(&["chainbreaker", "--password-prompt", "k"]),
+            "chainbreaker --password-prompt k"
+        );
+        assert_eq!(joined(&["curl", "https://a:b@x/"]), "curl https://a:b@x/");
     }
 
     #[test]
