@@ -638,3 +638,60 @@ fn malformed_lines_log_no_values() {
     assert!(!all.contains("Malf0rmed"), "{all}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A unified-log row about a client whose tree knows a secret has it
+/// scrubbed from `message` (and the client's command lines).
+#[test]
+fn unified_log_message_is_scrubbed_by_the_clients_tree() {
+    let c = case(&[
+        (
+            "/bin/bash",
+            &["/bin/bash", "/Users/alice/bin/ci.sh", "MsgScrub-Pw1"],
+        ),
+        (
+            "/usr/bin/security",
+            &[
+                "security",
+                "unlock-keychain",
+                "-p",
+                "MsgScrub-Pw1",
+                "login.keychain",
+            ],
+        ),
+    ]);
+    let mut text = capture(&[c]);
+    let record =
+        std::fs::read_to_string(root().join("tests/fixtures/unified_log/authd_rights.ndjson"))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap()
+            .to_string();
+    let mut rec: Value = serde_json::from_str(&record).unwrap();
+    // The security(1) exec of the case is pid 1002 (see `capture`).
+    rec["eventMessage"] = json!("Succeeded authorizing right 'system.keychain.modify' by client '/usr/bin/security' [1002] for authorization created by '/bin/bash /Users/alice/bin/ci.sh MsgScrub-Pw1' [1001] (3,0)");
+    text.push_str(&format!("{rec}\n"));
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("redaction-ul-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.jsonl");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["scan", "--input", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ul = rows
+        .iter()
+        .find(|r| r["source"] == "unified_log")
+        .expect("unified-log row");
+    assert_eq!(ul["pid"], 1002, "{ul}");
+    let msg = ul["message"].as_str().unwrap();
+    assert!(msg.contains("ci.sh <redacted>'"), "{msg}");
+    assert!(!ul.to_string().contains("MsgScrub-Pw1"), "{ul}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
