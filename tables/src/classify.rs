@@ -234,7 +234,9 @@ impl Classifier {
                 let parent = self.cache.parent_of(&info);
                 let id = exec_identity(&exec.target, script, parent);
                 let found = redact_exec(&id, &exec.args, &self.tuning.redaction);
-                self.tree_secrets.remember(&tree, &found.secrets);
+                let cache = &self.cache;
+                self.tree_secrets
+                    .remember(&tree, &found.secrets, |k| cache.get(k).is_some());
                 let redacted = found.words;
                 let full = sanitize(&join_args(&redacted)).into_owned();
                 let (row_cmd, cut) = truncate(full.clone(), ROW_CMDLINE_MAX);

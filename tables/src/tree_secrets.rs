@@ -27,7 +27,7 @@ use crate::redact::{ExecIdentity, REDACTED};
 use crate::schema::KeychainAccess;
 use crate::text::basename;
 use serde::Deserialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 /// Shortest value scrubbed from other fields (a shorter one is too likely
 /// to be an ordinary word; it is still redacted where it was recognised).
@@ -226,11 +226,13 @@ impl RedactionConfig {
     }
 }
 
-/// Secrets known per process, bounded like the process cache.
+/// Secrets known per process. Bounded by the process cache: an entry is
+/// forgotten when its process leaves the cache (a counted eviction), and
+/// the map is pruned to cached processes whenever it reaches twice the
+/// cache's capacity, so it never holds more than that.
 #[derive(Debug, Default)]
 pub struct TreeSecrets {
     map: HashMap<(i64, i64), Vec<String>>,
-    order: VecDeque<(i64, i64)>,
     capacity: usize,
     /// Words scrubbed from rows so far.
     pub scrubs: u64,
@@ -244,9 +246,24 @@ impl TreeSecrets {
         }
     }
 
+    /// Processes with secrets remembered.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// Remember `secrets` for a process and its ancestors (not launchd,
-    /// pid 1, whose tree is every process).
-    pub fn remember(&mut self, keys: &[(i64, i64)], secrets: &[String]) {
+    /// pid 1, whose tree is every process). `cached` says whether a
+    /// process is still in the process cache.
+    pub fn remember(
+        &mut self,
+        keys: &[(i64, i64)],
+        secrets: &[String],
+        cached: impl Fn((i64, i64)) -> bool,
+    ) {
         let keep: Vec<String> = secrets
             .iter()
             .filter(|s| worth_scrubbing(s))
@@ -261,11 +278,11 @@ impl TreeSecrets {
         if keep.is_empty() {
             return;
         }
+        if self.map.len() + keys.len() > 2 * self.capacity {
+            self.map.retain(|k, _| cached(*k));
+        }
         for key in keys.iter().filter(|k| k.0 > 1) {
-            let entry = self.map.entry(*key).or_insert_with(|| {
-                self.order.push_back(*key);
-                Vec::new()
-            });
+            let entry = self.map.entry(*key).or_default();
             for s in &keep {
                 if !entry.contains(s) {
                     if entry.len() >= MAX_PER_PROCESS {
@@ -274,12 +291,6 @@ impl TreeSecrets {
                     entry.push(s.clone());
                 }
             }
-        }
-        while self.map.len() > self.capacity {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            self.map.remove(&old);
         }
     }
 
@@ -440,6 +451,18 @@ mod tests {
         for w in ["Winter2024!", "hunter22", "CorrectHorse"] {
             assert!(worth_scrubbing(w), "{w}");
         }
+    }
+
+    #[test]
+    fn bounded_by_the_process_cache() {
+        let mut t = TreeSecrets::new(4);
+        for pid in 10..100 {
+            // Only the last four processes are still cached.
+            t.remember(&[(pid, 1)], &v(&["Secret-Value"]), |k| k.0 >= pid - 3);
+            assert!(t.len() <= 8 + 1, "{}", t.len());
+        }
+        assert_eq!(t.known(&[(99, 1)]), v(&["Secret-Value"]));
+        assert!(t.known(&[(20, 1)]).is_empty());
     }
 
     #[test]
