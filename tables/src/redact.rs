@@ -460,6 +460,59 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
         }
     }
 
+    // `PW=x; security unlock-keychain -p "$PW"`: a secret that is a
+    // variable takes the variable's assignments in this text with it.
+    let word = |ti: usize| match &toks[ti] {
+        Tok::Word { value, .. } => Some(value.as_str()),
+        _ => None,
+    };
+    let mut assignments: Vec<(&str, usize)> = Vec::new();
+    for (idxs, _) in &commands {
+        for (k, &ti) in idxs.iter().enumerate() {
+            let builtin = matches!(
+                word(ti),
+                Some("export" | "local" | "readonly" | "declare" | "typeset")
+            );
+            if k == 0 && builtin {
+                continue;
+            }
+            let Some((name, _)) = word(ti).and_then(|w| w.split_once('=')) else {
+                break;
+            };
+            let leading = k == 0
+                || (k == 1
+                    && matches!(
+                        word(idxs[0]),
+                        Some("export" | "local" | "readonly" | "declare" | "typeset")
+                    ));
+            if !leading || name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            {
+                break;
+            }
+            assignments.push((name, ti));
+        }
+    }
+    if !assignments.is_empty() {
+        let mut more = Vec::new();
+        for &(ti, keep) in &redactions {
+            let Some(v) = word(ti).and_then(|w| w.get(keep..)) else {
+                continue;
+            };
+            let name = v
+                .strip_prefix("${")
+                .and_then(|n| n.strip_suffix('}'))
+                .or_else(|| v.strip_prefix('$'));
+            if let Some(name) = name {
+                for &(n, ati) in &assignments {
+                    if n == name {
+                        more.push((ati, n.len() + 1));
+                    }
+                }
+            }
+        }
+        redactions.extend(more);
+    }
+
     // Token index -> keep-prefix (the smallest for a token wins). A map,
     // not a scan of `redactions` per token: a shell string with many
     // secrets would otherwise cost tokens x secrets.
@@ -651,6 +704,9 @@ fn secret_option_name(name: &str) -> bool {
     ]
     .iter()
     .any(|k| n.ends_with(k))
+        || ["_pass", "-pass", "_pw", "_pwd"]
+            .iter()
+            .any(|k| n.ends_with(k))
         || n == "pass"
         || n == "pw"
         || n == "pwd"
@@ -1331,6 +1387,19 @@ mod tests {
             "unknown field `…` x"
         );
         assert_eq!(without_quoted_values("cut \"abc"), "cut \"…");
+    }
+
+    #[test]
+    fn variables_holding_a_secret() {
+        let r = redact_text("PW=abc1; security unlock-keychain -p \"$PW\" k");
+        assert_eq!(
+            r,
+            "PW=<redacted>; security unlock-keychain -p \"<redacted>\" k"
+        );
+        let r = redact_text("export KC_PASS=zz9; security create-keychain -p ${KC_PASS} k");
+        assert!(!r.contains("zz9"), "{r}");
+        let r = redact_text("X=1 Y=2 make");
+        assert_eq!(r, "X=1 Y=2 make");
     }
 
     #[test]

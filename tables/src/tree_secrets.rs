@@ -120,10 +120,33 @@ const COMMON_WORDS: &[&str] = &[
     "return",
 ];
 
+/// A shorter value is still scrubbed when it mixes at least three of
+/// lower case, upper case, digits and symbols (`Pa5!`): no ordinary word
+/// does.
+pub const MIN_MIXED_SECRET_CHARS: usize = 4;
+
+fn char_classes(v: &str) -> usize {
+    let mut classes = [false; 4];
+    for c in v.chars() {
+        let i = if c.is_lowercase() {
+            0
+        } else if c.is_uppercase() {
+            1
+        } else if c.is_numeric() {
+            2
+        } else {
+            3
+        };
+        classes[i] = true;
+    }
+    classes.iter().filter(|b| **b).count()
+}
+
 /// Whether `v` is worth scrubbing from other fields.
 pub fn worth_scrubbing(v: &str) -> bool {
     let lower = v.to_ascii_lowercase();
-    v.chars().count() >= MIN_SECRET_CHARS
+    let n = v.chars().count();
+    (n >= MIN_SECRET_CHARS || (n >= MIN_MIXED_SECRET_CHARS && char_classes(v) >= 3))
         && v != REDACTED
         && !v.contains(REDACTED)
         && !v.starts_with('/')
@@ -264,17 +287,26 @@ impl TreeSecrets {
         secrets: &[String],
         cached: impl Fn((i64, i64)) -> bool,
     ) {
-        let keep: Vec<String> = secrets
-            .iter()
-            .filter(|s| worth_scrubbing(s))
-            .map(|s| {
-                let mut end = s.len().min(MAX_SECRET_BYTES);
-                while !s.is_char_boundary(end) {
-                    end -= 1;
+        // Each value as it can appear in a row: as typed, with control
+        // characters escaped, and as a quoted argv word.
+        let mut keep: Vec<String> = Vec::new();
+        for s in secrets.iter().filter(|s| worth_scrubbing(s)) {
+            let mut end = s.len().min(MAX_SECRET_BYTES);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            let raw = &s[..end];
+            let quoted = crate::text::join_args(&[raw.to_string()]);
+            for form in [
+                raw.to_string(),
+                crate::text::sanitize(raw).into_owned(),
+                crate::text::sanitize(&quoted).into_owned(),
+            ] {
+                if !keep.contains(&form) {
+                    keep.push(form);
                 }
-                s[..end].to_string()
-            })
-            .collect();
+            }
+        }
         if keep.is_empty() {
             return;
         }
@@ -317,7 +349,12 @@ impl TreeSecrets {
         if secrets.is_empty() {
             return;
         }
-        for field in [&mut row.cmdline, &mut row.parent_cmdline, &mut row.message] {
+        for field in [
+            &mut row.cmdline,
+            &mut row.parent_cmdline,
+            &mut row.message,
+            &mut row.reason,
+        ] {
             if let Some(text) = field.as_mut() {
                 let n = scrub_text(text, secrets);
                 self.scrubs += n;
@@ -326,9 +363,36 @@ impl TreeSecrets {
     }
 }
 
-/// Replace whole-word occurrences of each secret; returns how many.
+/// What `text::truncate` appends to a cut value.
+const TRUNCATED: &str = "...<truncated>";
+
+/// Replace whole-word occurrences of each secret; returns how many. A value
+/// cut at a cap may end in the first characters of a secret: that tail
+/// goes too.
 pub fn scrub_text(text: &mut String, secrets: &[String]) -> u64 {
     let mut count = 0;
+    if let Some(body) = text.strip_suffix(TRUNCATED) {
+        let mut cut_at = None;
+        for s in secrets {
+            // The longest prefix of `s` (3 bytes or more) the body ends with,
+            // starting a word.
+            let mut end = s.len().saturating_sub(1);
+            while end >= 3 {
+                if s.is_char_boundary(end) && body.ends_with(&s[..end]) {
+                    let start = body.len() - end;
+                    if whole_word(body, start, body.len()) {
+                        cut_at = Some(cut_at.map_or(start, |c: usize| c.min(start)));
+                    }
+                    break;
+                }
+                end -= 1;
+            }
+        }
+        if let Some(start) = cut_at {
+            *text = format!("{}{REDACTED}{TRUNCATED}", &body[..start]);
+            count += 1;
+        }
+    }
     for s in secrets {
         if s.is_empty() || !text.contains(s.as_str()) {
             continue;
@@ -435,7 +499,29 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_cut_by_a_cap_goes_too() {
+        let mut t = format!("sh x.sh Hunter2{TRUNCATED}");
+        assert_eq!(scrub_text(&mut t, &v(&["Hunter22x"])), 1);
+        assert_eq!(t, format!("sh x.sh <redacted>{TRUNCATED}"));
+        let mut t = format!("sh x.sh aHunter2{TRUNCATED}");
+        assert_eq!(scrub_text(&mut t, &v(&["Hunter22x"])), 0);
+    }
+
+    #[test]
+    fn quoted_and_escaped_forms_are_remembered() {
+        let mut t = TreeSecrets::new(4);
+        t.remember(&[(5, 1)], &v(&["it's a pw", "tab\there"]), |_| true);
+        let known = t.known(&[(5, 1)]);
+        let mut row = "sh x.sh 'it'\\''s a pw' tab\\there".to_string();
+        assert!(known.iter().any(|k| k == "'it'\\''s a pw'"), "{known:?}");
+        scrub_text(&mut row, &known);
+        assert_eq!(row, "sh x.sh <redacted> <redacted>");
+    }
+
+    #[test]
     fn short_and_common_words_are_not_scrubbed() {
+        assert!(worth_scrubbing("Pa5!"));
+        assert!(!worth_scrubbing("utf8"));
         for w in [
             "abc12",
             "login",
