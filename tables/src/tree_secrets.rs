@@ -214,6 +214,24 @@ impl RedactionConfig {
     /// argv indices holding script parameters that are secret.
     pub fn script_parameter_indices(&self, id: &ExecIdentity<'_>, args: &[String]) -> Vec<usize> {
         let mut out = Vec::new();
+        if crate::redact::is_security_binary(id.path, id.signing_id) {
+            return out; // a policy script is never security(1) itself
+        }
+        const INTERPRETERS: &[&str] = &[
+            "sh",
+            "bash",
+            "zsh",
+            "dash",
+            "ksh",
+            "python3",
+            "python",
+            "perl",
+            "ruby",
+            "osascript",
+        ];
+        let interp = args
+            .first()
+            .is_some_and(|a| INTERPRETERS.contains(&basename(a)));
         for rule in &self.script_parameters {
             let in_dir = |p: &str| rule.script_dirs.iter().any(|d| p.starts_with(d.as_str()));
             // Where the script path sits in argv: `$0` of the script.
@@ -221,22 +239,17 @@ impl RedactionConfig {
                 .iter()
                 .position(|a| in_dir(a) || id.script.is_some_and(|s| s == a))
                 .or_else(|| in_dir(id.path).then_some(0));
-            let by_parent = id
-                .parent_path
-                .is_some_and(|p| rule.parent_paths.iter().any(|q| q == p));
+            // The tool also runs ordinary commands (`defaults`, `launchctl`,
+            // `profiles`): by parent alone, only an interpreter running a
+            // script gets parameters.
+            let by_parent = interp
+                && args.get(1).is_some_and(|a| !a.starts_with('-'))
+                && id
+                    .parent_path
+                    .is_some_and(|p| rule.parent_paths.iter().any(|q| q == p));
             let zero = match (script_at, by_parent) {
                 (Some(i), _) => i,
-                (None, true) => {
-                    // A script run by the tool from elsewhere: after the
-                    // interpreter, or argv[0] itself.
-                    let interp = args.first().is_some_and(|a| {
-                        matches!(
-                            basename(a),
-                            "sh" | "bash" | "zsh" | "python3" | "python" | "perl" | "ruby"
-                        )
-                    });
-                    usize::from(interp && args.len() > 1)
-                }
+                (None, true) => 1,
                 (None, false) => continue,
             };
             for n in rule.first..=rule.last {
@@ -571,11 +584,56 @@ mod tests {
         assert_eq!(cfg.script_parameter_indices(&id, &args), vec![5, 6, 7]);
         let args = v(&["/private/tmp/x.sh", "/", "mac01", "alice", "P4ram4Pw"]);
         let id = ExecIdentity {
-            path: "/private/tmp/x.sh",
+            path: "/bin/sh",
+            script: Some("/private/tmp/x.sh"),
             parent_path: Some("/usr/local/jamf/bin/jamf"),
             ..Default::default()
         };
         assert_eq!(cfg.script_parameter_indices(&id, &args), vec![4]);
+        let args2 = v(&[
+            "/bin/bash",
+            "/private/tmp/y.sh",
+            "/",
+            "mac01",
+            "alice",
+            "P4ram4Pw",
+        ]);
+        let id2 = ExecIdentity {
+            path: "/bin/bash",
+            parent_path: Some("/usr/local/jamf/bin/jamf"),
+            ..Default::default()
+        };
+        assert_eq!(cfg.script_parameter_indices(&id2, &args2), vec![5]);
+        // Ordinary commands the tool runs, and security(1), keep their words.
+        for (path, argv) in [
+            (
+                "/usr/bin/defaults",
+                &["/usr/bin/defaults", "read", "/L/x", "key", "a", "b"][..],
+            ),
+            (
+                "/usr/bin/security",
+                &[
+                    "security",
+                    "find-generic-password",
+                    "-a",
+                    "x",
+                    "-s",
+                    "y",
+                    "-g",
+                ],
+            ),
+            ("/bin/bash", &["/bin/bash", "-c", "a", "b", "c", "d"]),
+        ] {
+            let id = ExecIdentity {
+                path,
+                parent_path: Some("/usr/local/jamf/bin/jamf"),
+                ..Default::default()
+            };
+            assert!(
+                cfg.script_parameter_indices(&id, &v(argv)).is_empty(),
+                "{argv:?}"
+            );
+        }
         let none = RedactionConfig {
             script_parameters: vec![],
         };
