@@ -24,6 +24,8 @@ const SECRET_NAMES: &[&str] = &[
     "credential",
     "apikey",
     "api_key",
+    // AppleScript typing a password into a prompt.
+    "keystroke",
 ];
 
 /// Longest text scanned for literals (longer text is scanned up to here;
@@ -87,8 +89,12 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
         i += 1;
     }
     let mut secret = vec![false; literals.len()];
+    // expect(1) answering a prompt: `spawn security unlock-keychain ...;
+    // expect "password"; send "PW\r"`.
+    let expect_script = scan.contains("spawn");
     for (n, lit) in literals.iter().enumerate() {
-        if named_secret(&scan[..lit.start - 1]) {
+        let before = &scan[..lit.start - 1];
+        if named_secret(before) || (expect_script && before.trim_end().ends_with("send")) {
             secret[n] = true;
         }
     }
@@ -206,6 +212,15 @@ do shell script "security unlock-keychain -p " & quoted form of pw"#;
         assert!(!red(js).contains("NodePw77"), "{}", red(js));
         let js2 = "execFileSync(bin, [\"unlock-keychain\", \"-p\", \"NodePw88\"])";
         assert!(!red(js2).contains("NodePw88"), "{}", red(js2));
+    }
+
+    #[test]
+    fn expect_send_and_keystroke() {
+        let s = r#"spawn security unlock-keychain login.keychain; expect "password"; send "Exp3ct-Pw
+""#;
+        assert!(!red(s).contains("Exp3ct-Pw"), "{}", red(s));
+        let s = r#"tell application "System Events" to keystroke "K3ystroke-Pw""#;
+        assert!(!red(s).contains("K3ystroke-Pw"), "{}", red(s));
     }
 
     #[test]

@@ -707,6 +707,9 @@ fn secret_option_name(name: &str) -> bool {
         || ["_pass", "-pass", "_pw", "_pwd"]
             .iter()
             .any(|k| n.ends_with(k))
+        // Java keytool (certificate stores in Mac CI builds).
+        || n.ends_with("storepass")
+        || n.ends_with("keypass")
         || n == "pass"
         || n == "pw"
         || n == "pwd"
@@ -755,6 +758,21 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
             }
         }
     }
+    // `scheme://user:password@host` (git, curl, mount_smbfs `//user:pw@host`).
+    for (i, w) in words.iter().enumerate().skip(1) {
+        if let Some(at) = w.find("//") {
+            let rest = &w[at + 2..];
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            if let Some(amp) = rest[..host_end].rfind('@') {
+                if let Some(colon) = rest[..amp].find(':') {
+                    // A redacted word keeps only its prefix
+                    // (`https://user:`), so the host goes with the
+                    // password: free text only, never a classification.
+                    found.push((offset + i, at + 2 + colon + 1));
+                }
+            }
+        }
+    }
     let flag_value = |flags: &[&str], attached: bool, found: &mut Vec<(usize, usize)>| {
         for (i, w) in words.iter().enumerate().skip(1) {
             for f in flags {
@@ -772,6 +790,8 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
         "zip" | "unzip" | "zipcloak" => flag_value(&["-P", "--password"], false, found),
         "7z" | "7za" | "7zz" | "7zr" => flag_value(&["-p"], true, found),
         "sshpass" | "mysql" | "mysqldump" => flag_value(&["-p"], prog_lower == "sshpass", found),
+        // `xcrun altool --upload-app ... -u <apple id> -p <app-specific password>`.
+        "altool" => flag_value(&["-p"], false, found),
         "networksetup" => {
             // -setairportnetwork <device> <network> [password];
             // -addpreferredwirelessnetworkatindex <device> <network> <index> <security> [password].
@@ -807,6 +827,7 @@ fn is_parsed_program(name: &str) -> bool {
             | "7z"
             | "7za"
             | "sshpass"
+            | "altool"
     ) || name.to_ascii_lowercase().contains("chainbreaker")
 }
 
@@ -1471,6 +1492,45 @@ mod tests {
             &["wget", "--http-password", "0ther-Pw1", "https://x"],
             &["/tmp/resigned", "unlock-keychain", "-p", "0ther-Pw1", "k"],
             &["sshpass", "-p", "0ther-Pw1", "ssh", "host"],
+            &[
+                "xcrun",
+                "altool",
+                "--upload-app",
+                "-f",
+                "a.ipa",
+                "-u",
+                "me@x.com",
+                "-p",
+                "0ther-Pw1",
+            ],
+            &[
+                "xcrun",
+                "notarytool",
+                "submit",
+                "a.zip",
+                "--apple-id",
+                "me@x.com",
+                "--password",
+                "0ther-Pw1",
+            ],
+            &[
+                "keytool",
+                "-importkeystore",
+                "-srcstorepass",
+                "0ther-Pw1",
+                "-deststorepass",
+                "0ther-Pw1",
+            ],
+            &[
+                "git",
+                "clone",
+                "https://bot:0ther-Pw1@github.com/org/repo.git",
+            ],
+            &[
+                "mount_smbfs",
+                "//alice:0ther-Pw1@nas/share",
+                "/Volumes/share",
+            ],
         ] {
             let r = joined(args);
             assert!(!r.contains("0ther-Pw1"), "{r}");
@@ -1484,7 +1544,10 @@ mod tests {
             joined(&["chainbreaker", "--password-prompt", "k"]),
             "chainbreaker --password-prompt k"
         );
-        assert_eq!(joined(&["curl", "https://a:b@x/"]), "curl https://a:b@x/");
+        assert_eq!(
+            joined(&["curl", "https://example.com/a:b"]),
+            "curl https://example.com/a:b"
+        );
     }
 
     #[test]
