@@ -123,6 +123,7 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
             }
         }
     }
+    concatenations(scan, &literals, &mut secret);
     if !secret.iter().any(|b| *b) {
         return s.to_string();
     }
@@ -141,6 +142,164 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
     }
     out.push_str(&s[pos..]);
     out
+}
+
+/// One operand of a string concatenation.
+enum Operand<'a> {
+    Literal(usize, bool),
+    Variable(&'a str, bool),
+}
+
+/// The operands between two literals of one concatenation (`& x &`,
+/// `& quoted form of y &`, `+`), or `None` when the text is anything else.
+/// Each comes with whether AppleScript's `quoted form of` wraps it.
+fn links(between: &str) -> Option<Vec<(&str, bool)>> {
+    let mut vars = Vec::new();
+    let mut expect_op = true;
+    let mut quoted = false;
+    let mut rest = between;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        if let Some(r) = rest.strip_prefix('&').or_else(|| rest.strip_prefix('+')) {
+            if !expect_op {
+                return None;
+            }
+            expect_op = false;
+            rest = r;
+            continue;
+        }
+        let ident_len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if ident_len == 0 || expect_op {
+            return None;
+        }
+        let ident = &rest[..ident_len];
+        rest = &rest[ident_len..];
+        match ident {
+            "quoted" | "form" | "of" => quoted = true,
+            _ => {
+                vars.push((ident, quoted));
+                quoted = false;
+                expect_op = true;
+            }
+        }
+    }
+    // The next literal is an operand: the text must end after an operator.
+    (!expect_op).then_some(vars)
+}
+
+thread_local! {
+    static EVALUATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// String concatenations (`"security unlock-keychain -p " & quoted form of
+/// pw`, `'... -p ' + x`): the concatenated text is read as a command line;
+/// a literal holding a secret, or the literal assigned to a variable that
+/// supplies one, is secret.
+fn concatenations(scan: &str, literals: &[Literal], secret: &mut [bool]) {
+    if literals.is_empty() || EVALUATING.with(|e| e.get()) {
+        return;
+    }
+    // Chains of operands, literal to literal.
+    let mut chains: Vec<Vec<Operand<'_>>> = Vec::new();
+    let mut chain: Vec<Operand<'_>> = Vec::new();
+    let mut quoted_next = false;
+    for (n, lit) in literals.iter().enumerate() {
+        chain.push(Operand::Literal(n, quoted_next));
+        quoted_next = false;
+        let next_start = literals.get(n + 1).map_or(scan.len(), |l| l.start - 1);
+        let between = &scan[(lit.end + 1).min(next_start)..next_start];
+        match links(between) {
+            Some(vars) if n + 1 < literals.len() => {
+                let q = between.trim_end().ends_with("of");
+                chain.extend(vars.into_iter().map(|(v, q)| Operand::Variable(v, q)));
+                quoted_next = q;
+            }
+            _ => {
+                // A variable may end the chain (`"... -p " & pw`).
+                let tail = between.trim_start();
+                if let Some(t) = tail.strip_prefix('&').or_else(|| tail.strip_prefix('+')) {
+                    let t = t.trim_start();
+                    let (q, t) = match t.strip_prefix("quoted form of") {
+                        Some(r) => (true, r.trim_start()),
+                        None => (false, t),
+                    };
+                    let len = t
+                        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .unwrap_or(t.len());
+                    if len > 0 {
+                        chain.push(Operand::Variable(&t[..len], q));
+                    }
+                }
+                if chain.len() > 1 {
+                    chains.push(std::mem::take(&mut chain));
+                }
+                chain.clear();
+            }
+        }
+    }
+    for chain in chains.iter().take(256) {
+        let mut text = String::new();
+        for (k, op) in chain.iter().enumerate() {
+            let (piece, quoted) = match op {
+                Operand::Literal(n, q) => (literals[*n].value.clone(), *q),
+                Operand::Variable(_, q) => (format!("kcavar{k}x"), *q),
+            };
+            if quoted {
+                text.push('\'');
+                text.push_str(&piece.replace('\'', ""));
+                text.push('\'');
+            } else {
+                text.push_str(&piece);
+            }
+        }
+        EVALUATING.with(|e| e.set(true));
+        let (_, values) = crate::redact::redact_text_collect(&text);
+        EVALUATING.with(|e| e.set(false));
+        for v in values {
+            for (k, op) in chain.iter().enumerate() {
+                match op {
+                    Operand::Literal(n, _) => {
+                        let lit = &literals[*n].value;
+                        if !v.is_empty() && (lit == &v || lit.split_whitespace().any(|w| w == v)) {
+                            secret[*n] = true;
+                        }
+                    }
+                    Operand::Variable(name, _) => {
+                        if v == format!("kcavar{k}x") {
+                            // The literal assigned to it (`set x to "..."`,
+                            // `x = '...'`).
+                            for (m, l) in literals.iter().enumerate() {
+                                if assigned_name(&scan[..l.start - 1]) == Some(name) {
+                                    secret[m] = true;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The variable a literal is assigned to: `set x to "`, `x = "`, `x: "`.
+fn assigned_name(before: &str) -> Option<&str> {
+    let t = before.trim_end();
+    let t = if let Some(r) = t.strip_suffix(" to") {
+        r
+    } else {
+        t.strip_suffix('=').or_else(|| t.strip_suffix(':'))?
+    };
+    let t = t.trim_end();
+    let start = t
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let name = &t[start..];
+    (!name.is_empty()).then_some(name)
 }
 
 /// Whether the text before a literal ends with a password-ish name, then
@@ -221,6 +380,20 @@ do shell script "security unlock-keychain -p " & quoted form of pw"#;
         assert!(!red(s).contains("Exp3ct-Pw"), "{}", red(s));
         let s = r#"tell application "System Events" to keystroke "K3ystroke-Pw""#;
         assert!(!red(s).contains("K3ystroke-Pw"), "{}", red(s));
+    }
+
+    #[test]
+    fn concatenated_command_lines() {
+        let s = r#"do shell script "security unlock-keychain -p " & quoted form of "C0ncat-Pw" & " login.keychain""#;
+        assert!(!red(s).contains("C0ncat-Pw"), "{}", red(s));
+        let s = r#"set x to "V4riable-Pw"
+do shell script "security unlock-keychain -p " & quoted form of x & " login.keychain""#;
+        let r = red(s);
+        assert!(!r.contains("V4riable-Pw"), "{r}");
+        let s = r#"x = 'Js-Concat-Pw'; execSync('security unlock-keychain -p ' + x + ' k')"#;
+        assert!(!red(s).contains("Js-Concat-Pw"), "{}", red(s));
+        let s = r#"do shell script "ls " & quoted form of "/tmp/a b""#;
+        assert_eq!(red(s), s);
     }
 
     #[test]

@@ -116,6 +116,33 @@ fn redact_argv_depth(
             *w = redact_word(w, keep);
         }
     }
+    if depth == 0
+        && out.len() > 2
+        && out
+            .iter()
+            .skip(1)
+            .filter(|w| w.contains(['"', '\'']))
+            .count()
+            > 1
+    {
+        // Inline code split over several arguments (`osascript -e 'set x
+        // to "..."' -e '... & x'`): literals found secret in the whole
+        // script are redacted in each argument.
+        let joined = out.get(1..).unwrap_or(&[]).join("\n");
+        let mut values = Vec::new();
+        crate::inline_code::redact_literals(&joined, &mut values);
+        for v in values.iter().filter(|v| !v.is_empty()) {
+            for w in out.iter_mut().skip(1) {
+                for q in ['"', '\''] {
+                    let lit = format!("{q}{v}{q}");
+                    if w.contains(&lit) {
+                        *w = w.replace(&lit, &format!("{q}{REDACTED}{q}"));
+                    }
+                }
+            }
+            collect(found, v);
+        }
+    }
     if depth < MAX_DEPTH {
         // Shell strings and inline code inside arguments (`sh -c`,
         // `osascript -e`, `python -c`).
