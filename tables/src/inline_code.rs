@@ -242,6 +242,32 @@ fn concatenations(scan: &str, literals: &[Literal], secret: &mut [bool]) {
             }
         }
     }
+    // Interpolation: f"... -p {pw} ...", "... -p #{pw}", `... -p ${pw}`.
+    for lit in literals.iter().take(256) {
+        if !lit.value.contains(char::is_whitespace) || !lit.value.contains(['{', '$']) {
+            continue;
+        }
+        EVALUATING.with(|e| e.set(true));
+        let (_, values) = crate::redact::redact_text_collect(&lit.value);
+        EVALUATING.with(|e| e.set(false));
+        for v in values {
+            let name = v
+                .strip_prefix("#{")
+                .or_else(|| v.strip_prefix("${"))
+                .or_else(|| v.strip_prefix('{'))
+                .and_then(|n| n.strip_suffix('}'))
+                .or_else(|| v.strip_prefix('$'));
+            let Some(name) = name.filter(|n| n.chars().all(|c| c.is_alphanumeric() || c == '_'))
+            else {
+                continue;
+            };
+            for (m, l) in literals.iter().enumerate() {
+                if assigned_name(&scan[..l.start - 1]) == Some(name) {
+                    secret[m] = true;
+                }
+            }
+        }
+    }
     for chain in chains.iter().take(256) {
         let mut text = String::new();
         for (k, op) in chain.iter().enumerate() {
@@ -392,6 +418,10 @@ do shell script "security unlock-keychain -p " & quoted form of x & " login.keyc
         assert!(!r.contains("V4riable-Pw"), "{r}");
         let s = r#"x = 'Js-Concat-Pw'; execSync('security unlock-keychain -p ' + x + ' k')"#;
         assert!(!red(s).contains("Js-Concat-Pw"), "{}", red(s));
+        let s = r#"v = "Fstr1ng-Pw"; subprocess.run(f"security unlock-keychain -p {v} k", shell=True)"#;
+        assert!(!red(s).contains("Fstr1ng-Pw"), "{}", red(s));
+        let s = r#"k = 'Ruby1nterp-Pw'; system("security unlock-keychain -p #{k} login.keychain")"#;
+        assert!(!red(s).contains("Ruby1nterp-Pw"), "{}", red(s));
         let s = r#"do shell script "ls " & quoted form of "/tmp/a b""#;
         assert_eq!(red(s), s);
     }
