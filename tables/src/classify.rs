@@ -31,11 +31,10 @@
 use crate::es::{AuditToken, EsEvent, EsMessage, FREAD};
 use crate::material::{self, Material, MaterialKind};
 use crate::procs::{ProcInfo, ProcessCache, Signer};
-use crate::redact::redact_exec;
 use crate::schema::{KeychainAccess, TECHNIQUE};
 use crate::security_cli::{self, SecurityInvocation};
 use crate::text::{basename, join_args, join_path, sanitize, truncate, Fnv64};
-use crate::tree_secrets::{exec_identity, TreeSecrets};
+use crate::tree_secrets::TreeSecrets;
 use crate::tuning::{Facts, Tuning};
 
 /// Command lines in rows are capped at this many bytes.
@@ -223,21 +222,13 @@ impl Classifier {
                 self.counters.execs += 1;
                 let mut info = ProcInfo::from_es(&exec.target);
                 let script = exec.script.as_ref().map(|s| s.path.as_str());
-                let tree: Vec<(i64, i64)> = std::iter::once(info.key())
-                    .chain(
-                        self.cache
-                            .ancestors(&info, MAX_ANCESTORS)
-                            .iter()
-                            .map(|a| a.key()),
-                    )
-                    .collect();
-                let parent = self.cache.parent_of(&info);
-                let id = exec_identity(&exec.target, script, parent);
-                let found = redact_exec(&id, &exec.args, &self.tuning.redaction);
-                let cache = &self.cache;
-                self.tree_secrets
-                    .remember(&tree, &found.secrets, |k| cache.get(k).is_some());
-                let redacted = found.words;
+                let redacted = crate::tree_secrets::redact_exec_and_remember(
+                    &self.cache,
+                    &mut self.tree_secrets,
+                    &info,
+                    exec,
+                    &self.tuning.redaction,
+                );
                 let full = sanitize(&join_args(&redacted)).into_owned();
                 let (row_cmd, cut) = truncate(full.clone(), ROW_CMDLINE_MAX);
                 if cut {
@@ -282,29 +273,6 @@ impl Classifier {
     }
 
     /// The acting process of a non-exec event, enriched from the cache.
-    /// Scrub secrets known in each row's process tree from its free text
-    /// (see [`crate::tree_secrets`]).
-    pub fn scrub_tree_secrets(&mut self, rows: &mut [KeychainAccess]) {
-        for row in rows {
-            let Some(pid) = row.pid else { continue };
-            let proc = match row.pidversion {
-                Some(pv) => self.cache.get((pid, pv)),
-                None => self.cache.latest_for_pid(pid),
-            };
-            let mut keys = vec![(pid, row.pidversion.unwrap_or(0))];
-            if let Some(p) = proc {
-                keys.extend(
-                    self.cache
-                        .ancestors(p, MAX_ANCESTORS)
-                        .iter()
-                        .map(|a| a.key()),
-                );
-            }
-            let known = self.tree_secrets.known(&keys);
-            self.tree_secrets.scrub_row(row, &known);
-        }
-    }
-
     fn actor_info(&self, p: &crate::es::EsProcess) -> ProcInfo {
         let mut info = ProcInfo::from_es(p);
         if let Some(cached) = self.cache.get(info.key()) {

@@ -418,7 +418,8 @@ do shell script "security unlock-keychain -p " & quoted form of x & " login.keyc
         assert!(!r.contains("V4riable-Pw"), "{r}");
         let s = r#"x = 'Js-Concat-Pw'; execSync('security unlock-keychain -p ' + x + ' k')"#;
         assert!(!red(s).contains("Js-Concat-Pw"), "{}", red(s));
-        let s = r#"v = "Fstr1ng-Pw"; subprocess.run(f"security unlock-keychain -p {v} k", shell=True)"#;
+        let s =
+            r#"v = "Fstr1ng-Pw"; subprocess.run(f"security unlock-keychain -p {v} k", shell=True)"#;
         assert!(!red(s).contains("Fstr1ng-Pw"), "{}", red(s));
         let s = r#"k = 'Ruby1nterp-Pw'; system("security unlock-keychain -p #{k} login.keychain")"#;
         assert!(!red(s).contains("Ruby1nterp-Pw"), "{}", red(s));

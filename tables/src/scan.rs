@@ -329,7 +329,8 @@ impl Scanner {
     /// Correlate and count the rows this line produced.
     fn finish_rows(&mut self, out: &mut [KeychainAccess], before: usize) {
         if let Some(new) = out.get_mut(before..) {
-            self.classifier.scrub_tree_secrets(new);
+            let c = &mut self.classifier;
+            crate::tree_secrets::scrub_rows(&c.cache, &mut c.tree_secrets, new);
             for r in new.iter_mut() {
                 self.correlator.observe(r);
             }

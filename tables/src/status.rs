@@ -31,7 +31,7 @@ status_columns! {
     es_drops: BigInt = "Events Endpoint Security dropped (gaps in global_seq_num).",
     restarts: BigInt = "Times the source command was restarted.",
     cache_evictions: BigInt = "Process-cache evictions (bounded cache at capacity).",
-    secrets_scrubbed: BigInt = "Words scrubbed from cmdline, parent_cmdline or message because they are secrets known in the row's process tree.",
+    secrets_scrubbed: BigInt = "Words scrubbed from cmdline, parent_cmdline, message or reason because they are secrets known in the row's process tree.",
     last_event_time: BigInt = "Unix time of the newest row from this source.",
     last_error: Text = "The last error, in words a person can act on.",
     buffer_rows: BigInt = "Rows in the buffer now.",

@@ -23,6 +23,7 @@
 //! be recalled; a tree is known only while its processes are cached.
 
 use crate::es::EsProcess;
+use crate::procs::{ProcInfo, ProcessCache};
 use crate::redact::{ExecIdentity, REDACTED};
 use crate::schema::KeychainAccess;
 use crate::text::basename;
@@ -473,6 +474,53 @@ fn whole_word(text: &str, start: usize, end: usize) -> bool {
         }
     };
     left && after.is_none_or(|c| !is_word_char(c))
+}
+
+/// Redact an exec's argv ([`crate::redact::redact_exec`]) and remember the
+/// secrets it held for the process and its cached ancestors. Returns the
+/// redacted argv.
+pub fn redact_exec_and_remember(
+    cache: &ProcessCache,
+    secrets: &mut TreeSecrets,
+    info: &ProcInfo,
+    exec: &crate::es::ExecEvent,
+    cfg: &RedactionConfig,
+) -> Vec<String> {
+    let script = exec.script.as_ref().map(|s| s.path.as_str());
+    let tree: Vec<(i64, i64)> = std::iter::once(info.key())
+        .chain(
+            cache
+                .ancestors(info, crate::classify::MAX_ANCESTORS)
+                .iter()
+                .map(|a| a.key()),
+        )
+        .collect();
+    let id = exec_identity(&exec.target, script, cache.parent_of(info));
+    let found = crate::redact::redact_exec(&id, &exec.args, cfg);
+    secrets.remember(&tree, &found.secrets, |k| cache.get(k).is_some());
+    found.words
+}
+
+/// Scrub the secrets known in each row's process tree from its free text.
+pub fn scrub_rows(cache: &ProcessCache, secrets: &mut TreeSecrets, rows: &mut [KeychainAccess]) {
+    for row in rows {
+        let Some(pid) = row.pid else { continue };
+        let proc = match row.pidversion {
+            Some(pv) => cache.get((pid, pv)),
+            None => cache.latest_for_pid(pid),
+        };
+        let mut keys = vec![(pid, row.pidversion.unwrap_or(0))];
+        if let Some(p) = proc {
+            keys.extend(
+                cache
+                    .ancestors(p, crate::classify::MAX_ANCESTORS)
+                    .iter()
+                    .map(|a| a.key()),
+            );
+        }
+        let known = secrets.known(&keys);
+        secrets.scrub_row(row, &known);
+    }
 }
 
 /// Identity of an exec for [`crate::redact::redact_exec`].
