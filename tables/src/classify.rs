@@ -28,14 +28,15 @@
 //!
 //! The alert is `severity IN ('medium','high') AND allowlisted = 0`.
 
-use crate::es::{AuditToken, EsEvent, EsMessage, FREAD};
+use crate::es::{AuditToken, EsEvent, EsMessage, FREAD, FWRITE};
 use crate::material::{self, Material, MaterialKind};
 use crate::procs::{ProcInfo, ProcessCache, Signer};
 use crate::redact::redact_argv;
 use crate::schema::{KeychainAccess, TECHNIQUE};
 use crate::security_cli::{self, SecurityInvocation};
 use crate::text::{basename, join_args, join_path, sanitize, truncate, Fnv64};
-use crate::tuning::{Facts, Tuning};
+use crate::tuning::{Facts, Tuning, What};
+use std::collections::{HashMap, VecDeque};
 
 /// Command lines in rows are capped at this many bytes.
 pub const ROW_CMDLINE_MAX: usize = 16 * 1024;
@@ -110,6 +111,266 @@ fn is_browser_item(v: &str) -> bool {
     BROWSERS.contains(&l.as_str())
 }
 
+/// The legitimate shape a behaviour model recognises (see the README,
+/// "Reader model").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Model {
+    /// A read-only open of a live file keychain: the Security.framework
+    /// keychain API reads file keychains in the client process.
+    ApiRead,
+    /// `security -i`: judged by who drives it.
+    Interactive,
+    /// Keychain files mirrored to a declared backup destination.
+    MirrorBackup,
+    /// The password of one named item that is no other program's
+    /// high-value secret (go-keyring's `-s SERVICE -wa USER`): judged by
+    /// what is read, unless the driver is plainly hostile.
+    NamedItem,
+}
+
+/// Executables that read or move bytes rather than use the keychain API:
+/// copy, archive, transfer, dump and text tools, shells, interpreters.
+const RAW_READERS: &[&str] = &[
+    "cat",
+    "cp",
+    "mv",
+    "ln",
+    "ditto",
+    "zip",
+    "unzip",
+    "tar",
+    "bsdtar",
+    "gtar",
+    "gzip",
+    "gunzip",
+    "bzip2",
+    "xz",
+    "lz4",
+    "zstd",
+    "7z",
+    "7za",
+    "7zz",
+    "rar",
+    "pax",
+    "cpio",
+    "rsync",
+    "scp",
+    "sftp",
+    "ftp",
+    "hdiutil",
+    "diskimages-helper",
+    "asr",
+    "dd",
+    "sqlite3",
+    "strings",
+    "hexdump",
+    "xxd",
+    "od",
+    "base64",
+    "openssl",
+    "curl",
+    "wget",
+    "nc",
+    "ncat",
+    "socat",
+    "head",
+    "tail",
+    "less",
+    "more",
+    "vi",
+    "vim",
+    "nvim",
+    "nano",
+    "emacs",
+    "file",
+    "shasum",
+    "md5",
+    "plutil",
+    "pbcopy",
+    "textutil",
+    "mail",
+    "split",
+    "tee",
+    "awk",
+    "gawk",
+    "sed",
+    "grep",
+    "rclone",
+    "restic",
+    "borg",
+    "aws",
+    "gsutil",
+    "azcopy",
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ksh",
+    "tcsh",
+    "csh",
+    "fish",
+    "lua",
+    "java",
+    "swift",
+];
+
+/// Apple apps that act for whoever drives them (AppleScript, a user's
+/// drag): their reads are not the keychain API at work. Mail attaching a
+/// keychain file, Finder duplicating a folder, Script Editor running a
+/// script.
+const ACTS_FOR_OTHERS: &[&str] = &[
+    "com.apple.mail",
+    "com.apple.finder",
+    "com.apple.ScriptEditor2",
+    "com.apple.ScriptEditor.id.*",
+    "com.apple.Terminal",
+    "com.apple.automator.*",
+    "com.apple.Automator",
+    "com.apple.shortcuts*",
+    "com.apple.TextEdit",
+    "com.apple.Preview",
+    "com.apple.quicklook*",
+    "com.apple.osascript",
+    "com.apple.systemevents",
+];
+
+/// Apple command-line tools that use the keychain API (not raw readers).
+const API_CLI_TOOLS: &[&str] = &[
+    "codesign",
+    "security",
+    "productsign",
+    "productbuild",
+    "pkgbuild",
+    "xcrun",
+    "notarytool",
+    "altool",
+    "ssh-add",
+    "git-credential-osxkeychain",
+];
+
+/// Whether the process reads keychain bytes as a tool rather than through
+/// the API: by executable name, by the name its Apple signing id keeps when
+/// the binary is copied and renamed, or as an Apple command-line tool.
+fn raw_reader(p: &ProcInfo, extra: &[String]) -> Option<String> {
+    let name = basename(&p.path).to_ascii_lowercase();
+    let apple_name = p
+        .signing_id
+        .as_deref()
+        .filter(|_| p.platform_binary || p.signer == Some(Signer::Apple))
+        .and_then(|s| s.strip_prefix("com.apple."))
+        .map(str::to_ascii_lowercase);
+    for n in std::iter::once(name.as_str()).chain(apple_name.as_deref()) {
+        if RAW_READERS.contains(&n) || extra.iter().any(|e| e == n) || is_interpreter(n) {
+            return Some(n.to_string());
+        }
+    }
+    let cli_dir = ["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/"]
+        .iter()
+        .any(|d| p.path.starts_with(d) && !p.path[d.len()..].contains('/'));
+    if p.platform_binary && cli_dir && !API_CLI_TOOLS.contains(&name.as_str()) {
+        return Some(name);
+    }
+    None
+}
+
+fn acts_for_others(p: &ProcInfo) -> bool {
+    let Some(sid) = p.signing_id.as_deref() else {
+        return false;
+    };
+    (p.platform_binary || p.signer == Some(Signer::Apple))
+        && ACTS_FOR_OTHERS
+            .iter()
+            .any(|pat| crate::tuning::wildcard(pat, sid))
+}
+
+/// An interpreter that runs what nobody installed: osascript, inline code
+/// (`-c`, `-e`), code from stdin, or a script in a staging path.
+fn is_hostile_interpreter(p: &ProcInfo) -> bool {
+    if !is_interpreter(&p.path) {
+        return false;
+    }
+    let name = basename(&p.path).to_ascii_lowercase();
+    if name == "osascript" {
+        return true;
+    }
+    let Some(cmd) = p.cmdline.as_deref() else {
+        return true;
+    };
+    let mut words = cmd.split_whitespace().skip(1);
+    for w in words.by_ref() {
+        if w == "-c" || w == "-e" || w == "--eval" || w == "-" {
+            return true;
+        }
+        if w.starts_with('-') {
+            continue;
+        }
+        let w = w.trim_matches(|c| c == '\'' || c == '"');
+        return material::is_staging_path(w) || basename(w).starts_with('.');
+    }
+    // No script: code from stdin (`curl … | python3`).
+    true
+}
+
+/// A shell running a script it fetched: `bash -c "$(curl -fsSL …)"`,
+/// `curl … | sh`.
+fn runs_downloaded_script(cmdline: &str) -> bool {
+    let l = cmdline.to_ascii_lowercase();
+    (l.contains("curl ") || l.contains("wget "))
+        && (l.contains("$(curl")
+            || l.contains("$(wget")
+            || l.contains("| sh")
+            || l.contains("|sh")
+            || l.contains("| bash")
+            || l.contains("|bash")
+            || l.contains("| zsh"))
+}
+
+/// A bounded map with first-in-first-out eviction, for short-lived facts
+/// (where keychain material was copied to; which processes made rows).
+#[derive(Debug)]
+struct BoundedMap<K, V> {
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
+    capacity: usize,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Copy> BoundedMap<K, V> {
+    fn new(capacity: usize) -> Self {
+        BoundedMap {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+    fn insert(&mut self, k: K, v: V) {
+        if self.map.insert(k.clone(), v).is_none() {
+            self.order.push_back(k);
+        }
+        while self.map.len() > self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+    fn remove(&mut self, k: &K) -> Option<V> {
+        // The key stays in `order` until it reaches the front; a stale key
+        // there removes nothing (or a re-inserted value early, harmlessly).
+        self.map.remove(k)
+    }
+}
+
+impl<V: Copy> BoundedMap<String, V> {
+    fn get(&self, k: &str) -> Option<V> {
+        self.map.get(k).copied()
+    }
+}
+
+/// How many copied-to paths and rowed processes are remembered.
+const SHORT_FACTS_CAPACITY: usize = 4096;
+
 /// Counters of what the classifier saw and why it made no row.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClassifyCounters {
@@ -119,6 +380,13 @@ pub struct ClassifyCounters {
     pub root_certificate_reads: u64,
     pub keychain_folder_creates: u64,
     pub keychain_closes: u64,
+    /// Temporary files renamed over a live keychain (the API's in-place
+    /// update, Apple's AtomicFile).
+    pub keychain_updates: u64,
+    /// Rowed `security`/tool processes that exited non-zero (attempted) or
+    /// zero (succeeded), from exit events.
+    pub accesses_failed: u64,
+    pub accesses_succeeded: u64,
     pub ignored_own_events: u64,
     pub rows: u64,
     /// Command lines cut at [`ROW_CMDLINE_MAX`] and ancestor lists cut at
@@ -133,6 +401,13 @@ pub struct Classifier {
     pub counters: ClassifyCounters,
     /// Pids whose events are ignored (the extension and its eslogger child).
     pub ignore_pids: Vec<i64>,
+    /// Paths that received keychain material under another name.
+    derived: BoundedMap<String, MaterialKind>,
+    /// Exec'd processes that made a row (true: an alerting severity).
+    rowed: BoundedMap<(i64, i64), bool>,
+    /// A `tmutil setdestination` command line seen in this stream.
+    tm_destination_set: Option<String>,
+    derived_version: u64,
 }
 
 /// The source-specific context of one event.
@@ -154,6 +429,11 @@ struct Finding {
     reasons: Vec<String>,
     high_reasons: Vec<String>,
     verb: Option<&'static str>,
+    /// Item names the row carries (for rules that excuse by what).
+    items: Vec<String>,
+    /// Other software's high-value secrets, everything, or hidden commands.
+    high_value: bool,
+    model: Option<Model>,
 }
 
 impl Finding {
@@ -170,6 +450,9 @@ impl Finding {
             reasons: vec![reason.into()],
             high_reasons: Vec::new(),
             verb: None,
+            items: Vec::new(),
+            high_value: false,
+            model: None,
         }
     }
 }
@@ -200,7 +483,84 @@ impl Classifier {
             tuning,
             counters: ClassifyCounters::default(),
             ignore_pids: Vec::new(),
+            derived: BoundedMap::new(SHORT_FACTS_CAPACITY),
+            rowed: BoundedMap::new(SHORT_FACTS_CAPACITY),
+            tm_destination_set: None,
+            derived_version: 0,
         }
+    }
+
+    /// Remember that `dest` now holds keychain material.
+    fn derive(&mut self, dest: &str, m: Material) {
+        if material::classify(dest).is_none() && self.derived.get(dest).is_none() {
+            self.derived.insert(dest.to_string(), m.kind);
+            self.derived_version += 1;
+        }
+    }
+
+    /// Changes whenever a file receives keychain material under another
+    /// name (0: none yet).
+    pub fn derived_version(&self) -> u64 {
+        self.derived_version
+    }
+
+    /// The base names of the files that received keychain material under
+    /// another name (what a byte-level prefilter must let through).
+    pub fn derived_names(&self) -> impl Iterator<Item = &str> {
+        self.derived.map.keys().map(|p| basename(p))
+    }
+
+    /// The reader model: whether this actor's read-only open of a live
+    /// file keychain has the keychain API's shape (the driver was already
+    /// found clean). `None` names nothing: the read stays `medium`.
+    fn api_read_shape(&self, actor: &ProcInfo) -> Option<String> {
+        let model = &self.tuning.model;
+        if !model.reader_model || !actor.has_code_identity() {
+            return None;
+        }
+        if raw_reader(actor, &model.extra_raw_readers).is_some() || acts_for_others(actor) {
+            return None;
+        }
+        let who = match (&actor.team_id, actor.platform_binary) {
+            (_, true) => "Apple".to_string(),
+            (Some(t), _) => format!("team {}", short(t)),
+            (None, _) => "Apple".to_string(),
+        };
+        Some(format!(
+            "read-only open by a signed app ({who}): the keychain API reads file keychains in-process"
+        ))
+    }
+
+    /// Keychain files mirrored by signed code to a declared backup
+    /// destination, keeping their live path below it.
+    fn mirror_backup_shape(&self, actor: &ProcInfo, dest: Option<&str>) -> Option<String> {
+        let dest = dest?;
+        if !actor.has_code_identity() {
+            return None;
+        }
+        if raw_reader(actor, &self.tuning.model.extra_raw_readers).is_some() {
+            return None;
+        }
+        let declared = self
+            .tuning
+            .model
+            .backup_destinations
+            .iter()
+            .any(|p| crate::tuning::wildcard(p, dest));
+        let mirrors = dest
+            .match_indices('/')
+            .any(|(i, _)| i > 0 && material::is_live_location(&dest[i..]));
+        if !declared || !mirrors {
+            return None;
+        }
+        let is_backupd = actor
+            .signing_id
+            .as_deref()
+            .is_some_and(|s| s.starts_with("com.apple.backupd"));
+        if is_backupd && self.tm_destination_set.is_some() {
+            return None;
+        }
+        Some("mirrored below a declared backup destination by signed backup code".into())
     }
 
     /// Handle one parsed message, appending any rows to `out`.
@@ -227,7 +587,25 @@ impl Classifier {
                 let (cache_cmd, _) = truncate(full, CACHE_CMDLINE_MAX);
                 info.cwd = exec.cwd.as_ref().map(|c| sanitize(&c.path).into_owned());
                 info.cmdline = Some(cache_cmd);
+                // Ancestry is recorded now: the image that really spawned
+                // this one is what a fork event recorded for the pre-exec
+                // image, else the image the parent token names now.
+                let pre_key = ProcInfo::from_es(&msg.process).key();
+                let forked = match self.cache.get_arc(pre_key) {
+                    Some(pre) if pre_key != info.key() && pre.fork_linked => pre.spawned_by.clone(),
+                    _ => None,
+                };
+                info.fork_linked = forked.is_some();
+                let spawner = forked.or_else(|| self.cache.parent_by_token(&info));
+                if let Some(sp) = &spawner {
+                    info.link_to(sp);
+                }
+                if pre_key != info.key() {
+                    self.cache.remove_replaced(pre_key);
+                }
+                self.note_exec(&info, &exec.args);
                 self.cache.insert(info.clone());
+                self.cache.touch(info.key());
                 info.cmdline = Some(row_cmd);
                 let script = exec.script.as_ref().map(|s| s.path.as_str());
                 if let Some(f) = classify_exec(&info, &exec.args, script) {
@@ -235,18 +613,41 @@ impl Classifier {
                 }
             }
             EsEvent::Fork(fork) => {
-                // A forked child runs its parent's image until it execs.
+                // A forked child runs its parent's image until it execs; it
+                // is linked to that image as it is now.
                 let mut child = ProcInfo::from_es(&fork.child);
-                if let Some(parent) = self.cache.get(ProcInfo::from_es(&msg.process).key()) {
+                let parent_key = ProcInfo::from_es(&msg.process).key();
+                let parent = self
+                    .cache
+                    .get_arc(parent_key)
+                    .or_else(|| self.cache.parent_by_token(&child));
+                if let Some(parent) = parent {
                     child.cmdline = parent.cmdline.clone();
                     child.cwd = parent.cwd.clone();
+                    child.link_to(&parent);
+                    child.fork_linked = true;
                 }
                 self.cache.insert(child);
+                self.cache.touch(parent_key);
             }
-            EsEvent::Exit => {}
+            EsEvent::Exit(exit) => {
+                let key = actor_tok.key();
+                if let Some(rowed) = self.rowed.remove(&key) {
+                    // The exit status says whether the access it made
+                    // succeeded (security(1) exits non-zero when the item
+                    // is not found or access is denied).
+                    if rowed && exit.stat.unwrap_or(0) != 0 {
+                        self.counters.accesses_failed += 1;
+                    } else if rowed {
+                        self.counters.accesses_succeeded += 1;
+                    }
+                }
+                self.cache.remove(key);
+            }
             other => {
                 self.counters.file_events += 1;
                 let actor = self.actor_info(&msg.process);
+                self.cache.touch(actor.key());
                 if is_subsystem(&actor) {
                     if file_event_touches_material(other) {
                         self.counters.subsystem_access += 1;
@@ -266,8 +667,35 @@ impl Classifier {
         if let Some(cached) = self.cache.get(info.key()) {
             info.cmdline = cached.cmdline.clone();
             info.cwd = cached.cwd.clone();
+            info.spawned_by = cached.spawned_by.clone();
+            info.link_depth = cached.link_depth;
         }
         info
+    }
+
+    /// Keychain material by name, or a file that received keychain
+    /// material under another name (a hard link, a copy, a move).
+    fn material_of(&self, path: &str) -> Option<Material> {
+        material::classify(path).or_else(|| {
+            self.derived.get(path).map(|kind| Material {
+                kind,
+                in_keychains_folder: false,
+            })
+        })
+    }
+
+    /// Exec facts some behaviour models need later.
+    fn note_exec(&mut self, info: &ProcInfo, args: &[String]) {
+        // A Time Machine destination set from a command line: backups to
+        // it are not the routine job (T1555.001 via an attacker-chosen
+        // backup destination).
+        let is_tmutil = basename(&info.path) == "tmutil"
+            || info.signing_id.as_deref() == Some("com.apple.tmutil");
+        if is_tmutil && args.iter().skip(1).any(|a| a == "setdestination") {
+            // Who set it, not the command line: a destination URL can carry
+            // a password.
+            self.tm_destination_set = Some(format!("tmutil setdestination (pid {})", info.pid));
+        }
     }
 
     fn classify_file(&mut self, ev: &EsEvent) -> Option<Finding> {
@@ -281,12 +709,28 @@ impl Classifier {
                     self.counters.root_certificate_reads += 1;
                     return None;
                 }
-                let m = material::classify(path)?;
-                Some(read_finding(path, m))
+                let m = self.material_of(path)?;
+                let mut f = read_finding(path, m);
+                // The keychain API's own shape: a read-only open of a live
+                // file keychain (the data-protection keychain and SystemKey
+                // are only ever opened by the subsystem).
+                if o.fflag & FWRITE == 0
+                    && m.at_home(path)
+                    && matches!(
+                        m.kind,
+                        MaterialKind::LoginKeychain
+                            | MaterialKind::FileKeychain
+                            | MaterialKind::SystemKeychain
+                    )
+                {
+                    f.model = Some(Model::ApiRead);
+                }
+                Some(f)
             }
             EsEvent::Clone(c) => {
-                let m = material::classify(&c.source.path)?;
+                let m = self.material_of(&c.source.path)?;
                 let dest = join_path(&c.target_dir.path, &c.target_name);
+                self.derive(&dest, m);
                 Some(copy_finding(
                     "keychain_copy",
                     "cloned (APFS copy)",
@@ -296,12 +740,13 @@ impl Classifier {
                 ))
             }
             EsEvent::Copyfile(c) => {
-                let m = material::classify(&c.source.path)?;
+                let m = self.material_of(&c.source.path)?;
                 let dest = c
                     .target_file
                     .as_ref()
                     .map(|f| f.path.clone())
                     .unwrap_or_else(|| join_path(&c.target_dir.path, &c.target_name));
+                self.derive(&dest, m);
                 Some(copy_finding(
                     "keychain_copy",
                     "copied (copyfile)",
@@ -310,21 +755,65 @@ impl Classifier {
                     m,
                 ))
             }
-            EsEvent::Rename(r) => {
-                let m = material::classify(&r.source.path)?;
-                let dest = r.destination.path().unwrap_or_default();
+            EsEvent::Link(l) => {
+                let m = self.material_of(&l.source.path)?;
+                let dest = join_path(&l.target_dir.path, &l.target_filename);
+                self.derive(&dest, m);
                 Some(copy_finding(
-                    "keychain_move",
-                    "moved (rename)",
-                    &r.source.path,
+                    "keychain_copy",
+                    "hard-linked",
+                    &l.source.path,
                     dest,
                     m,
                 ))
             }
+            EsEvent::Rename(r) => {
+                let dest = r.destination.path().unwrap_or_default();
+                if let Some(m) = self.material_of(&r.source.path) {
+                    self.derive(&dest, m);
+                    return Some(copy_finding(
+                        "keychain_move",
+                        "moved (rename)",
+                        &r.source.path,
+                        dest,
+                        m,
+                    ));
+                }
+                // A temporary file renamed onto a keychain name.
+                let m = material::classify(&dest)?;
+                if m.at_home(&dest) {
+                    // Apple's AtomicFile: the API writes a temporary file
+                    // beside the database and renames it over the database
+                    // path. An in-place update, not a copy.
+                    self.counters.keychain_updates += 1;
+                    return None;
+                }
+                // Elsewhere it is a copy that passed through a temporary
+                // name (rsync's receiver writes `.login.keychain-db.XXXXXX`
+                // in the destination folder, then renames it).
+                let mut f = Finding::new(
+                    "keychain_copy",
+                    Sev::Medium,
+                    format!(
+                        "{} written outside its Keychains folder through a temporary name",
+                        m.kind.label()
+                    ),
+                );
+                f.target = Some(r.source.path.clone());
+                f.reveals = true;
+                f.high_reasons
+                    .push("keychain material outside its Keychains folder".into());
+                if material::is_staging_path(&dest) {
+                    f.high_reasons.push("staging destination".into());
+                }
+                f.model = Some(Model::MirrorBackup);
+                f.destination = Some(dest);
+                Some(f)
+            }
             EsEvent::Create(c) => {
                 let dest = c.destination.path()?;
                 let m = material::classify(&dest)?;
-                if m.in_keychains_folder {
+                if m.at_home(&dest) {
                     // New keychains are created in their folder by design.
                     self.counters.keychain_folder_creates += 1;
                     return None;
@@ -333,18 +822,22 @@ impl Classifier {
                     "keychain_copy",
                     Sev::Medium,
                     format!(
-                        "{} file created outside a Keychains folder (staged copy)",
+                        "{} file created outside its Keychains folder (a copy)",
                         m.kind.label()
                     ),
                 );
+                if material::is_staging_path(&dest) {
+                    f.high_reasons.push("staging destination".into());
+                }
                 f.destination = Some(dest);
                 f.reveals = true;
                 f.high_reasons
                     .push("keychain material outside its Keychains folder".into());
+                f.model = Some(Model::MirrorBackup);
                 Some(f)
             }
             EsEvent::Unlink(u) => {
-                let m = material::classify(&u.target.path)?;
+                let m = self.material_of(&u.target.path)?;
                 let mut f = Finding::new(
                     "keychain_delete",
                     Sev::Low,
@@ -381,41 +874,112 @@ impl Classifier {
         }
         let parent = ancestors.first();
 
-        // Raise to high for what makes theft likely (only accesses that are
-        // already medium: a routine verb stays routine).
-        if f.base >= Sev::Medium {
-            if actor.signer.is_some_and(Signer::is_untrusted) && !is_security(actor) {
-                f.high_reasons.push(format!(
-                    "{} actor",
-                    actor.signer.map(Signer::as_str).unwrap_or("unsigned")
+        // Who drives the access: what makes theft likely whatever is read.
+        let depth = self.tuning.model.interpreter_depth;
+        let mut suspicion: Vec<String> = Vec::new();
+        if actor.signer.is_some_and(Signer::is_untrusted) && !is_security(actor) {
+            suspicion.push(format!(
+                "{} actor",
+                actor.signer.map(Signer::as_str).unwrap_or("unsigned")
+            ));
+        }
+        if let Some(p) = parent {
+            if p.signer.is_some_and(Signer::is_untrusted) {
+                suspicion.push(format!(
+                    "{} parent {}",
+                    p.signer.map(Signer::as_str).unwrap_or("unsigned"),
+                    basename(&p.path)
                 ));
             }
-            if let Some(p) = parent {
-                if p.signer.is_some_and(Signer::is_untrusted) {
-                    f.high_reasons.push(format!(
-                        "{} parent {}",
-                        p.signer.map(Signer::as_str).unwrap_or("unsigned"),
-                        basename(&p.path)
-                    ));
-                }
-            }
-            if let Some(interp) = std::iter::once(actor)
-                .chain(ancestors.iter())
-                .find(|a| is_interpreter(&a.path))
-            {
-                f.high_reasons
-                    .push(format!("{} in the process tree", basename(&interp.path)));
-            }
-            if material::is_staging_path(&actor.path) {
-                f.high_reasons
-                    .push(format!("runs from staging path {}", actor.path));
-            } else if let Some(p) = parent.filter(|p| material::is_staging_path(&p.path)) {
-                f.high_reasons
-                    .push(format!("parent runs from staging path {}", p.path));
+        }
+        // An interpreter or osascript counts only near the access: node or
+        // ruby several levels above a build tool is not evidence.
+        if let Some(interp) = std::iter::once(actor)
+            .chain(ancestors.iter().take(depth))
+            .find(|a| is_interpreter(&a.path))
+        {
+            suspicion.push(format!("{} in the process tree", basename(&interp.path)));
+        }
+        if let Some(dl) = ancestors
+            .iter()
+            .take(depth)
+            .find(|a| a.cmdline.as_deref().is_some_and(runs_downloaded_script))
+        {
+            suspicion.push(format!(
+                "{} runs a script fetched from the network",
+                basename(&dl.path)
+            ));
+        }
+        if material::is_staging_path(&actor.path) {
+            suspicion.push(format!("runs from staging path {}", actor.path));
+        } else if let Some(p) = parent.filter(|p| material::is_staging_path(&p.path)) {
+            suspicion.push(format!("parent runs from staging path {}", p.path));
+        }
+        // Plainly hostile drivers, which even a routine-looking read does
+        // not survive: unsigned code, staging paths, osascript, inline or
+        // staged interpreter code, a fetched script.
+        let hostile_driver = std::iter::once(actor)
+            .chain(ancestors.iter().take(depth))
+            .any(|a| {
+                a.signer == Some(Signer::Unsigned)
+                    || material::is_staging_path(&a.path)
+                    || is_hostile_interpreter(a)
+                    || a.cmdline.as_deref().is_some_and(runs_downloaded_script)
+            });
+
+        // Behaviour models: the legitimate shape of an access, when the
+        // driver is clean, is `low`.
+        if f.model == Some(Model::MirrorBackup)
+            && actor
+                .signing_id
+                .as_deref()
+                .is_some_and(|s| s.starts_with("com.apple.backupd"))
+        {
+            if let Some(cmd) = &self.tm_destination_set {
+                // Not the routine job: no rule excuses it without naming it.
+                f.high_value = true;
+                f.high_reasons.push(format!(
+                    "Time Machine destination set from a command line: {cmd}"
+                ));
             }
         }
-        let severity = if f.base >= Sev::Medium && !f.high_reasons.is_empty() {
-            Sev::High
+        let modelled: Option<String> = match f.model {
+            _ if !suspicion.is_empty() => None,
+            Some(Model::MirrorBackup) => self.mirror_backup_shape(actor, f.destination.as_deref()),
+            _ if !f.high_reasons.is_empty() => None,
+            Some(Model::ApiRead) => self.api_read_shape(actor),
+            Some(Model::Interactive) => parent
+                .filter(|p| {
+                    p.has_code_identity()
+                        && raw_reader(p, &self.tuning.model.extra_raw_readers).is_none()
+                })
+                .map(|p| {
+                    format!(
+                        "run by {} (signed, not a shell or interpreter): credential libraries such as go-keyring store items this way",
+                        basename(&p.path)
+                    )
+                }),
+            None => None,
+            Some(Model::NamedItem) => None,
+        };
+        let modelled = match (modelled, f.model) {
+            (None, Some(Model::NamedItem)) if !hostile_driver => Some(
+                "one named item that is no other program's high-value secret: the shape of a credential library reading its own service"
+                    .to_string(),
+            ),
+            (m, _) => m,
+        };
+        let severity = if let Some(why) = &modelled {
+            f.reasons.push(why.clone());
+            f.base = Sev::Low;
+            Sev::Low
+        } else if f.base >= Sev::Medium {
+            f.high_reasons.extend(suspicion);
+            if f.high_reasons.is_empty() {
+                f.base
+            } else {
+                Sev::High
+            }
         } else {
             f.base
         };
@@ -429,17 +993,26 @@ impl Classifier {
             }
             reasons.extend(seen);
         }
+        if ctx.name == "exec" {
+            self.rowed.insert(actor.key(), severity >= Sev::Medium);
+        }
 
         let anc_refs: Vec<&ProcInfo> = ancestors.iter().collect();
-        let allow = self.tuning.allow_reason(&Facts {
-            action: f.action,
-            actor,
-            ancestors: &anc_refs,
-            cmdline: actor.cmdline.as_deref(),
-            target_path: f.target.as_deref(),
-            destination_path: f.destination.as_deref(),
-            reveals_secret: f.reveals,
-        });
+        let allow = self.tuning.allow_reason_for(
+            &Facts {
+                action: f.action,
+                actor,
+                ancestors: &anc_refs,
+                cmdline: actor.cmdline.as_deref(),
+                target_path: f.target.as_deref(),
+                destination_path: f.destination.as_deref(),
+                reveals_secret: f.reveals,
+            },
+            &What {
+                items: &f.items,
+                high_value: f.high_value,
+            },
+        );
 
         let msg = ctx.msg;
         let tok: AuditToken = msg.process.audit_token.into();
@@ -571,9 +1144,9 @@ fn read_finding(path: &str, m: Material) -> Finding {
         f.high_reasons
             .push("SystemKey unlocks the System keychain".into());
     }
-    if !m.in_keychains_folder && m.kind != MaterialKind::SystemKey {
+    if !m.at_home(path) && m.kind != MaterialKind::SystemKey {
         f.high_reasons
-            .push("staged copy outside its Keychains folder".into());
+            .push("a copy, mount or snapshot outside its live Keychains folder".into());
     }
     f
 }
@@ -586,7 +1159,7 @@ fn copy_finding(action: &'static str, verb: &str, src: &str, dest: String, m: Ma
     );
     f.target = Some(src.to_string());
     f.reveals = true;
-    let dest_material_home = material::in_keychains_folder(&dest);
+    let dest_material_home = material::is_live_location(&dest);
     if !dest_material_home {
         f.high_reasons
             .push("keychain material leaving its Keychains folder".into());
@@ -598,8 +1171,20 @@ fn copy_finding(action: &'static str, verb: &str, src: &str, dest: String, m: Ma
         f.high_reasons
             .push("SystemKey unlocks the System keychain".into());
     }
+    f.model = Some(Model::MirrorBackup);
     f.destination = Some(dest);
     f
+}
+
+fn is_system_keychain_path(p: &str) -> bool {
+    let b = basename(p);
+    b == "System.keychain" || b == "System.keychain-db"
+}
+
+/// Wi-Fi and 802.1X items (the System keychain's network secrets).
+fn is_wifi_item(v: &str) -> bool {
+    let l = v.to_ascii_lowercase();
+    l.contains("airport") || l.contains("802.1x") || l == "wi-fi" || l == "wifi"
 }
 
 /// Rows for exec events: `security` and known tools.
@@ -622,6 +1207,10 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             "security -i: commands read from stdin, hidden from the command line",
         );
         f.reveals = false;
+        // What it does is hidden: no rule can excuse it by what, only the
+        // model by who drives it.
+        f.high_value = true;
+        f.model = Some(Model::Interactive);
         return f;
     }
     let Some(verb) = inv.verb else {
@@ -660,6 +1249,7 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                 )
             };
             f.reveals = reveal;
+            f.high_value = reveal;
             f.keychain_dump = true;
             f.target = first_pos;
             f
@@ -671,44 +1261,78 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                 "find_internet_password"
             };
             let reveal = inv.has_flag('g') || inv.has_flag('w');
-            let mut f = if reveal {
+            let items: Vec<String> = ['s', 'a', 'l', 'D', 'G', 'j', 'r', 'c']
+                .iter()
+                .flat_map(|c| inv.values(*c).map(String::from).collect::<Vec<_>>())
+                .collect();
+            let target = first_pos.clone();
+            // What is read: another program's high-value secret (a browser's
+            // Safe Storage key, Wi-Fi and other System-keychain secrets), or
+            // whatever item comes first (no item named), against one named
+            // item of a tool's own (go-keyring's `-s SERVICE -wa USER`).
+            let browser = items.iter().find(|v| is_browser_item(v)).cloned();
+            let wifi = items.iter().find(|v| is_wifi_item(v)).cloned();
+            let system_kc = target.as_deref().is_some_and(is_system_keychain_path);
+            // One item is named by its service or label; an account alone
+            // (`-a alice`) matches whatever item of that account is first.
+            let named = ['s', 'l']
+                .iter()
+                .any(|c| inv.values(*c).any(|v| !v.is_empty()));
+            let high_value = browser.is_some() || wifi.is_some() || system_kc || !named;
+            let mut f = if !reveal {
+                Finding::new(
+                    action,
+                    Sev::Low,
+                    format!("{verb} queries item attributes only{abbrev}"),
+                )
+            } else if high_value {
                 Finding::new(
                     action,
                     Sev::Medium,
                     format!("{verb} reveals the password (-g/-w){abbrev}"),
                 )
             } else {
-                Finding::new(
+                let mut f = Finding::new(
                     action,
-                    Sev::Low,
-                    format!("{verb} queries item attributes only{abbrev}"),
-                )
+                    Sev::Medium,
+                    format!("{verb} reveals the password of one named item (-g/-w){abbrev}"),
+                );
+                f.model = Some(Model::NamedItem);
+                f
             };
             f.reveals = reveal;
+            f.high_value = reveal && high_value;
             f.password_query = true;
-            f.target = first_pos;
-            let item_values = ['s', 'a', 'l', 'D', 'G', 'j']
-                .iter()
-                .flat_map(|c| inv.values(*c).map(String::from).collect::<Vec<_>>())
-                .chain(inv.positionals.iter().cloned());
+            f.target = target;
             if reveal {
-                for v in item_values {
-                    if is_browser_item(&v) {
-                        f.high_reasons
-                            .push(format!("browser Safe Storage item `{}`", short(&v)));
-                        break;
-                    }
+                if let Some(v) = browser {
+                    f.high_reasons
+                        .push(format!("browser Safe Storage item `{}`", short(&v)));
+                }
+                if let Some(v) = wifi {
+                    f.high_reasons.push(format!("Wi-Fi item `{}`", short(&v)));
+                }
+                if system_kc {
+                    f.high_reasons
+                        .push("System keychain secret (Wi-Fi, 802.1X, machine accounts)".into());
+                }
+                if !named && f.high_reasons.is_empty() {
+                    f.reasons
+                        .push("no item named: whatever matches first".into());
                 }
             }
+            f.items = items;
             f
         }
         "find-certificate" => {
             let pem = inv.has_flag('p');
             let mut f = if pem {
+                // Certificates are public: no secret leaves (Homebrew's
+                // ca-certificates, proxy CA bundles, fastlane's checks).
                 Finding::new(
                     "find_certificate",
-                    Sev::Medium,
-                    format!("find-certificate -p exports certificates as PEM{abbrev}"),
+                    Sev::Low,
+                    format!("find-certificate -p exports public certificates as PEM{abbrev}"),
                 )
             } else {
                 Finding::new(
@@ -717,24 +1341,30 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                     format!("find-certificate lookup{abbrev}"),
                 )
             };
-            f.reveals = pem;
+            f.reveals = false;
             f.cert_export = true;
             f.target = first_pos;
+            f.items = inv.values('c').map(String::from).collect();
             f
         }
         "export" => {
             let kind_raw = inv.value('t').unwrap_or("all");
             let kind = short(kind_raw);
+            // Certificates and public keys are public; identities, private
+            // keys and everything are not.
+            let public_only = matches!(kind_raw, "certs" | "pubKeys");
             let mut f = Finding::new(
                 "export",
-                Sev::Medium,
+                if public_only { Sev::Low } else { Sev::Medium },
                 format!("export of keychain items (type {kind}){abbrev}"),
             );
-            f.reveals = true;
+            f.reveals = !public_only;
+            f.high_value = !public_only;
+            f.items = vec![kind_raw.to_string()];
             f.cert_export = true;
             f.target = inv.value('k').map(String::from);
             f.destination = inv.value('o').map(String::from);
-            if let Some(o) = &f.destination {
+            if let Some(o) = f.destination.as_ref().filter(|_| !public_only) {
                 if material::is_staging_path(o) {
                     f.high_reasons
                         .push("export written to a staging path".into());
@@ -858,6 +1488,7 @@ fn tool_finding(info: &ProcInfo, args: &[String], script: Option<&str>) -> Optio
         format!("known keychain-theft tool {tool}"),
     );
     f.reveals = true;
+    f.high_value = true;
     f.high_reasons
         .push("its only purpose is credential theft".into());
     // A keychain argument, if any, is the target.
@@ -879,6 +1510,10 @@ mod tests {
 
     fn argv(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn sec_finding(s: &[&str]) -> Finding {
+        security_finding(&security_cli::parse(&argv(s)))
     }
 
     fn sec(s: &[&str]) -> Finding {
@@ -938,10 +1573,63 @@ mod tests {
                 true,
             ),
             (
-                &["security", "find-certificate", "-a", "-p"],
-                "find_certificate",
+                &["security", "find-internet-password", "-w"],
+                "find_internet_password",
                 Sev::Medium,
                 true,
+            ),
+            (
+                &["security", "find-generic-password", "-a", "alice", "-w"],
+                "find_generic_password",
+                Sev::Medium,
+                true,
+            ),
+            (
+                &[
+                    "security",
+                    "find-generic-password",
+                    "-D",
+                    "AirPort network password",
+                    "-a",
+                    "CorpWiFi",
+                    "-gw",
+                ],
+                "find_generic_password",
+                Sev::Medium,
+                true,
+            ),
+            (
+                &[
+                    "security",
+                    "find-generic-password",
+                    "-s",
+                    "gh:github.com",
+                    "-wa",
+                    "octocat",
+                ],
+                "find_generic_password",
+                Sev::Medium,
+                true,
+            ),
+            (
+                &[
+                    "security",
+                    "export",
+                    "-k",
+                    "/Library/Keychains/System.keychain",
+                    "-t",
+                    "certs",
+                    "-p",
+                ],
+                "export",
+                Sev::Low,
+                false,
+            ),
+            (
+                &["security", "find-certificate", "-a", "-p"],
+                "find_certificate",
+                Sev::Low,
+                false,
             ),
             (
                 &["security", "find-certificate", "-c", "Apple WWDR"],
@@ -1047,6 +1735,108 @@ mod tests {
             assert_eq!(f.base, *sev, "{a:?}");
             assert_eq!(f.reveals, *reveals, "{a:?}");
         }
+    }
+
+    #[test]
+    fn named_items_are_modelled_high_value_items_are_not() {
+        let named = sec(&[
+            "security",
+            "find-generic-password",
+            "-s",
+            "gh:github.com",
+            "-wa",
+            "me",
+        ]);
+        assert_eq!(named.model, Some(Model::NamedItem));
+        assert!(!named.high_value);
+        for argv in [
+            &["security", "find-generic-password", "-wa", "Chrome"][..],
+            &["security", "find-generic-password", "-a", "alice", "-w"][..],
+            &[
+                "security",
+                "find-generic-password",
+                "-s",
+                "x",
+                "-w",
+                "/Library/Keychains/System.keychain",
+            ][..],
+            &["security", "dump-keychain", "-d"][..],
+            &["security", "-i"][..],
+        ] {
+            let f = sec(argv);
+            assert!(f.high_value, "{argv:?}");
+            assert_ne!(f.model, Some(Model::NamedItem), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn raw_readers_by_name_signing_id_and_cli_folder() {
+        let p = |path: &str, sid: &str, platform: bool| ProcInfo {
+            path: path.into(),
+            signing_id: Some(sid.into()),
+            platform_binary: platform,
+            signer: Some(if platform {
+                Signer::Apple
+            } else {
+                Signer::DeveloperId
+            }),
+            ..Default::default()
+        };
+        assert!(raw_reader(&p("/bin/cat", "com.apple.cat", true), &[]).is_some());
+        assert!(raw_reader(&p("/Users/a/bin/notes", "com.apple.cp", true), &[]).is_some());
+        assert!(raw_reader(&p("/usr/bin/plutil", "com.apple.plutil", true), &[]).is_some());
+        assert!(raw_reader(&p("/usr/bin/codesign", "com.apple.codesign", true), &[]).is_none());
+        assert!(raw_reader(
+            &p("/Applications/X.app/Contents/MacOS/X", "com.x", false),
+            &[]
+        )
+        .is_none());
+        // A third-party binary cannot borrow an Apple name by signing id.
+        assert!(raw_reader(
+            &p(
+                "/Applications/Y.app/Contents/MacOS/Y",
+                "com.apple.cat",
+                false
+            ),
+            &[]
+        )
+        .is_none());
+        assert!(raw_reader(
+            &p("/opt/x/bin/mycopy", "mycopy", false),
+            &["mycopy".to_string()]
+        )
+        .is_some());
+    }
+
+    #[test]
+    fn hostile_interpreters_run_inline_staged_or_piped_code() {
+        let p = |path: &str, cmd: &str| ProcInfo {
+            path: path.into(),
+            cmdline: Some(cmd.into()),
+            ..Default::default()
+        };
+        assert!(is_hostile_interpreter(&p(
+            "/usr/bin/python3",
+            "python3 -c exec(x)"
+        )));
+        assert!(is_hostile_interpreter(&p(
+            "/usr/bin/osascript",
+            "osascript a.scpt"
+        )));
+        assert!(is_hostile_interpreter(&p(
+            "/usr/local/bin/node",
+            "node /tmp/x.js"
+        )));
+        assert!(is_hostile_interpreter(&p("/usr/bin/python3", "python3")));
+        assert!(!is_hostile_interpreter(&p(
+            "/usr/bin/ruby",
+            "ruby /usr/local/bin/fastlane match"
+        )));
+        assert!(!is_hostile_interpreter(&p("/bin/zsh", "zsh -c x")));
+        assert!(runs_downloaded_script(
+            "bash -c $(curl -fsSL https://x/i.sh)"
+        ));
+        assert!(!runs_downloaded_script("curl -O https://x/file"));
     }
 
     #[test]
@@ -1167,9 +1957,96 @@ mod tests {
         };
         assert!(t.allow_reason(&copy).is_none());
         let backup = Facts {
-            destination_path: Some("/Volumes/Backups of alice/2026/login.keychain-db"),
+            destination_path: Some(
+                "/Volumes/.timemachine/ABC/2026-01-01-120000.backup/Data/Users/alice/Library/Keychains/login.keychain-db",
+            ),
             ..copy
         };
         assert!(t.allow_reason(&backup).is_some());
+        // Another volume is not a declared Time Machine store.
+        let elsewhere = Facts {
+            destination_path: Some(
+                "/Volumes/share/Users/alice/Library/Keychains/login.keychain-db",
+            ),
+            ..copy
+        };
+        assert!(t.allow_reason(&elsewhere).is_none());
+    }
+
+    #[test]
+    fn agent_rules_never_excuse_other_softwares_high_value_items() {
+        let t = Tuning::builtin();
+        let jamf = ProcInfo {
+            path: "/usr/local/jamf/bin/jamf".into(),
+            signing_id: Some("com.jamf.management.jamf".into()),
+            team_id: Some("483DWKW443".into()),
+            signer: Some(Signer::DeveloperId),
+            ..Default::default()
+        };
+        let sec = ProcInfo {
+            path: "/usr/bin/security".into(),
+            signing_id: Some("com.apple.security".into()),
+            platform_binary: true,
+            signer: Some(Signer::Apple),
+            ..Default::default()
+        };
+        let ancestors = [&jamf];
+        let decide = |argv: &[&str]| {
+            let f = sec_finding(argv);
+            t.allow_reason_for(
+                &Facts {
+                    action: f.action,
+                    actor: &sec,
+                    ancestors: &ancestors,
+                    cmdline: None,
+                    target_path: f.target.as_deref(),
+                    destination_path: None,
+                    reveals_secret: f.reveals,
+                },
+                &What {
+                    items: &f.items,
+                    high_value: f.high_value,
+                },
+            )
+        };
+        assert!(decide(&["security", "find-generic-password", "-wa", "Chrome"]).is_none());
+        assert!(decide(&[
+            "security",
+            "find-generic-password",
+            "-D",
+            "AirPort network password",
+            "-a",
+            "Corp",
+            "-w",
+            "/Library/Keychains/System.keychain"
+        ])
+        .is_none());
+        assert!(decide(&["security", "find-generic-password", "-w"]).is_none());
+        assert!(decide(&["security", "find-generic-password", "-s", "JSSCID", "-w"]).is_some());
+        // An ad-hoc look-alike in the agent's folder is not the agent.
+        let fake = ProcInfo {
+            signer: Some(Signer::Adhoc),
+            team_id: None,
+            ..jamf.clone()
+        };
+        let f = sec_finding(&["security", "find-generic-password", "-s", "JSSCID", "-w"]);
+        let fake_anc = [&fake];
+        assert!(t
+            .allow_reason_for(
+                &Facts {
+                    action: f.action,
+                    actor: &sec,
+                    ancestors: &fake_anc,
+                    cmdline: None,
+                    target_path: None,
+                    destination_path: None,
+                    reveals_secret: true,
+                },
+                &What {
+                    items: &f.items,
+                    high_value: f.high_value,
+                },
+            )
+            .is_none());
     }
 }

@@ -7,8 +7,10 @@
 //!
 //! The prefilter runs on raw bytes before any JSON parsing: a line is parsed
 //! only if it mentions keychain material (`eychain`, `SystemKey`), a known
-//! tool, or is an exec/fork (needed for process ancestry). Needles contain
-//! no `/`, because eslogger escapes slashes as `\/`.
+//! tool, the name of a file that received keychain material under another
+//! name (a hard link or copy the classifier followed), or is an
+//! exec/fork/exit (needed for process ancestry and the cache's memory).
+//! Needles contain no `/`, because eslogger escapes slashes as `\/`.
 
 use crate::classify::Classifier;
 use crate::correlate::{CorrelationOptions, CorrelationUpdate, Correlator};
@@ -28,6 +30,7 @@ pub const PREFILTER_NEEDLES: &[&str] = &[
     "SystemKey",
     "\"exec\":",
     "\"fork\":",
+    "\"exit\":",
     "azagne",
     "AZAGNE",
     "hainbreaker",
@@ -37,9 +40,9 @@ const SEQ_NEEDLE: &str = "\"global_seq_num\":";
 const TYPE_NEEDLE: &str = "\"event_type\":";
 
 /// ES event type numbers the classifier handles (exec, open, fork, close,
-/// create, exit, rename, unlink, clone, copyfile). Others are counted as
-/// unknown types, without parsing.
-pub const HANDLED_EVENT_TYPES: &[u64] = &[9, 10, 11, 12, 13, 15, 25, 32, 61, 110];
+/// create, exit, link, rename, unlink, clone, copyfile). Others are counted
+/// as unknown types, without parsing.
+pub const HANDLED_EVENT_TYPES: &[u64] = &[9, 10, 11, 12, 13, 15, 19, 25, 32, 61, 110];
 
 /// Declares [`ScanStats`] and its field-by-field arithmetic from one list,
 /// so a new counter needs no other code.
@@ -212,6 +215,10 @@ pub struct Scanner {
     pub unified: crate::unified_log::UnifiedLogParser,
     /// Links ES and unified-log rows of the same access (see `correlate`).
     pub correlator: Correlator,
+    /// Needles for the names of files that received keychain material
+    /// under another name, with the classifier's version they were built
+    /// from.
+    derived_needles: Option<(u64, AhoCorasick)>,
 }
 
 impl Scanner {
@@ -225,7 +232,30 @@ impl Scanner {
             last_seq: None,
             unified,
             correlator: Correlator::default(),
+            derived_needles: None,
         }
+    }
+
+    /// Whether the line names a file that received keychain material under
+    /// another name (by its JSON-escaped base name).
+    fn mentions_derived(&mut self, line: &[u8]) -> bool {
+        let version = self.classifier.derived_version();
+        if version == 0 {
+            return false;
+        }
+        if self.derived_needles.as_ref().map(|(v, _)| *v) != Some(version) {
+            let names: Vec<String> = self
+                .classifier
+                .derived_names()
+                .filter_map(|n| serde_json::to_string(n).ok())
+                .map(|q| q.trim_matches('"').to_string())
+                .filter(|n| !n.is_empty())
+                .collect();
+            self.derived_needles = AhoCorasick::new(&names).ok().map(|ac| (version, ac));
+        }
+        self.derived_needles
+            .as_ref()
+            .is_some_and(|(_, ac)| ac.is_match(line))
     }
 
     /// Change the correlation settings (window, bounds, on/off). Rows
@@ -277,7 +307,7 @@ impl Scanner {
         if let Some(seq) = peek.global_seq_num {
             self.track_seq(seq);
         }
-        if !peek.relevant {
+        if !peek.relevant && !self.mentions_derived(trimmed) {
             // Not parsed: check the structure cheaply. A type error inside an
             // event that never mentions keychain material is not detected, by
             // design (parsing it would cost what the prefilter saves).

@@ -101,9 +101,12 @@ fn optstring(verb: &str) -> Option<&'static str> {
         "list-keychains" | "default-keychain" | "login-keychain" => "d:s",
         "add-generic-password" => "a:c:C:D:G:j:l:s:p:w:AT:U",
         "add-internet-password" => "a:c:C:d:D:j:l:p:P:r:s:t:w:AT:U",
-        "set-key-partition-list"
-        | "set-generic-password-partition-list"
-        | "set-internet-password-partition-list" => "S:k:a:c:C:d:D:G:j:l:s:t:",
+        // Apple's keychain_find.c: `-s` is a flag of set-key-partition-list
+        // (fastlane passes `-s -k <password>`), a value elsewhere.
+        "set-key-partition-list" => "a:c:dD:ej:k:l:rsS:t:uvw",
+        "set-generic-password-partition-list" | "set-internet-password-partition-list" => {
+            "S:k:a:c:C:d:D:G:j:l:s:t:"
+        }
         "add-trusted-cert" => "dr:p:a:s:e:u:k:i:o:D",
         "cms" => "CDESc:h:nr:GH:N:PTY:Z:e:k:i:o:p:su:v",
         _ => return None,
