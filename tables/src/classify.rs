@@ -10,19 +10,23 @@
 //! their kin, identified by Apple platform signing id) is not a row; it is
 //! counted.
 //!
-//! Severity rules (documented in the README, tested below):
-//! * `medium`: anything that reveals or exports secrets or certificates
-//!   (`dump-keychain -d`/`-r`, `find-*-password -g`/`-w`, `find-certificate
-//!   -p`, `export`), `security -i`, and any read, copy or move of keychain
-//!   material by a process outside the keychain subsystem.
+//! Severity rules (documented in the README, "Severity" and "Reader
+//! model", tested below and by the field corpus in tests/field/):
+//! * `medium`: what reveals or exports secrets (`dump-keychain -d`/`-r`,
+//!   `find-*-password -g`/`-w` of another program's high-value item or of
+//!   no named item, private-key `export`), `security -i` unless a signed
+//!   program runs it, known tools, and reads, copies or moves of keychain
+//!   material outside the legitimate shapes of the behaviour models.
 //! * `high`: the above plus what makes theft likely: material leaving its
-//!   Keychains folder, a staging path (`/tmp`, `/Users/Shared`, ...), an
-//!   unsigned or ad-hoc actor or parent, an interpreter or osascript in the
-//!   ancestry, a browser "Safe Storage" item, SystemKey, known tools.
-//! * `low`: routine verbs that change or unlock keychains (`unlock-keychain`,
-//!   `create-keychain`, `import`, `set-key-partition-list`,
-//!   `add-*-password`), attribute-only queries (no `-d`/`-g`/`-w`/`-p`),
-//!   deletes of keychain files.
+//!   live location, a staging path, an unsigned or ad-hoc actor or parent,
+//!   an interpreter or osascript within `interpreter_depth` ancestors, a
+//!   fetched script, a browser "Safe Storage" or Wi-Fi item, SystemKey,
+//!   known tools.
+//! * `low`: the behaviour models' legitimate shapes (the keychain API's
+//!   in-process read by signed apps, one named item of a tool's own
+//!   service, `security -i` run by a signed program, mirror backups to a
+//!   declared destination), public certificates, routine verbs that change
+//!   or unlock keychains, attribute-only queries, deletes.
 //! * `info`: listing verbs (`list-keychains`, `find-identity`) and other
 //!   `security` verbs.
 //!
