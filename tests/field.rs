@@ -247,3 +247,25 @@ fn the_pack_alert_query_agrees_with_scan_row_for_row() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Exit events say whether a rowed access succeeded; the API's atomic save
+/// (a temporary file renamed over the live database) is counted as an
+/// in-place update, not rowed as a copy.
+#[test]
+fn exit_status_and_atomic_saves_are_counted() {
+    let (_, _, stderr) = scan("tests/field/failed_lookup_exit_status.ndjson");
+    assert!(
+        stderr.contains("exited 0: 0, non-zero: 1"),
+        "security exiting 44 is an attempt: {stderr}"
+    );
+    let (rows, _, stderr) = scan("tests/field/fastlane_create_keychain.ndjson");
+    assert!(stderr.contains("exited 0: 5, non-zero: 0"), "{stderr}");
+    assert_eq!(rows.len(), 5);
+    let (rows, _, stderr) = scan("tests/field/keychain_api_atomic_save.ndjson");
+    assert!(stderr.contains("1 in-place keychain updates"), "{stderr}");
+    assert!(
+        rows.iter()
+            .all(|r| r["action"] != "keychain_copy" && r["action"] != "keychain_move"),
+        "an atomic save is not a copy: {rows:?}"
+    );
+}

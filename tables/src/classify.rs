@@ -130,6 +130,10 @@ enum Model {
     /// high-value secret (go-keyring's `-s SERVICE -wa USER`): judged by
     /// what is read, unless the driver is plainly hostile.
     NamedItem,
+    /// A browser's Safe Storage key read by a signed app's own helper run
+    /// directly (no shell): a password manager importing browser passwords
+    /// (Keeper's helper runs `security find-generic-password -wa Chrome`).
+    BrowserImport,
 }
 
 /// Executables that read or move bytes rather than use the keychain API:
@@ -407,8 +411,8 @@ pub struct Classifier {
     pub ignore_pids: Vec<i64>,
     /// Paths that received keychain material under another name.
     derived: BoundedMap<String, MaterialKind>,
-    /// Exec'd processes that made a row (true: an alerting severity).
-    rowed: BoundedMap<(i64, i64), bool>,
+    /// Exec'd processes that made a row, until their exit.
+    rowed: BoundedMap<(i64, i64), ()>,
     /// A `tmutil setdestination` command line seen in this stream.
     tm_destination_set: Option<String>,
     derived_version: u64,
@@ -636,13 +640,13 @@ impl Classifier {
             }
             EsEvent::Exit(exit) => {
                 let key = actor_tok.key();
-                if let Some(rowed) = self.rowed.remove(&key) {
+                if self.rowed.remove(&key).is_some() {
                     // The exit status says whether the access it made
                     // succeeded (security(1) exits non-zero when the item
                     // is not found or access is denied).
-                    if rowed && exit.stat.unwrap_or(0) != 0 {
+                    if exit.stat.unwrap_or(0) != 0 {
                         self.counters.accesses_failed += 1;
-                    } else if rowed {
+                    } else {
                         self.counters.accesses_succeeded += 1;
                     }
                 }
@@ -950,6 +954,20 @@ impl Classifier {
         let modelled: Option<String> = match f.model {
             _ if !suspicion.is_empty() => None,
             Some(Model::MirrorBackup) => self.mirror_backup_shape(actor, f.destination.as_deref()),
+            Some(Model::BrowserImport) => parent
+                .filter(|p| {
+                    p.signer == Some(Signer::DeveloperId)
+                        && !p.platform_binary
+                        && p.path.contains(".app/Contents/")
+                        && raw_reader(p, &self.tuning.model.extra_raw_readers).is_none()
+                })
+                .map(|p| {
+                    format!(
+                        "run directly by {} (team {}): a password manager importing browser passwords",
+                        basename(&p.path),
+                        short(p.team_id.as_deref().unwrap_or("?"))
+                    )
+                }),
             _ if !f.high_reasons.is_empty() => None,
             Some(Model::ApiRead) => self.api_read_shape(actor),
             Some(Model::Interactive) => parent
@@ -998,7 +1016,7 @@ impl Classifier {
             reasons.extend(seen);
         }
         if ctx.name == "exec" {
-            self.rowed.insert(actor.key(), severity >= Sev::Medium);
+            self.rowed.insert(actor.key(), ());
         }
 
         let anc_refs: Vec<&ProcInfo> = ancestors.iter().collect();
@@ -1309,9 +1327,12 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             f.password_query = true;
             f.target = target;
             if reveal {
-                if let Some(v) = browser {
+                if let Some(v) = &browser {
                     f.high_reasons
-                        .push(format!("browser Safe Storage item `{}`", short(&v)));
+                        .push(format!("browser Safe Storage item `{}`", short(v)));
+                    if wifi.is_none() && !system_kc {
+                        f.model = Some(Model::BrowserImport);
+                    }
                 }
                 if let Some(v) = wifi {
                     f.high_reasons.push(format!("Wi-Fi item `{}`", short(&v)));

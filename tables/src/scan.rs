@@ -102,6 +102,13 @@ scan_counters! {
     correlation_evictions,
     /// Correlation updates dropped because nobody drained them.
     correlation_updates_dropped,
+    /// Temporary files renamed over a live keychain: the keychain API's
+    /// in-place update (Apple's AtomicFile), not a copy.
+    keychain_updates,
+    /// Rowed `security`/tool processes whose exit event said 0 (the access
+    /// succeeded) or non-zero (attempted: not found, denied, cancelled).
+    accesses_succeeded,
+    accesses_failed,
 }
 
 /// Options for a scan.
@@ -400,6 +407,9 @@ impl Scanner {
         self.stats.root_certificate_reads = self.classifier.counters.root_certificate_reads;
         self.stats.cache_evictions = self.classifier.cache.evictions;
         self.stats.field_caps = self.classifier.counters.field_caps;
+        self.stats.keychain_updates = self.classifier.counters.keychain_updates;
+        self.stats.accesses_succeeded = self.classifier.counters.accesses_succeeded;
+        self.stats.accesses_failed = self.classifier.counters.accesses_failed;
         self.stats.correlated_rows = self.correlator.counters.correlated_rows;
         self.stats.correlation_evictions = self.correlator.counters.evictions;
         self.stats.correlation_updates_dropped = self.correlator.counters.updates_dropped;

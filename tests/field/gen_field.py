@@ -857,6 +857,17 @@ def e_abbrev(w, c):
     c.exp("find_generic_password", SEC, True)
 
 
+@case("evasion_import_shape_from_a_shell", "evasion",
+      "The password-manager import shape faked from a signed app's shell: the app runs `sh -c 'security "
+      "find-generic-password -wa Chrome'` (a shell between the app and security is not an import helper).",
+      ["https://github.com/elastic/detection-rules/blob/main/rules/macos/credential_access_keychain_pwd_retrieval_security_cmd.toml"])
+def e_import_sh(w, c):
+    a = launch_app(w, SIGNED_STEALER)
+    sec_via_sh(w, a, ["security", "find-generic-password", "-wa", "Chrome"])
+    c.exp("find_generic_password", SEC, True)
+    w.exit(a)
+
+
 @case("evasion_signed_app_unnamed_reveal", "evasion",
       "A Developer ID signed app runs `security find-generic-password -w` with no item named (whatever matches "
       "first): signing does not excuse an unnamed secret read.",
@@ -1119,6 +1130,24 @@ def b_keeper(w, c):
     raw_read(w, a)
     c.exp("keychain_read", KEEPER, False, "open")
     w.exit(a)
+
+
+KEEPER_HELPER = ("/Applications/Keeper Password Manager.app/Contents/Frameworks/Keeper Password Manager Helper.app/"
+                 "Contents/MacOS/Keeper Password Manager Helper")
+IMG(KEEPER_HELPER, "com.keepersecurity.passwordmanager.helper", "devid", "ILLUSTRKEEP")
+
+
+@case("keeper_helper_security_chrome_import", "benign",
+      "Keeper Password Manager Helper (Developer ID) imports Chrome passwords by running `security "
+      "find-generic-password -wa Chrome` itself; Elastic's browser-password rules exclude exactly this parent.",
+      ["https://github.com/elastic/detection-rules/blob/main/rules/macos/credential_access_keychain_pwd_retrieval_security_cmd.toml",
+       "https://docs.keeper.io/en/user-guides/import-records-1/import-from-web-browsers"])
+def b_keeper_helper(w, c):
+    app = launch_app(w, KEEPER)
+    helper = w.spawn(app, KEEPER_HELPER, [KEEPER_HELPER, "--type=utility"])
+    sec_direct(w, helper, ["security", "find-generic-password", "-wa", "Chrome"])
+    c.exp("find_generic_password", SEC, False)
+    w.exit(helper), w.exit(app)
 
 
 @case("bitwarden_desktop_import", "benign",
