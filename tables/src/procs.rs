@@ -213,6 +213,10 @@ pub struct ProcessCache {
     pub evictions: u64,
     /// Entries freed by exit events.
     pub exits_freed: u64,
+    /// Processes that were running when the extension started (no
+    /// pidversion known), by pid: a parent's last resort until an exit or
+    /// exec of that pid says the seed is gone. See [`parse_ps`].
+    seeded: HashMap<i64, Arc<ProcInfo>>,
 }
 
 /// Default number of process images remembered.
@@ -228,7 +232,28 @@ impl ProcessCache {
             capacity: capacity.max(1),
             evictions: 0,
             exits_freed: 0,
+            seeded: HashMap::new(),
         }
+    }
+
+    /// Seed the tree with processes already running (pidversion unknown).
+    /// Bounded by the cache capacity.
+    pub fn seed(&mut self, procs: Vec<ProcInfo>) {
+        for p in procs.into_iter().take(self.capacity) {
+            self.seeded.insert(p.pid, Arc::new(p));
+        }
+    }
+
+    /// Seeded processes still standing.
+    pub fn seeded_len(&self) -> usize {
+        self.seeded.len()
+    }
+
+    fn seed_for(&self, pid: i64, exclude: (i64, i64)) -> Option<Arc<ProcInfo>> {
+        self.seeded
+            .get(&pid)
+            .filter(|q| q.key() != exclude)
+            .cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -247,6 +272,8 @@ impl ProcessCache {
     /// Insert (or replace) an image; returns the shared entry.
     pub fn insert(&mut self, info: ProcInfo) -> Arc<ProcInfo> {
         let key = info.key();
+        // A new image of a seeded pid: the seed no longer describes it.
+        self.seeded.remove(&info.pid);
         self.latest.insert(info.pid, info.pidversion);
         let arc = Arc::new(info);
         let st = self.stamp();
@@ -295,6 +322,7 @@ impl ProcessCache {
 
     /// Forget an image (its exit event). Descendants keep their links.
     pub fn remove(&mut self, key: (i64, i64)) {
+        self.seeded.remove(&key.0);
         if let Some((_, st)) = self.map.remove(&key) {
             self.order.remove(&st);
             self.exits_freed += 1;
@@ -337,14 +365,19 @@ impl ProcessCache {
     /// tells them apart.
     pub fn parent_by_token(&self, p: &ProcInfo) -> Option<Arc<ProcInfo>> {
         if let Some(k) = p.parent {
-            return self.get_arc(k).filter(|q| q.key() != p.key());
+            return self
+                .get_arc(k)
+                .filter(|q| q.key() != p.key())
+                .or_else(|| self.seed_for(k.0, p.key()));
         }
         let ppid = p.ppid?;
         if ppid == p.pid {
             return None;
         }
-        let pv = self.latest.get(&ppid)?;
-        self.get_arc((ppid, *pv)).filter(|q| q.key() != p.key())
+        match self.latest.get(&ppid) {
+            Some(pv) => self.get_arc((ppid, *pv)).filter(|q| q.key() != p.key()),
+            None => self.seed_for(ppid, p.key()),
+        }
     }
 
     /// The parent of a process: the image recorded as spawning it, else the
@@ -354,13 +387,20 @@ impl ProcessCache {
             return Some(&**link);
         }
         if let Some(k) = p.parent {
-            return self.get(k).filter(|q| q.key() != p.key());
+            return self.get(k).filter(|q| q.key() != p.key()).or_else(|| {
+                self.seeded
+                    .get(&k.0)
+                    .map(|q| &**q)
+                    .filter(|q| q.key() != p.key())
+            });
         }
         let ppid = p.ppid?;
         if ppid == p.pid {
             return None;
         }
-        self.latest_for_pid(ppid).filter(|q| q.key() != p.key())
+        self.latest_for_pid(ppid)
+            .or_else(|| self.seeded.get(&ppid).map(|q| &**q))
+            .filter(|q| q.key() != p.key())
     }
 
     /// Ancestors, nearest first, at most `max` deep, stopping at cycles.
@@ -376,6 +416,66 @@ impl ProcessCache {
         }
         out
     }
+}
+
+/// Processes from `ps -axww -o pid=,ppid=,uid=,args=` output: the tree as
+/// it stood when the extension started, for ancestry of processes whose
+/// exec came before the capture. ps knows no pidversion or signature: a
+/// seed is a parent of last resort (pidversion -1, signer unknown, so it
+/// never satisfies an identity rule) until an exec or exit of its pid.
+/// Lines that do not parse are skipped and counted.
+pub fn parse_ps(text: &str, cmdline_cap: usize) -> (Vec<ProcInfo>, usize) {
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let (Some(pid), Some(ppid), Some(uid)) = (it.next(), it.next(), it.next()) else {
+            if !line.trim().is_empty() {
+                skipped += 1;
+            }
+            continue;
+        };
+        let (Ok(pid), Ok(ppid), Ok(uid)) =
+            (pid.parse::<i64>(), ppid.parse::<i64>(), uid.parse::<i64>())
+        else {
+            skipped += 1;
+            continue;
+        };
+        let args: Vec<&str> = it.collect();
+        let Some(exe) = args.first() else {
+            skipped += 1;
+            continue;
+        };
+        let cmd = crate::text::sanitize(&crate::redact::redact_text(&args.join(" "))).into_owned();
+        let (cmd, _) = crate::text::truncate(cmd, cmdline_cap);
+        out.push(ProcInfo {
+            pid,
+            pidversion: -1,
+            ppid: Some(ppid),
+            euid: Some(uid),
+            path: crate::text::sanitize(exe).into_owned(),
+            cmdline: Some(cmd),
+            ..Default::default()
+        });
+    }
+    (out, skipped)
+}
+
+/// The running processes, from `/bin/ps` (the extension calls it on macOS
+/// to seed its process tree at start). Thin: the parsing is [`parse_ps`].
+pub fn running_processes(cmdline_cap: usize) -> std::io::Result<(Vec<ProcInfo>, usize)> {
+    let out = std::process::Command::new("/bin/ps")
+        .args(["-axww", "-o", "pid=,ppid=,uid=,args="])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "/bin/ps exited {}",
+            out.status
+        )));
+    }
+    Ok(parse_ps(&String::from_utf8_lossy(&out.stdout), cmdline_cap))
 }
 
 #[cfg(test)]
@@ -473,6 +573,29 @@ mod tests {
         let last = c.get((1999, 1)).unwrap().clone();
         assert_eq!(c.ancestors(&last, 16).len(), 16);
         assert_eq!(c.ancestors(&last, 16)[0].pid, 1998);
+    }
+
+    #[test]
+    fn seeds_are_parents_of_last_resort_until_their_pid_moves_on() {
+        let ps = "  1     0   0 /sbin/launchd\n  700     1   501 /usr/bin/osascript -e do shell script\nnot a line\n";
+        let (seeds, skipped) = parse_ps(ps, 2048);
+        assert_eq!((seeds.len(), skipped), (2, 1));
+        let mut c = ProcessCache::new(10);
+        c.seed(seeds);
+        let child = info(800, 5, Some((700, 1234)), "/bin/sh");
+        assert_eq!(c.parent_of(&child).unwrap().path, "/usr/bin/osascript");
+        assert_eq!(
+            c.parent_by_token(&child).unwrap().cmdline.as_deref(),
+            Some("/usr/bin/osascript -e do shell script")
+        );
+        assert!(c.parent_of(&child).unwrap().signer.is_none());
+        // An exec of pid 700 replaces the seed; its exit removes it.
+        c.insert(info(700, 1240, None, "/bin/zsh"));
+        assert!(c.parent_of(&child).is_none());
+        c.seed(parse_ps("900 1 0 /usr/bin/python3 x.py", 2048).0);
+        assert_eq!(c.seeded_len(), 2, "launchd and pid 900");
+        c.remove((900, 77));
+        assert_eq!(c.seeded_len(), 1, "pid 900 exited");
     }
 
     #[test]
