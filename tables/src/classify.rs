@@ -41,6 +41,7 @@ use crate::security_cli::{self, SecurityInvocation};
 use crate::text::{basename, join_args, join_path, sanitize, truncate, Fnv64};
 use crate::tuning::{Facts, Tuning, What};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Command lines in rows are capped at this many bytes.
 pub const ROW_CMDLINE_MAX: usize = 16 * 1024;
@@ -598,16 +599,54 @@ impl Classifier {
                 // Ancestry is recorded now: the image that really spawned
                 // this one is what a fork event recorded for the pre-exec
                 // image, else the image the parent token names now.
-                let pre_key = ProcInfo::from_es(&msg.process).key();
-                let forked = match self.cache.get_arc(pre_key) {
-                    Some(pre) if pre_key != info.key() && pre.fork_linked => pre.spawned_by.clone(),
+                let pre_es = ProcInfo::from_es(&msg.process);
+                let pre_key = pre_es.key();
+                let pre_cached = self
+                    .cache
+                    .get_arc(pre_key)
+                    .filter(|_| pre_key != info.key());
+                let forked = match &pre_cached {
+                    Some(pre) if pre.fork_linked => pre.spawned_by.clone(),
                     _ => None,
                 };
                 info.fork_linked = forked.is_some();
-                let spawner = forked.or_else(|| self.cache.parent_by_token(&info));
+                let spawner = forked.or_else(|| {
+                    // Without fork events: the pre-exec image of a forked
+                    // child still runs the image it was forked from. When
+                    // the parent pid has since exec'd something else (its
+                    // token names the new image), the image it replaced is
+                    // the real spawner. pidversions come from one counter
+                    // the kernel bumps at fork and at exec, so a child
+                    // forked before the parent's exec has the smaller one.
+                    let parent = self.cache.parent_by_token(&info)?;
+                    match &parent.replaced {
+                        Some(prior)
+                            if pre_cached.is_none()
+                                && pre_es.pid != parent.pid
+                                && prior.pidversion < pre_es.pidversion
+                                && pre_es.pidversion < parent.pidversion
+                                && pre_es.path != parent.path
+                                && prior.path == pre_es.path
+                                && (prior.cdhash.is_none() || prior.cdhash == pre_es.cdhash) =>
+                        {
+                            Some(Arc::clone(prior))
+                        }
+                        _ => Some(parent),
+                    }
+                });
                 if let Some(sp) = &spawner {
                     info.link_to(sp);
                 }
+                // Remember the image this exec replaced (one level).
+                info.replaced = Some(match pre_cached {
+                    Some(pre) if pre.replaced.is_none() => pre,
+                    Some(pre) => {
+                        let mut light = ProcInfo::clone(&pre);
+                        light.replaced = None;
+                        Arc::new(light)
+                    }
+                    None => Arc::new(pre_es),
+                });
                 if pre_key != info.key() {
                     self.cache.remove_replaced(pre_key);
                 }

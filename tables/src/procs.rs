@@ -137,6 +137,9 @@ pub struct ProcInfo {
     /// through execs of the forked child): the real spawner, whatever the
     /// parent pid runs now.
     pub fork_linked: bool,
+    /// The image this one replaced by exec (same pid), one level deep:
+    /// what a child forked before that exec still runs.
+    pub replaced: Option<Arc<ProcInfo>>,
 }
 
 /// Longest recorded ancestry chain; deeper links are cut (a bound on memory
@@ -168,6 +171,7 @@ impl ProcInfo {
             spawned_by: None,
             link_depth: 0,
             fork_linked: false,
+            replaced: None,
         }
     }
 
