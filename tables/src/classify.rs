@@ -131,6 +131,10 @@ enum Model {
     /// high-value secret (go-keyring's `-s SERVICE -wa USER`): judged by
     /// what is read, unless the driver is plainly hostile.
     NamedItem,
+    /// A read-only open of a mounted copy of a live keychain (a backup or
+    /// APFS snapshot keeping the live path below its mount point) by signed
+    /// code that is not a raw reader: backup tools read their snapshots.
+    MirrorRead,
     /// A browser's Safe Storage key read by a signed app's own helper run
     /// directly (no shell): a password manager importing browser passwords
     /// (Keeper's helper runs `security find-generic-password -wa Chrome`).
@@ -507,6 +511,12 @@ impl Classifier {
         }
     }
 
+    fn forget_derived(&mut self, path: &str) {
+        if self.derived.remove(&path.to_string()).is_some() {
+            self.derived_version += 1;
+        }
+    }
+
     /// Changes whenever a file receives keychain material under another
     /// name (0: none yet).
     pub fn derived_version(&self) -> u64 {
@@ -556,9 +566,7 @@ impl Classifier {
             .backup_destinations
             .iter()
             .any(|p| crate::tuning::wildcard(p, dest));
-        let mirrors = dest
-            .match_indices('/')
-            .any(|(i, _)| i > 0 && material::is_live_location(&dest[i..]));
+        let mirrors = mirrors_live_location(dest);
         if !declared || !mirrors {
             return None;
         }
@@ -771,6 +779,8 @@ impl Classifier {
                     )
                 {
                     f.model = Some(Model::ApiRead);
+                } else if o.fflag & FWRITE == 0 && mirrors_live_location(path) {
+                    f.model = Some(Model::MirrorRead);
                 }
                 Some(f)
             }
@@ -817,6 +827,7 @@ impl Classifier {
             EsEvent::Rename(r) => {
                 let dest = r.destination.path().unwrap_or_default();
                 if let Some(m) = self.material_of(&r.source.path) {
+                    self.forget_derived(&r.source.path);
                     self.derive(&dest, m);
                     return Some(copy_finding(
                         "keychain_move",
@@ -859,6 +870,8 @@ impl Classifier {
             }
             EsEvent::Create(c) => {
                 let dest = c.destination.path()?;
+                // A new file at a followed path holds something else now.
+                self.forget_derived(&dest);
                 let m = material::classify(&dest)?;
                 if m.at_home(&dest) {
                     // New keychains are created in their folder by design.
@@ -885,6 +898,7 @@ impl Classifier {
             }
             EsEvent::Unlink(u) => {
                 let m = self.material_of(&u.target.path)?;
+                self.forget_derived(&u.target.path);
                 let mut f = Finding::new(
                     "keychain_delete",
                     Sev::Low,
@@ -993,6 +1007,10 @@ impl Classifier {
         let modelled: Option<String> = match f.model {
             _ if !suspicion.is_empty() => None,
             Some(Model::MirrorBackup) => self.mirror_backup_shape(actor, f.destination.as_deref()),
+            Some(Model::MirrorRead) => self.api_read_shape(actor).map(|_| {
+                "read-only open of a mounted copy (a backup or snapshot keeping the live path) by signed code that is not a raw reader"
+                    .to_string()
+            }),
             Some(Model::BrowserImport) => parent
                 .filter(|p| {
                     p.signer == Some(Signer::DeveloperId)
@@ -1235,6 +1253,13 @@ fn copy_finding(action: &'static str, verb: &str, src: &str, dest: String, m: Ma
     f.model = Some(Model::MirrorBackup);
     f.destination = Some(dest);
     f
+}
+
+/// Whether the path is a live keychain location below some other root (a
+/// backup volume, a snapshot mount): `/Volumes/B/Users/alice/Library/Keychains/…`.
+fn mirrors_live_location(path: &str) -> bool {
+    path.match_indices('/')
+        .any(|(i, _)| i > 0 && material::is_live_location(&path[i..]))
 }
 
 fn is_system_keychain_path(p: &str) -> bool {

@@ -1100,6 +1100,18 @@ def b_ccc(w, c):
     w.exit(h)
 
 
+@case("carbon_copy_cloner_reads_snapshot", "benign",
+      "Carbon Copy Cloner backs up from an APFS snapshot of the source it mounts: its helper reads the keychain "
+      "files below the snapshot's mount point.",
+      ["https://bombich.com/kb/ccc6/leveraging-snapshots-on-apfs-formatted-destinations"])
+def b_ccc_snap(w, c):
+    h = w.launchd_spawn(CCC, [CCC], ROOT_DAEMON, g.SYS_ASID, "com.bombich.ccchelper")
+    src = "/Volumes/com.bombich.ccc.snapshot.Data" + LOGIN_KC
+    raw_read(w, h, src)
+    c.exp("keychain_read", CCC, False, "open", target_path=src)
+    w.exit(h)
+
+
 @case("superduper_backup", "benign",
       "SuperDuper! (Developer ID) copies the user's files with copyfile to a bootable backup volume.",
       ["https://www.shirt-pocket.com/SuperDuper/SuperDuperDescription.html"])
