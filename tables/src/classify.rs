@@ -532,12 +532,23 @@ impl Classifier {
     /// The reader model: whether this actor's read-only open of a live
     /// file keychain has the keychain API's shape (the driver was already
     /// found clean). `None` names nothing: the read stays `medium`.
-    fn api_read_shape(&self, actor: &ProcInfo) -> Option<String> {
+    fn api_read_shape(&self, actor: &ProcInfo, parent: Option<&ProcInfo>) -> Option<String> {
         let model = &self.tuning.model;
         if !model.reader_model || !actor.has_code_identity() {
             return None;
         }
         if raw_reader(actor, &model.extra_raw_readers).is_some() || acts_for_others(actor) {
+            return None;
+        }
+        // Apple's own API users are apps and daemons launchd starts; Apple
+        // code run from a shell or script is a tool doing what it is told
+        // (a file copier in a framework's Resources, PlistBuddy, ...),
+        // unless it is one of the command-line API users.
+        let name = basename(&actor.path).to_ascii_lowercase();
+        if actor.platform_binary
+            && !API_CLI_TOOLS.contains(&name.as_str())
+            && parent.is_some_and(|p| raw_reader(p, &model.extra_raw_readers).is_some())
+        {
             return None;
         }
         let who = match (&actor.team_id, actor.platform_binary) {
@@ -1007,7 +1018,7 @@ impl Classifier {
         let modelled: Option<String> = match f.model {
             _ if !suspicion.is_empty() => None,
             Some(Model::MirrorBackup) => self.mirror_backup_shape(actor, f.destination.as_deref()),
-            Some(Model::MirrorRead) => self.api_read_shape(actor).map(|_| {
+            Some(Model::MirrorRead) => self.api_read_shape(actor, parent).map(|_| {
                 "read-only open of a mounted copy (a backup or snapshot keeping the live path) by signed code that is not a raw reader"
                     .to_string()
             }),
@@ -1026,7 +1037,7 @@ impl Classifier {
                     )
                 }),
             _ if !f.high_reasons.is_empty() => None,
-            Some(Model::ApiRead) => self.api_read_shape(actor),
+            Some(Model::ApiRead) => self.api_read_shape(actor, parent),
             Some(Model::Interactive) => parent
                 .filter(|p| {
                     p.has_code_identity()

@@ -843,6 +843,23 @@ def e_renamed_cp(w, c):
     w.exit(n)
 
 
+SHOVE = "/System/Library/PrivateFrameworks/PackageKit.framework/Versions/A/Resources/shove"
+IMG(SHOVE, "com.apple.shove")
+
+
+@case("evasion_apple_file_copier_outside_cli_folders", "evasion",
+      "An Apple platform binary outside /bin and /usr/bin that copies files (PackageKit's shove) run from a "
+      "shell: Apple code driven by a script is a tool, not the keychain API.",
+      ["https://attack.mitre.org/techniques/T1218/ (signed binary proxy execution)"])
+def e_shove(w, c):
+    zsh = w.terminal_shell()
+    sudo, sh = sudo_run(w, zsh, SHOVE, ["shove", LOGIN_KC, "/private/var/tmp/cache.db"])
+    raw_read(w, sh)
+    w.write_new(sh, "/private/var/tmp/cache.db", 2_376_704, fflag=FWRITE | O_CREAT)
+    c.exp("keychain_read", SHOVE, True, "open")
+    w.exit(sh), w.exit(sudo)
+
+
 @case("evasion_security_interactive_from_python", "evasion",
       "`security -i` fed from a python one-liner (commands hidden from argv).",
       ["https://github.com/apple-oss-distributions/Security (SecurityTool/macOS/security.c -i)"])
