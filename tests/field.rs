@@ -269,3 +269,41 @@ fn exit_status_and_atomic_saves_are_counted() {
         "an atomic save is not a copy: {rows:?}"
     );
 }
+
+/// The reader model's parts are tunable: turned off, or with an app named
+/// as a raw reader, a signed app's read-only open alerts again.
+#[test]
+fn the_reader_model_is_tunable() {
+    let case = "tests/field/chrome_reads_own_safe_storage.ndjson";
+    let (rows, _, _) = scan(case);
+    assert!(!rows.iter().any(is_alert), "default: the API at work");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("field-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, json) in [
+        ("off", r#"{"version":1,"model":{"reader_model":false}}"#),
+        (
+            "raw",
+            r#"{"version":1,"model":{"extra_raw_readers":["google chrome"]}}"#,
+        ),
+    ] {
+        let f = dir.join(format!("{name}.json"));
+        std::fs::write(&f, json).unwrap();
+        let (stdout, _) = run(&["scan", "--input", case, "--tuning", f.to_str().unwrap()]);
+        let rows: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(rows.iter().any(is_alert), "{name}: {rows:?}");
+    }
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"version":1,"model":{"reader_modle":false}}"#).unwrap();
+    let out = Command::new(BIN)
+        .args(["scan", "--input", case, "--tuning"])
+        .arg(&bad)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reader_modle"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
