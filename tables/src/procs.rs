@@ -450,7 +450,11 @@ pub fn parse_ps(text: &str, cmdline_cap: usize) -> (Vec<ProcInfo>, usize) {
             skipped += 1;
             continue;
         };
-        let cmd = crate::text::sanitize(&crate::redact::redact_text(&args.join(" "))).into_owned();
+        // ps joins argv with spaces (quoting is lost): redact word by word
+        // as for an exec's argv, then the joined text once more.
+        let words: Vec<String> = args.iter().map(|w| w.to_string()).collect();
+        let redacted = crate::redact::redact_argv(&words).join(" ");
+        let cmd = crate::text::sanitize(&crate::redact::redact_text(&redacted)).into_owned();
         let (cmd, _) = crate::text::truncate(cmd, cmdline_cap);
         out.push(ProcInfo {
             pid,
@@ -610,5 +614,19 @@ mod tests {
         let p = info(3, 1, Some((1, 1)), "/c");
         let a = c.ancestors(&p, 16);
         assert_eq!(a.len(), 2);
+    }
+}
+#[cfg(test)]
+mod seed_redaction {
+    #[test]
+    fn seeded_command_lines_are_redacted() {
+        let (seeds, _) = super::parse_ps(
+            "42 1 501 security unlock-keychain -p hunter2 login.keychain\n43 1 0 /bin/sh -c 'security add-generic-password -a a -s s -w S3cr3t'\n",
+            2048,
+        );
+        for s in &seeds {
+            let c = s.cmdline.as_deref().unwrap();
+            assert!(!c.contains("hunter2") && !c.contains("S3cr3t"), "{c}");
+        }
     }
 }
