@@ -1398,6 +1398,37 @@ def b_failed(w, c):
     c.exp("find_generic_password", SEC, False)
 
 
+# =============================================================================================
+# The same behaviours on macOS 26 (message version 10: array audit tokens, cs_validation_category)
+# and on captures without fork/exit events (eslogger run with exec and file events only)
+# =============================================================================================
+
+for _name, _label, _fn, _ver, _forks, _src in [
+    ("amos_osascript_chrome_safe_storage_v10", "attack", f_amos_chrome, 10, True,
+     "https://www.sentinelone.com/blog/atomic-stealer-threat-actor-spawns-second-variant-of-macos-malware-sold-on-telegram/"),
+    ("beavertail_node_reads_keychain_no_forks", "attack", f_beavertail, 9, False,
+     "https://unit42.paloaltonetworks.com/two-campaigns-by-north-korea-bad-actors-target-job-hunters/"),
+    ("metastealer_go_adhoc_cp_v10", "attack", f_metastealer, 10, True,
+     "https://www.sentinelone.com/blog/macos-metastealer-new-family-of-obfuscated-go-infostealers-spread-in-targeted-attacks/"),
+    ("evasion_genuine_mdm_pushes_chrome_read_v10", "evasion", e_mdm_chrome, 10, True,
+     "https://github.com/elastic/detection-rules"),
+    ("evasion_hard_link_neutral_name_no_forks", "evasion", e_link, 9, False,
+     "https://developer.apple.com/documentation/endpointsecurity/es_event_link_t"),
+    ("go_keyring_get_gh_v10", "benign", b_gh_get, 10, True,
+     "https://github.com/zalando/go-keyring/blob/master/keyring_darwin.go"),
+    ("chrome_reads_own_safe_storage_v10", "benign", b_chrome, 10, True,
+     "https://chromium.googlesource.com/chromium/src/+/main/components/os_crypt/sync/keychain_password_mac.mm"),
+    ("keeper_helper_security_chrome_import_no_forks", "benign", b_keeper_helper, 9, False,
+     "https://docs.keeper.io/en/user-guides/import-records-1/import-from-web-browsers"),
+    ("carbon_copy_cloner_backup_v10", "benign", b_ccc, 10, True,
+     "https://bombich.com/kb/ccc6/how-set-up-your-first-backup"),
+]:
+    _base = next(c for c in CASES if c.fn is _fn)
+    CASES.append(FieldCase(_name, _label, _base.description + (
+        " (message version 10)" if _ver == 10 else " (capture without fork and exit events)"),
+        [_src], _fn, _ver, _forks))
+
+
 # ---------------------------------------------------------------------------------------------
 # Build and check
 # ---------------------------------------------------------------------------------------------
