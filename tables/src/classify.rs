@@ -1622,6 +1622,84 @@ mod tests {
         }
     }
 
+    /// One eslogger exec line: `pid`/`pv` execs `path` with `args`, its
+    /// parent token naming `parent`.
+    fn exec_line(pid: i64, pv: i64, parent: (i64, i64), path: &str, args: &[&str]) -> String {
+        let proc_obj = |pid: i64, pv: i64, path: &str| {
+            serde_json::json!({
+                "audit_token": {"pid": pid, "pidversion": pv, "euid": 501, "auid": 501, "ruid": 501},
+                "parent_audit_token": {"pid": parent.0, "pidversion": parent.1},
+                "ppid": parent.0,
+                "codesigning_flags": 637623057u32,
+                "is_platform_binary": true,
+                "signing_id": format!("com.apple.{}", basename(path)),
+                "cdhash": "F988105881118CD77EF87293D97DECE8E193FA98",
+                "executable": {"path": path}
+            })
+        };
+        serde_json::json!({
+            "version": 9,
+            "time": "2026-01-01T00:00:00.000000000Z",
+            "process": proc_obj(pid, pv - 1, "/bin/zsh"),
+            "event": {"exec": {"target": proc_obj(pid, pv, path), "args": args}}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_long_lived_driver_is_not_forgotten_in_a_busy_session() {
+        // osascript (pid 10) keeps spawning children while 50 unrelated
+        // processes come and go in a 16-entry cache; its last child runs
+        // security. First-in-first-out eviction would have dropped
+        // osascript, and with it the raise to high.
+        let mut c = Classifier::new(Tuning::builtin(), 16);
+        let mut out = Vec::new();
+        let feed = |c: &mut Classifier, line: String, out: &mut Vec<KeychainAccess>| {
+            let (msg, ev) = crate::es::parse_line(&line).unwrap();
+            c.handle(&msg, &ev, out);
+        };
+        feed(
+            &mut c,
+            exec_line(
+                10,
+                100,
+                (1, 1),
+                "/usr/bin/osascript",
+                &["osascript", "-e", "x"],
+            ),
+            &mut out,
+        );
+        for i in 0..50 {
+            feed(
+                &mut c,
+                exec_line(1000 + i, 5, (1, 1), "/bin/ls", &["ls"]),
+                &mut out,
+            );
+            if i % 5 == 0 {
+                feed(
+                    &mut c,
+                    exec_line(2000 + i, 5, (10, 100), "/bin/echo", &["echo"]),
+                    &mut out,
+                );
+            }
+        }
+        feed(
+            &mut c,
+            exec_line(
+                3000,
+                5,
+                (10, 100),
+                "/usr/bin/security",
+                &["security", "dump-keychain", "-d"],
+            ),
+            &mut out,
+        );
+        let row = out.last().unwrap();
+        assert_eq!(row.parent_path.as_deref(), Some("/usr/bin/osascript"));
+        assert_eq!(row.severity.as_deref(), Some("high"));
+        assert!(c.cache.evictions > 0, "the cache was under pressure");
+    }
+
     #[test]
     fn browser_items_raise_to_high() {
         let f = sec(&[
