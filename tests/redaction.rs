@@ -130,10 +130,17 @@ fn capture(cases: &[Case]) -> String {
             ],
         ));
         let mut procs = Vec::new();
+        let mut parent_path = "/bin/zsh".to_string();
         for (i, (path, sid, script, argv)) in tree.iter().enumerate() {
             let pid = base + 1 + i as i64;
-            let parent = proc_json("/bin/zsh", None, ppid, base - 1);
+            // As Endpoint Security reports an exec: the message's process is
+            // the pre-exec image, a child forked from the parent and still
+            // running the parent's image (same pid as the target, an older
+            // pidversion).
+            let mut parent = proc_json(&parent_path, None, pid, ppid);
+            parent["audit_token"][7] = json!(pid * 10 - 1);
             let target = proc_json(path, sid.as_deref(), pid, ppid);
+            parent_path = path.clone();
             line(
                 parent,
                 json!({"exec": {"target": target.clone(), "args": argv,
@@ -544,6 +551,9 @@ fn rows_made_before_the_secret_is_seen_keep_it() {
     std::fs::create_dir_all(&dir).unwrap();
     let script = proc_json("/bin/bash", None, 50, 40);
     let child = proc_json("/usr/bin/security", None, 51, 50);
+    // The exec's process: pid 51 forked from the script, before its exec.
+    let mut forked = proc_json("/bin/bash", None, 51, 50);
+    forked["audit_token"][7] = json!(509);
     let shell = proc_json("/bin/zsh", None, 40, 1);
     let open = json!({"open": {"fflag": 1, "file": {"path": "/Users/alice/Library/Keychains/login.keychain-db", "path_truncated": false}}});
     let ev = |seq: u64, p: &Value, e: Value, ty: u32| {
@@ -561,7 +571,7 @@ fn rows_made_before_the_secret_is_seen_keep_it() {
         ev(2, &script, open.clone(), 10),
         ev(
             3,
-            &script,
+            &forked,
             json!({"exec": {"target": child, "args": ["security", "unlock-keychain", "-p", "Late-Secret-9", "k"], "script": null}}),
             9,
         ),

@@ -6,7 +6,7 @@
 //! (MITRE ATT&CK T1555.001). Data flows one way:
 //! source ([`scan::LineReader`]) -> parse ([`es`], [`unified_log`]) ->
 //! normalise ([`procs`], [`redact`], [`text`]) -> classify ([`classify`],
-//! [`security_cli`], [`material`], [`tuning`]) -> correlate ([`correlate`])
+//! [`security_cli`], [`material`], [`model`], [`tuning`]) -> correlate ([`correlate`])
 //! -> store ([`store`]) ->
 //! table/CLI ([`constraints`], [`schema`]).
 //!
@@ -22,6 +22,7 @@ pub mod inline_code;
 pub mod input;
 pub mod keychain_prompts;
 pub mod material;
+pub mod model;
 pub mod own_procs;
 pub mod procs;
 pub mod redact;

@@ -15,7 +15,8 @@ pub const CONFIG_ENV: &str = "KEYCHAIN_ACCESS_CONFIG";
 
 /// The event list eslogger is started with (what the classifier needs).
 pub const ESLOGGER_EVENTS: &[&str] = &[
-    "exec", "fork", "open", "close", "clone", "copyfile", "rename", "create", "unlink",
+    "exec", "fork", "exit", "open", "close", "clone", "copyfile", "rename", "create", "unlink",
+    "link",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -153,11 +153,21 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let children: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = mpsc::sync_channel::<sources::Feed>(64);
-    let scanner = Scanner::new(ScanOptions {
+    #[allow(unused_mut)]
+    let mut scanner = Scanner::new(ScanOptions {
         max_line: cfg.max_line_bytes,
         cache_capacity: cfg.process_cache_entries,
         tuning,
     });
+    // Processes that were running before eslogger started have no exec
+    // event: seed the tree from the running processes (macOS only).
+    #[cfg(target_os = "macos")]
+    seed_process_tree(
+        &mut scanner,
+        keychain_access_tables::procs::running_processes(
+            keychain_access_tables::classify::CACHE_CMDLINE_MAX,
+        ),
+    );
     let mut ingest = ingest::Ingest::new(
         store,
         scanner,
@@ -303,5 +313,46 @@ fn kill_child(pid: u32) {
     };
     if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
         log::debug!("kill {}: {e}", pid.as_raw_nonzero());
+    }
+}
+
+/// Seed the classifier's process tree with the running processes; a failure
+/// is logged, never fatal (ancestry of older processes is then unknown).
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn seed_process_tree(
+    scanner: &mut Scanner,
+    running: std::io::Result<(Vec<keychain_access_tables::procs::ProcInfo>, usize)>,
+) -> usize {
+    match running {
+        Ok((procs, skipped)) => {
+            let n = procs.len();
+            scanner.classifier.cache.seed(procs);
+            log::info!(
+                "process tree seeded with {n} running processes ({skipped} ps lines skipped)"
+            );
+            scanner.classifier.cache.seeded_len()
+        }
+        Err(e) => {
+            log::warn!("could not list running processes to seed the process tree: {e}");
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod seed_tests {
+    use super::*;
+
+    #[test]
+    fn seeding_logs_and_bounds_and_survives_failure() {
+        let mut scanner = Scanner::new(ScanOptions::default());
+        let ps = "1 0 0 /sbin/launchd\n412 1 501 /usr/bin/osascript -e x\n";
+        let n = seed_process_tree(
+            &mut scanner,
+            Ok(keychain_access_tables::procs::parse_ps(ps, 2048)),
+        );
+        assert_eq!(n, 2);
+        let err = seed_process_tree(&mut scanner, Err(std::io::Error::other("no ps")));
+        assert_eq!(err, 0);
     }
 }
