@@ -5,6 +5,8 @@
 //! --interval N [--verbose]` and no subcommand: that is extension mode.
 //! Otherwise a subcommand is required.
 
+#[cfg(feature = "count-alloc")]
+mod alloc_count;
 mod cli;
 mod ext;
 mod output;
@@ -81,6 +83,10 @@ enum Cmd {
     Forward(ext::forward::ForwardArgs),
 }
 
+#[cfg(feature = "count-alloc")]
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = if cli.verbose { "debug" } else { "warn" };
@@ -115,6 +121,11 @@ fn main() -> ExitCode {
             }
         },
     };
+    #[cfg(feature = "count-alloc")]
+    {
+        let (live, peak) = alloc_count::heap();
+        eprintln!("keychain-access: heap: peak_live_bytes={peak} live_bytes_at_exit={live}");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

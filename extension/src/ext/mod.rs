@@ -99,6 +99,16 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
 
     ensure_db_dir(&cfg.database)?;
     let mut store = Store::open(&cfg.database).map_err(|e| e.to_string())?;
+    // A large answer spills, encoded, to an unlinked file beside the buffer
+    // (a directory Store::open has checked is ours and private) instead of
+    // being held in memory.
+    let spool_dir = cfg
+        .database
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    server = server.with_spool_dir(spool_dir);
 
     // Sources, in status-row order.
     struct Planned {
