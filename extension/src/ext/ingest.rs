@@ -24,6 +24,10 @@ pub struct Ingest {
     /// resolved only for live sources, never for captures from elsewhere).
     pub live: Vec<bool>,
     usernames: HashMap<i64, Option<String>>,
+    /// Set when eslogger and osquery's ES tables both run.
+    pub dedup: Option<super::dedup::CrossSourceDedup>,
+    /// The source index of osquery's ES tables, if configured.
+    pub osquery_source: Option<usize>,
 }
 
 /// How often retention runs and buffer size is measured.
@@ -51,6 +55,8 @@ impl Ingest {
             retention,
             live,
             usernames: HashMap::new(),
+            dedup: None,
+            osquery_source: None,
         }
     }
 
@@ -111,6 +117,12 @@ impl Ingest {
                 let updates = self.scanner.take_correlation_updates();
                 if !updates.is_empty() {
                     keychain_access_tables::correlate::apply_updates(&mut rows, &updates);
+                }
+                if self.osquery_source == Some(source) {
+                    super::osquery_es::clear_absent_columns(&mut rows);
+                }
+                if let Some(d) = self.dedup.as_mut() {
+                    d.filter(source, &mut rows);
                 }
                 if self.live.get(source).copied().unwrap_or(false) {
                     self.fill_usernames(&mut rows);

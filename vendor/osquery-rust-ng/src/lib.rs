@@ -35,7 +35,7 @@ pub type ExtensionStatus = _osquery::osquery::ExtensionStatus;
 /// use osquery_rust_ng::prelude::*;
 /// ```
 pub mod prelude {
-    pub use crate::client::ExtensionClient;
+    pub use crate::client::{ExtensionClient, ManagerClient};
     pub use crate::rows::RowWriter;
     pub use crate::Server;
     pub use crate::ServerStopHandle;

@@ -140,8 +140,19 @@ mod tests {
             self.state.lock().unwrap().deregistered.push(uuid);
             Ok(ok_status())
         }
-        fn handle_query(&self, _sql: String) -> thrift::Result<osquery::ExtensionResponse> {
-            Ok(osquery::ExtensionResponse::new(ok_status(), vec![]))
+        fn handle_query(&self, sql: String) -> thrift::Result<osquery::ExtensionResponse> {
+            if sql.contains("no_such_table") {
+                return Ok(osquery::ExtensionResponse::new(
+                    osquery::ExtensionStatus {
+                        code: Some(1),
+                        message: Some("no such table: no_such_table".into()),
+                        uuid: None,
+                    },
+                    vec![],
+                ));
+            }
+            let row = BTreeMap::from([("sql".to_string(), sql)]);
+            Ok(osquery::ExtensionResponse::new(ok_status(), vec![row]))
         }
         fn handle_get_query_columns(
             &self,
@@ -651,5 +662,30 @@ mod tests {
             .recv_timeout(Duration::from_secs(5))
             .expect("stop")
             .is_ok());
+    }
+
+    // ----- patch 10: the manager's query ------------------------------------------
+
+    #[test]
+    fn manager_client_runs_query() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = manager_socket(&dir);
+        MockManager::new(1).serve(&sock);
+        let mut m = crate::client::ManagerClient::connect_with_timeout(
+            &sock,
+            Duration::from_secs(2),
+            Some(Duration::from_secs(5)),
+        )
+        .expect("connect");
+        let resp = m.query("SELECT 1 AS one").expect("query");
+        assert_eq!(resp.status.as_ref().and_then(|s| s.code), Some(0));
+        assert_eq!(resp.response.expect("rows")[0]["sql"], "SELECT 1 AS one");
+        let resp = m.query("SELECT * FROM no_such_table").expect("query");
+        assert_eq!(resp.status.as_ref().and_then(|s| s.code), Some(1));
+        assert!(resp
+            .status
+            .and_then(|s| s.message)
+            .unwrap_or_default()
+            .contains("no such table"));
     }
 }
