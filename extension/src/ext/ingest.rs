@@ -106,7 +106,7 @@ impl Ingest {
             } => {
                 let before = self.scanner.finish_stats();
                 let mut rows: Vec<KeychainAccess> = Vec::new();
-                for l in &lines {
+                for l in lines.iter() {
                     self.scanner.scan_line(l, &mut rows);
                 }
                 for n in &oversize {

@@ -405,7 +405,7 @@ pub fn run(
                 set_state(&board, id, "running", None);
                 let feed = Feed::Lines {
                     source: id,
-                    lines,
+                    lines: lines.into(),
                     oversize: Vec::new(),
                     offset: Some(cursors.to_offset()),
                 };
