@@ -40,6 +40,12 @@ impl LineBatch {
         self.push(tail);
     }
 
+    /// Room for `bytes` of lines without growing (growing by doubling
+    /// would copy the batch again and again).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.data.reserve(bytes);
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -337,6 +343,8 @@ fn pump<R: Read>(
             || !split.lines.is_empty() && (split.lines.len() >= BATCH_LINES || idle || eof)
         {
             let batch = std::mem::take(&mut split);
+            // The next batch is likely as large as this one.
+            split.lines.reserve(batch.lines.data.len());
             let feed = Feed::Lines {
                 source: id,
                 lines: batch.lines,
@@ -456,6 +464,7 @@ pub fn run_file(
             let chunk_start = pos;
             pos += n as u64;
             let mut split = Split::default();
+            split.lines.reserve(n + splitter.partial.len());
             let end = splitter.push(&chunk[..n], &mut split);
             if split.is_empty() {
                 continue;
