@@ -228,9 +228,18 @@ impl Manager {
 }
 
 fn start_extension(dir: &Path, socket: &Path) -> Proc {
+    start_extension_with(dir, socket, json!({"enabled": false}), &[])
+}
+
+fn start_extension_with(
+    dir: &Path,
+    socket: &Path,
+    eslogger: Value,
+    env: &[(&str, PathBuf)],
+) -> Proc {
     let cfg = json!({
         "database": dir.join("db/buffer.db"),
-        "sources": {"eslogger": {"enabled": false}, "log_stream": {"enabled": false}, "files": [],
+        "sources": {"eslogger": eslogger, "log_stream": {"enabled": false}, "files": [],
                     "osquery_es": {"enabled": true, "interval_seconds": 1}}
     });
     let path = dir.join("cfg.json");
@@ -241,6 +250,7 @@ fn start_extension(dir: &Path, socket: &Path) -> Proc {
         .args(["--timeout", "10", "--interval", "1", "--config"])
         .arg(&path)
         .env("RUST_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("ext.log")).unwrap())
         .spawn()
@@ -489,4 +499,73 @@ fn an_osquery_without_es_tables_is_a_failed_source_with_the_reason() {
     let s = wait_status(&listen, "the failure shown", |s| s["state"] == "failed");
     assert!(s["last_error"].contains("es_process_events"), "{s:?}");
     assert!(s["last_error"].contains("cannot run SQL"), "{s:?}");
+}
+
+#[test]
+fn both_es_sources_store_one_row_per_access() {
+    // eslogger replays Atomic Red Team T1555.001 test 1 (`sudo security
+    // dump-keychain -d login.keychain`, fixture art_t1555_001_1_dump_keychain);
+    // osquery's es_process_events holds the same exec as osquery stores it:
+    // same pid and argv, stamped a second later, no pidversion.
+    let dir = tempdir("oses-both");
+    let es = dir.join("es.db");
+    create_tables(&es);
+    let state = dir.join("fake-es");
+    std::fs::create_dir_all(&state).unwrap();
+    let repo = common::repo();
+    let m = Manager::start(&dir, Some(&es));
+    let _ext = start_extension_with(
+        &dir,
+        &m.socket,
+        json!({"enabled": true, "command": [repo.join("tests/support/fake_eslogger.sh")],
+               "restart_backoff_initial_ms": 60000, "restart_backoff_max_ms": 60000}),
+        &[
+            ("FAKE_ES_MODE", PathBuf::from("hang")),
+            (
+                "FAKE_ES_FIXTURE",
+                repo.join("tests/fixtures/art_t1555_001_1_dump_keychain.ndjson"),
+            ),
+            ("FAKE_ES_STATE", state),
+        ],
+    );
+    let listen = m.wait_event("registered")["listen_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // eslogger's rows first (then osquery stores its copy, as it would a
+    // moment later), so which row is kept is known.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !call(&listen, "keychain_access_status")
+        .iter()
+        .any(|r| r["source"] == "eslogger" && n(r, "rows_stored") > 0)
+    {
+        assert!(Instant::now() < deadline, "eslogger stored nothing");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    insert(
+        &es,
+        "es_process_events",
+        &exec_row(
+            "0000000001",
+            "1754571602",
+            "32520",
+            "/usr/bin/security",
+            "security dump-keychain -d login.keychain ",
+            (
+                "com.apple.security",
+                "C54EB25033EB32C6EBAE748AFF737835B54F8B48",
+                "1",
+            ),
+        ),
+    );
+    let s = wait_status(&listen, "osquery's row read", |s| n(s, "lines_read") >= 1);
+    assert_eq!(n(&s, "rows_stored"), 0, "osquery's copy was kept: {s:?}");
+    let dumps: Vec<_> = call(&listen, "keychain_access_events")
+        .into_iter()
+        .filter(|r| r["action"] == "dump_keychain" && r["event_type"] == "exec")
+        .collect();
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    // The row kept is eslogger's, with what only eslogger carries.
+    assert_ne!(dumps[0]["pidversion"], "", "{:?}", dumps[0]);
+    assert_eq!(dumps[0]["parent_path"], "/usr/bin/sudo");
 }
