@@ -560,6 +560,7 @@ fn both_es_sources_store_one_row_per_access() {
     );
     let s = wait_status(&listen, "osquery's row read", |s| n(s, "lines_read") >= 1);
     assert_eq!(n(&s, "rows_stored"), 0, "osquery's copy was kept: {s:?}");
+    assert_eq!(n(&s, "alerts"), 0, "a dropped copy is no alert: {s:?}");
     let dumps: Vec<_> = call(&listen, "keychain_access_events")
         .into_iter()
         .filter(|r| r["action"] == "dump_keychain" && r["event_type"] == "exec")

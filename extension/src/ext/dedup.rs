@@ -48,11 +48,13 @@ impl CrossSourceDedup {
     }
 
     /// Drop from `rows` (all from `source`) those the other side already
-    /// delivered; remember the rest.
-    pub fn filter(&mut self, source: usize, rows: &mut Vec<KeychainAccess>) {
+    /// delivered; remember the rest. Returns how many dropped rows were
+    /// alerts (the source's `alerts` counts stored rows).
+    pub fn filter(&mut self, source: usize, rows: &mut Vec<KeychainAccess>) -> u64 {
         let Some(side) = self.sides.get(source).copied().flatten() else {
-            return;
+            return 0;
         };
+        let mut dropped_alerts = 0;
         rows.retain(|r| {
             if r.source.as_deref() != Some("esf") {
                 return true;
@@ -62,6 +64,7 @@ impl CrossSourceDedup {
             if let Some(&(other, seen_t)) = self.seen.get(&k) {
                 if other != side && (t - seen_t).abs() <= WINDOW_SECONDS {
                     self.dropped += 1;
+                    dropped_alerts += u64::from(r.is_alert());
                     return false;
                 }
             }
@@ -75,6 +78,7 @@ impl CrossSourceDedup {
             }
             true
         });
+        dropped_alerts
     }
 }
 
@@ -104,7 +108,9 @@ mod tests {
         // osquery's copy of pid 7's access, a second later: dropped; pid 9
         // is another access; pid 8 far later is another access too.
         let mut b = vec![row(101, 7, k), row(101, 9, k), row(200, 8, k)];
-        d.filter(2, &mut b);
+        b[0].severity = Some("high".into());
+        b[0].allowlisted = Some(0);
+        assert_eq!(d.filter(2, &mut b), 1);
         assert_eq!(b.iter().map(|r| r.pid.unwrap()).collect::<Vec<_>>(), [9, 8]);
         assert_eq!(d.dropped, 1);
         // Repeats within one source are not this filter's business (the

@@ -121,9 +121,10 @@ impl Ingest {
                 if self.osquery_source == Some(source) {
                     super::osquery_es::clear_absent_columns(&mut rows);
                 }
-                if let Some(d) = self.dedup.as_mut() {
-                    d.filter(source, &mut rows);
-                }
+                let dropped_alerts = match self.dedup.as_mut() {
+                    Some(d) => d.filter(source, &mut rows),
+                    None => 0,
+                };
                 if self.live.get(source).copied().unwrap_or(false) {
                     self.fill_usernames(&mut rows);
                 }
@@ -167,6 +168,7 @@ impl Ingest {
                     }
                     if let Some(s) = b.sources.get_mut(source) {
                         s.stats.add(&after.since(&before));
+                        s.stats.alerts = s.stats.alerts.saturating_sub(dropped_alerts);
                         s.rows_stored += added as u64;
                         if newest.is_some() {
                             s.last_event_time = newest.max(s.last_event_time);
