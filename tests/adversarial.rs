@@ -110,7 +110,7 @@ impl Out {
 /// The child's peak RSS so far (VmHWM, KiB): its own address space only.
 /// (`wait4`'s `ru_maxrss` is not used: Linux carries the spawning test
 /// process's high-water mark across fork and exec into it.)
-fn vm_hwm_kb(pid: libc::pid_t) -> Option<i64> {
+fn vm_hwm_kb(pid: u32) -> Option<i64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     l.split_whitespace().nth(1)?.parse().ok()
@@ -129,37 +129,30 @@ fn run(dir: &Path, args: &[&OsStr]) -> Out {
         .stderr(std::fs::File::create(&se).unwrap())
         .spawn()
         .expect("start keychain-access");
-    let pid = child.id() as libc::pid_t;
+    let mut child = child;
+    let pid = child.id();
     let start = Instant::now();
     let mut max_rss_kb = 0;
     let status = loop {
         if let Some(kb) = vm_hwm_kb(pid) {
             max_rss_kb = max_rss_kb.max(kb);
         }
-        let mut status: libc::c_int = 0;
-        // SAFETY: pid is our own child; the pointer is a valid local.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
+        if let Some(status) = child.try_wait().expect("waitpid") {
             break status;
         }
-        assert_eq!(r, 0, "waitpid failed");
         if start.elapsed() > WATCHDOG {
-            // SAFETY: as above; reap the killed child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
+            let _ = child.kill();
+            let _ = child.wait();
             panic!("keychain-access {args:?} hung: killed after {WATCHDOG:?}");
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    drop(child); // already reaped by waitpid
     let elapsed = start.elapsed();
     let stdout = std::fs::read(&so).unwrap();
     let stderr = String::from_utf8_lossy(&std::fs::read(&se).unwrap()).into_owned();
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "keychain-access {args:?} failed (wait status {status:#x}): {stderr:.2000}"
+        status.success(),
+        "keychain-access {args:?} failed ({status}): {stderr:.2000}"
     );
     // Figures for docs/robustness.md (`cargo test ... -- --nocapture`).
     eprintln!(

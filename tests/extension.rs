@@ -819,3 +819,75 @@ fn forward_refuses_a_readable_secret_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("chmod 600") || err.contains("0600"), "{err}");
 }
+
+#[test]
+fn own_child_is_ignored_by_pid_and_pidversion_and_forgotten_when_it_exits() {
+    let dir = tempdir("pidreuse");
+    let m = Manager::start(&dir, &[]);
+    let fixture = repo().join("tests/fixtures/art_t1555_001_1_dump_keychain.ndjson");
+    let (mut cfg, env) = eslogger_config(&dir, "unused", &fixture);
+    cfg["sources"]["eslogger"]["command"] =
+        json!([repo().join("tests/support/fake_eslogger_pid_reuse.sh")]);
+    let _ext = start_extension_env(&dir, &m.socket, &cfg, 1, &env);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let got = loop {
+        let got = rows(&generate(&listen, "keychain_access_events", &json!({})));
+        if got.iter().any(|r| r["action"] == "dump_keychain") {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process that reused the dead child's pid was never reported: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let first: String = std::fs::read_to_string(dir.join("fake-es/first_pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let dumps: Vec<_> = got
+        .iter()
+        .filter(|r| r["action"] == "dump_keychain")
+        .collect();
+    // Only the second image (pidversion 9...) of that pid: the child's own
+    // events (pidversion 158123) stayed ignored.
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    assert_eq!(dumps[0]["pid"], first);
+    assert_eq!(dumps[0]["pidversion"], "958123");
+}
+
+#[test]
+fn a_planted_database_symlink_is_refused_not_followed_or_chmodded() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir("dblink");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "important").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::create_dir(dir.join("db")).unwrap();
+    std::fs::set_permissions(dir.join("db"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("db/buffer.db")).unwrap();
+    let m = Manager::start(&dir, &[]);
+    let mut ext = start_extension(&dir, &m.socket, &base_config(&dir), 1);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = ext.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "extension ran on a symlinked database"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.join("ext.log")).unwrap();
+    assert!(log.contains("symbolic link"), "{log}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "important");
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+        0o644,
+        "{log}"
+    );
+}

@@ -48,6 +48,15 @@ fn pack_json() -> Json {
         .expect("pack JSON")
 }
 
+/// The fallback pack (the Endpoint Security queries for Macs without the extension).
+fn fallback_json() -> Json {
+    serde_json::from_str(
+        &std::fs::read_to_string(root().join("packs/keychain-access-fallback.conf"))
+            .expect("read fallback pack"),
+    )
+    .expect("fallback pack JSON")
+}
+
 fn query<'a>(pack: &'a Json, name: &str) -> &'a Json {
     &pack["queries"][name]
 }
@@ -461,7 +470,22 @@ fn fleet_forms_carry_the_pack_queries_with_documented_keys() {
         .iter()
         .filter(|d| d["kind"].as_str() == Some("pack"))
         .collect();
-    assert_eq!(packs.len(), 1);
+    assert_eq!(packs.len(), 2, "the main pack and the fallback pack");
+    assert_eq!(packs[0]["spec"]["name"].as_str(), Some("keychain-access"));
+    assert_eq!(
+        packs[1]["spec"]["name"].as_str(),
+        Some("keychain-access-fallback")
+    );
+    let fb_entries = packs[1]["spec"]["queries"]
+        .as_sequence()
+        .expect("fallback pack queries");
+    assert_eq!(
+        fb_entries.len(),
+        fallback_json()["queries"].as_object().expect("q").len()
+    );
+    assert!(fb_entries.iter().all(|e| e["query"]
+        .as_str()
+        .is_some_and(|q| q.starts_with("es_fallback_"))));
     let entries = packs[0]["spec"]["queries"]
         .as_sequence()
         .expect("pack queries");
@@ -496,10 +520,38 @@ fn fleet_forms_carry_the_pack_queries_with_documented_keys() {
         &std::fs::read_to_string(root().join("packs/fleet/default.yml")).expect("default.yml"),
     )
     .expect("default.yml YAML");
-    for k in ["queries", "policies"] {
+    // Current Fleet GitOps names the list `reports:`; the file for older
+    // Fleet keeps `queries:`. Both point at the same lib files.
+    assert!(
+        default.get("queries").is_none(),
+        "default.yml uses the current `reports:` key, not the deprecated `queries:`"
+    );
+    for k in ["reports", "policies"] {
         let p = default[k][0]["path"].as_str().expect("path");
         assert!(root().join("packs/fleet").join(p).is_file(), "{p}");
     }
+    let legacy: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(root().join("packs/fleet/default-before-4.82.yml"))
+            .expect("default-before-4.82.yml"),
+    )
+    .expect("legacy YAML");
+    assert!(legacy.get("reports").is_none());
+    assert_eq!(legacy["queries"], default["reports"]);
+    assert_eq!(legacy["agent_options"], default["agent_options"]);
+    // The fallback lib exists for the team file of Macs without the extension,
+    // and default.yml does not schedule it next to the main list.
+    let fb_lib: Vec<serde_yaml_ng::Mapping> = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(
+            root().join("packs/fleet/lib/keychain-access-fallback.queries.yml"),
+        )
+        .expect("fallback lib"),
+    )
+    .expect("fallback GitOps list");
+    assert!(!fb_lib.is_empty());
+    assert!(fb_lib.iter().all(|q| q["name"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("es_fallback_"))));
+    assert_eq!(default["reports"].as_sequence().map(Vec::len), Some(1));
     assert_eq!(
         default["agent_options"]["extensions"]["keychain_access"]["platform"].as_str(),
         Some("macos")
@@ -582,11 +634,12 @@ fn the_alert_query_is_the_core_rule_and_the_pack_is_complete() {
         .expect("health SQL")
         .contains("FROM keychain_access_status"));
 
+    let fallback = fallback_json();
     for (name, table) in [
         ("es_fallback_process_events", "FROM es_process_events"),
         ("es_fallback_file_events", "FROM es_process_file_events"),
     ] {
-        let q = query(&pack, name);
+        let q = query(&fallback, name);
         assert!(q["query"].as_str().expect("SQL").contains(table), "{name}");
         let d = q["description"].as_str().expect("description");
         assert!(
@@ -594,7 +647,7 @@ fn the_alert_query_is_the_core_rule_and_the_pack_is_complete() {
             "{name}: {d}"
         );
     }
-    let fim = query(&pack, "es_fallback_file_events")["description"]
+    let fim = query(&fallback, "es_fallback_file_events")["description"]
         .as_str()
         .expect("d");
     for needle in [
@@ -770,15 +823,8 @@ fn pack_run_prints_osquery_result_lines() {
     assert_eq!(health.len(), 1);
     assert_eq!(health[0]["columns"]["checked_at"], NOW.to_string());
     assert_eq!(health[0]["columns"]["healthy"], "1");
-    // Fallbacks are reported as skipped, never silently dropped.
-    for q in ["es_fallback_process_events", "es_fallback_file_events"] {
-        assert!(
-            stderr.contains(&format!(
-                "pack_keychain-access_{q}: skipped: table es_process"
-            )),
-            "{q} not reported as skipped:\n{stderr}"
-        );
-    }
+    // The Endpoint Security fallbacks are not in the main pack at all.
+    assert!(!stderr.contains("es_fallback_"), "{stderr}");
     assert!(
         stderr.contains(&format!("pack_keychain-access_{AUDIT}: 0 row(s)")),
         "{stderr}"
@@ -831,6 +877,50 @@ fn the_fallback_pack_runs_only_without_the_extension() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn fallback_queries_live_only_in_the_fallback_pack() {
+    // The main pack's discovery requires the extension's table; a fallback
+    // query requires it absent. Together they could never return a row.
+    let main = pack_json();
+    let discovery = main["discovery"].to_string();
+    assert!(discovery.contains("name = 'keychain_access_events' AND active = 1"));
+    assert!(!discovery.contains("NOT EXISTS"));
+    for name in main["queries"].as_object().expect("queries").keys() {
+        assert!(!name.starts_with("es_fallback_"), "{name} in the main pack");
+    }
+    let fb = fallback_json();
+    assert!(fb["discovery"].to_string().contains("NOT EXISTS"));
+    let names: Vec<&String> = fb["queries"].as_object().expect("queries").keys().collect();
+    assert!(!names.is_empty());
+    assert!(
+        names.iter().all(|n| n.starts_with("es_fallback_")),
+        "{names:?}"
+    );
+
+    // Export refuses a main pack that carries a fallback query again.
+    let dir = tmp_dir("fallback-in-main");
+    let mut bad = main.clone();
+    bad["queries"]["es_fallback_process_events"] =
+        fb["queries"]["es_fallback_process_events"].clone();
+    let bad_pack = dir.join("keychain-access.conf");
+    std::fs::write(&bad_pack, serde_json::to_string_pretty(&bad).expect("json")).expect("write");
+    let out = Command::new(BIN)
+        .args(["pack", "export"])
+        .arg(&bad_pack)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .current_dir(root())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("es_fallback_process_events belongs in the fallback pack"),
+        "{err}"
+    );
+    assert!(!dir.join("out").exists(), "nothing written");
 }
 
 #[test]

@@ -32,7 +32,7 @@ stage "vendored osquery-rust-ng tests (patches)"
 cargo test --manifest-path vendor/osquery-rust-ng/Cargo.toml
 
 stage "pack check (every query of every pack form against the real schema)"
-cargo run --quiet -p keychain-access -- pack check packs/keychain-access.conf packs/fleet packs/kolide
+cargo run --quiet -p keychain-access -- pack check packs/keychain-access.conf packs/keychain-access-fallback.conf packs/fleet packs/kolide
 
 stage "macOS PPPC profile (plistlib)"
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/macos

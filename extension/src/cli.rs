@@ -1,6 +1,7 @@
 //! The offline CLI: scan captures, query them with SQL, print the schema.
 
 use crate::output::{self, Format, ResultSet};
+use crate::table::TableOptions;
 use keychain_access_tables::correlate::CorrelationUpdate;
 use keychain_access_tables::schema::{self, Value, COLUMNS, TABLE_NAME};
 use keychain_access_tables::status::{self, SourceStatus};
@@ -49,11 +50,30 @@ pub struct InputArgs {
     )]
     pub inputs: Vec<PathBuf>,
     /// Skip lines longer than this many bytes (counted, never buffered whole).
-    #[arg(long, value_name = "BYTES", default_value_t = keychain_access_tables::scan::DEFAULT_MAX_LINE)]
+    /// At least 1024, the extension config's `max_line_bytes` floor.
+    #[arg(long, value_name = "BYTES", default_value_t = keychain_access_tables::scan::DEFAULT_MAX_LINE,
+          value_parser = parse_max_line)]
     pub max_line: usize,
     #[command(flatten)]
     pub tuning: TuningArgs,
 }
+
+/// `--max-line`: 0 (or any cap below one real record) would skip every
+/// line and report a clean "0 rows".
+fn parse_max_line(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of bytes"))?;
+    if n < MIN_MAX_LINE {
+        return Err(format!(
+            "{n} would skip every record (an eslogger line is a few KB); use at least {MIN_MAX_LINE}"
+        ));
+    }
+    Ok(n)
+}
+
+/// The smallest `--max-line`, as for the extension's `max_line_bytes`.
+const MIN_MAX_LINE: usize = 1024;
 
 /// The result of scanning a set of inputs.
 pub struct Scanned {
@@ -98,46 +118,107 @@ pub fn scan_inputs_into(
     });
     let mut per_input = Vec::new();
     let mut updates = Vec::new();
+    // The same event read twice (one capture named twice, or two copies of
+    // it) has the same `eid`: its row is written once.
+    // Kept as 64-bit hashes (SipHash, random keys): 8 bytes a row.
+    let mut seen_eids: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let eid_hasher = std::collections::hash_map::RandomState::new();
+    let mut duplicates = 0u64;
+    let mut opened: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in &args.inputs {
+        if let Some(same) = same_input_as(&opened, path) {
+            eprintln!(
+                "keychain-access: note: --input {} names the same file as --input {}: read once",
+                path.display(),
+                same.display()
+            );
+            continue;
+        }
         let before = scanner.finish_stats();
-        let (reader, size): (Box<dyn Read>, Option<u64>) = if path == Path::new("-") {
-            (Box::new(io::stdin().lock()), None)
+        let (raw, size): (Box<dyn Read + Send>, Option<u64>) = if path == Path::new("-") {
+            (Box::new(io::stdin()), None)
         } else {
             let f = std::fs::File::open(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let size = f.metadata().ok().map(|m| m.len());
             (Box::new(f), size)
         };
-        let mut progress = Progress::new(path, size);
+        opened.push((path.clone(), canonical_input(path)));
+        let (reader, shape) = keychain_access_tables::input::open_capture(raw)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if let Some(e) = shape.unreadable() {
+            return Err(format!("{}: {e}", path.display()));
+        }
+        // Progress is by bytes of the file; a decompressed stream has more.
+        let mut progress = Progress::new(path, size.filter(|_| !shape.gzip));
         let (mut produced, mut newest) = (0u64, None::<i64>);
         scanner
-            .scan_lines(
-                BufReader::with_capacity(256 * 1024, reader),
-                |s, rows, offset| {
-                    for row in rows {
-                        produced += 1;
-                        newest = newest.max(row.time);
-                        sink(row).map_err(io::Error::other)?;
+            .scan_lines(reader, |s, rows, offset| {
+                for row in rows {
+                    if let Some(eid) = &row.eid {
+                        use std::hash::BuildHasher;
+                        if !seen_eids.insert(eid_hasher.hash_one(eid)) {
+                            duplicates += 1;
+                            continue;
+                        }
                     }
-                    updates.extend(s.take_correlation_updates());
-                    progress.tick(offset);
-                    Ok(())
-                },
-            )
+                    produced += 1;
+                    newest = newest.max(row.time);
+                    sink(row).map_err(io::Error::other)?;
+                }
+                updates.extend(s.take_correlation_updates());
+                progress.tick(offset);
+                Ok(())
+            })
             .map_err(|e| format!("{}: {e}", path.display()))?;
         progress.done();
         let after = scanner.finish_stats();
+        let stats = after.since(&before);
+        if let Some(e) = shape.explain_nothing_read(&stats) {
+            return Err(format!("{}: {e}", path.display()));
+        }
+        if stats.lines_read == 0 {
+            let name = if path == Path::new("-") {
+                "stdin".to_string()
+            } else {
+                path.display().to_string()
+            };
+            eprintln!("keychain-access: note: {name} is empty: nothing to scan");
+        }
         per_input.push(SourceStatus {
             source: format!("file:{}", path.display()),
             kind: "file".into(),
             state: "done".into(),
             rows_stored: produced,
             last_event_time: newest,
-            stats: after.since(&before),
+            stats,
             ..SourceStatus::default()
         });
     }
+    if duplicates > 0 {
+        eprintln!(
+            "keychain-access: note: {duplicates} row(s) read more than once (same eid: the same event in two inputs) were written once"
+        );
+    }
     Ok((per_input, scanner.finish_stats(), updates))
+}
+
+/// The file an input names, for spotting the same file given twice (`-`,
+/// stdin, is its own name).
+fn canonical_input(path: &Path) -> PathBuf {
+    if path == Path::new("-") {
+        return path.to_path_buf();
+    }
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The earlier input naming the same file as `path`, if any.
+fn same_input_as<'a>(opened: &'a [(PathBuf, PathBuf)], path: &Path) -> Option<&'a Path> {
+    let key = canonical_input(path);
+    opened
+        .iter()
+        .find(|(_, k)| *k == key)
+        .map(|(given, _)| given.as_path())
 }
 
 /// The summary printed on stderr after a scan.
@@ -180,18 +261,25 @@ const TABLE_COLUMNS: &[&str] = &[
     "reason",
 ];
 
-pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(), String> {
+pub fn run_scan(
+    args: &InputArgs,
+    format: Format,
+    all_columns: bool,
+    no_truncate: bool,
+) -> Result<(), String> {
     if format == Format::Table {
         // A terminal table needs every row for its column widths.
-        return run_scan_table(args, all_columns);
+        return run_scan_table(args, all_columns, no_truncate);
     }
-    // jsonl and csv: rows go to a private spool file as they come, so memory
-    // stays flat whatever the input size; a correlation id that arrives
-    // later (a unified-log row linking an earlier ES row) is applied when
-    // the spool is copied out.
+    // jsonl and csv: rows go to a spool file as they come, so memory stays
+    // flat whatever the input size; a correlation id that arrives later (a
+    // unified-log row linking an earlier ES row) is applied when the spool is
+    // copied out. The spool is anonymous (unlinked as it is created, 0600):
+    // it is read back through its handle, and whatever ends the process (a
+    // signal, a crash) leaves no copy of the rows on disk.
     let columns: Vec<String> = COLUMNS.iter().map(|c| c.name.to_string()).collect();
-    let spool = Spool::create()?;
-    let mut w = io::BufWriter::new(spool.file.try_clone().map_err(|e| format!("spool: {e}"))?);
+    let mut spool = tempfile::tempfile().map_err(|e| format!("creating spool file: {e}"))?;
+    let mut w = io::BufWriter::new(&mut spool);
     let (_, total, updates) = scan_inputs_into(args, &mut |r| {
         output::write_jsonl_row(&mut w, &columns, &r.values()).map_err(|e| format!("spool: {e}"))
     })?;
@@ -203,12 +291,15 @@ pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(
         .collect();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let werr = |e: io::Error| format!("writing output: {e}");
+    let werr = write_error;
     if format == Format::Csv {
         output::write_csv_header(&mut out, &columns).map_err(werr)?;
     }
-    let reader =
-        BufReader::new(std::fs::File::open(&spool.path).map_err(|e| format!("spool: {e}"))?);
+    {
+        use std::io::Seek;
+        spool.rewind().map_err(|e| format!("spool: {e}"))?;
+    }
+    let reader = BufReader::new(spool);
     for line in reader.lines() {
         let line = line.map_err(|e| format!("spool: {e}"))?;
         if format == Format::Jsonl && linked.is_empty() {
@@ -245,7 +336,7 @@ pub fn run_scan(args: &InputArgs, format: Format, all_columns: bool) -> Result<(
     Ok(())
 }
 
-fn run_scan_table(args: &InputArgs, all_columns: bool) -> Result<(), String> {
+fn run_scan_table(args: &InputArgs, all_columns: bool, no_truncate: bool) -> Result<(), String> {
     let scanned = scan_inputs(args)?;
     let cols: Vec<&str> = if all_columns {
         COLUMNS.iter().map(|c| c.name).collect()
@@ -271,46 +362,11 @@ fn run_scan_table(args: &InputArgs, all_columns: bool) -> Result<(), String> {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    output::write(&mut out, Format::Table, &rs).map_err(|e| format!("writing output: {e}"))?;
-    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    crate::table::write(&mut out, &rs, &TableOptions::for_stdout(no_truncate))
+        .map_err(write_error)?;
+    out.flush().map_err(write_error)?;
     eprintln!("{}", summary(&scanned.total, args.inputs.len()));
     Ok(())
-}
-
-/// A private temporary file (0600), removed when dropped.
-struct Spool {
-    path: PathBuf,
-    file: std::fs::File,
-}
-
-impl Spool {
-    fn create() -> Result<Spool, String> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "keychain-access-scan-{}-{nanos}.jsonl",
-            std::process::id()
-        ));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.read(true).write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let file = opts
-            .open(&path)
-            .map_err(|e| format!("creating spool file {}: {e}", path.display()))?;
-        Ok(Spool { path, file })
-    }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 /// An in-memory database holding the scanned rows as `keychain_access_events`
@@ -327,9 +383,10 @@ pub fn load_database(scanned: &Scanned) -> Result<Store, String> {
     Ok(store)
 }
 
-/// Run one SQL statement and collect its result.
+/// Run one SQL statement and collect its result. The connection must be
+/// sealed ([`crate::sql_guard::seal`]): only read-only statements run.
 pub fn run_sql(conn: &rusqlite::Connection, sql: &str) -> Result<ResultSet, String> {
-    let mut stmt = conn.prepare(sql).map_err(|e| format!("SQL error: {e}"))?;
+    let mut stmt = crate::sql_guard::prepare(conn, sql).map_err(|e| e.to_string())?;
     let columns: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
     let n = columns.len();
     let mut rows = Vec::new();
@@ -352,14 +409,25 @@ pub fn run_sql(conn: &rusqlite::Connection, sql: &str) -> Result<ResultSet, Stri
     Ok(ResultSet { columns, rows })
 }
 
-pub fn run_query(args: &InputArgs, format: Format, sql: &str) -> Result<(), String> {
+pub fn run_query(
+    args: &InputArgs,
+    format: Format,
+    no_truncate: bool,
+    sql: &str,
+) -> Result<(), String> {
     let scanned = scan_inputs(args)?;
-    let store = load_database(&scanned)?;
+    let mut store = load_database(&scanned)?;
+    crate::sql_guard::seal(store.connection_mut())?;
     let rs = run_sql(store.connection(), sql)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    output::write(&mut out, format, &rs).map_err(|e| format!("writing output: {e}"))?;
-    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    if format == Format::Table {
+        crate::table::write(&mut out, &rs, &TableOptions::for_stdout(no_truncate))
+            .map_err(write_error)?;
+    } else {
+        output::write(&mut out, format, &rs).map_err(write_error)?;
+    }
+    out.flush().map_err(write_error)?;
     eprintln!("{}", summary(&scanned.total, args.inputs.len()));
     Ok(())
 }
@@ -374,12 +442,33 @@ pub enum SchemaFormat {
     Sql,
 }
 
-pub fn run_schema(format: SchemaFormat) {
-    match format {
-        SchemaFormat::Markdown => print!("{}", schema::markdown_table()),
-        SchemaFormat::Json => print!("{}", schema::schema_json()),
-        SchemaFormat::Sql => println!("{};", schema::sqlite_create_table(TABLE_NAME)),
+pub fn run_schema(format: SchemaFormat) -> Result<(), String> {
+    let text = match format {
+        SchemaFormat::Markdown => schema::markdown_table(),
+        SchemaFormat::Json => schema::schema_json(),
+        SchemaFormat::Sql => format!("{};\n", schema::sqlite_create_table(TABLE_NAME)),
+    };
+    print_stdout(&text)
+}
+
+/// The error `main` turns into a quiet exit 0: the reader of our output
+/// went away (`keychain-access scan ... | head`), as Unix filters do.
+pub const BROKEN_PIPE: &str = "output closed by its reader (broken pipe)";
+
+/// An output write error as the CLI reports it.
+pub fn write_error(e: io::Error) -> String {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        BROKEN_PIPE.to_string()
+    } else {
+        format!("writing output: {e}")
     }
+}
+
+/// Write text to stdout (print! panics when the reader has gone away).
+pub fn print_stdout(text: &str) -> Result<(), String> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes()).map_err(write_error)?;
+    out.flush().map_err(write_error)
 }
 
 /// A progress line on a terminal for large inputs.

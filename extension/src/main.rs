@@ -5,12 +5,16 @@
 //! --interval N [--verbose]` and no subcommand: that is extension mode.
 //! Otherwise a subcommand is required.
 
-#[cfg(feature = "count-alloc")]
-mod alloc_count;
+#![forbid(unsafe_code)]
+
 mod cli;
 mod ext;
+mod logging;
 mod output;
 mod pack;
+mod selftest;
+mod sql_guard;
+mod table;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -60,6 +64,10 @@ enum Cmd {
         /// With --format table, show every column (default: the key ones).
         #[arg(long)]
         all_columns: bool,
+        /// With --format table, show every character of every value (long
+        /// values still wrap to fit the terminal).
+        #[arg(long)]
+        no_truncate: bool,
     },
     /// Run SQL over keychain_access_events (and keychain_access_status) built
     /// from captures, as osqueryi would.
@@ -68,6 +76,10 @@ enum Cmd {
         input: cli::InputArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: output::Format,
+        /// With --format table, show every character of every value (long
+        /// values still wrap to fit the terminal).
+        #[arg(long)]
+        no_truncate: bool,
         /// The SQL statement.
         sql: String,
     },
@@ -81,31 +93,45 @@ enum Cmd {
     Pack(pack::PackCmd),
     /// Tail an osquery or Fleet results log and deliver it to Microsoft Sentinel.
     Forward(ext::forward::ForwardArgs),
+    /// macOS, as root, with the extension running: run the T1555.001 atomic
+    /// behaviours against a throwaway keychain and check each becomes an
+    /// alert row in the live buffer (marked as this self-test's), then clean up.
+    Selftest(selftest::SelftestArgs),
 }
 
+/// Benchmarks only (cargo feature `count-alloc`): the `cap` crate's
+/// counting wrapper around the system allocator, for the peak live heap,
+/// a figure that carries over to macOS (unlike RSS, which depends on how the
+/// platform's allocator keeps freed memory).
 #[cfg(feature = "count-alloc")]
 #[global_allocator]
-static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
+static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = if cli.verbose { "debug" } else { "warn" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp_millis()
-        .init();
+    let filter = match &cli.cmd {
+        Some(Cmd::Forward(f)) => ext::forward::log_filter(f),
+        _ if cli.verbose => "debug".into(),
+        _ => "warn".into(),
+    };
+    logging::init(&filter);
     let result = match cli.cmd {
         Some(Cmd::Scan {
             input,
             format,
             all_columns,
-        }) => cli::run_scan(&input, format, all_columns),
-        Some(Cmd::Query { input, format, sql }) => cli::run_query(&input, format, &sql),
-        Some(Cmd::Schema { format }) => {
-            cli::run_schema(format);
-            Ok(())
-        }
+            no_truncate,
+        }) => cli::run_scan(&input, format, all_columns, no_truncate),
+        Some(Cmd::Query {
+            input,
+            format,
+            no_truncate,
+            sql,
+        }) => cli::run_query(&input, format, no_truncate, &sql),
+        Some(Cmd::Schema { format }) => cli::run_schema(format),
         Some(Cmd::Pack(p)) => pack::run(p),
         Some(Cmd::Forward(f)) => ext::forward::run(f),
+        Some(Cmd::Selftest(a)) => selftest::run(a),
         None => match cli.socket {
             Some(socket) => ext::run(ext::ExtensionArgs {
                 socket,
@@ -114,6 +140,16 @@ fn main() -> ExitCode {
                 config: cli.config,
                 inputs: cli.inputs,
             }),
+            None if !cli.inputs.is_empty() || cli.config.is_some() => {
+                // Extension options without the socket: say what is missing
+                // rather than print the whole help.
+                eprintln!(
+                    "keychain-access: error: extension mode (--input, --config) needs --socket PATH, \
+                     osquery's extension manager socket (osqueryd passes it when it autoloads the extension); \
+                     to scan a capture offline use `keychain-access scan --input FILE`"
+                );
+                return ExitCode::from(2);
+            }
             None => {
                 use clap::CommandFactory;
                 let _ = Cli::command().print_help();
@@ -123,13 +159,19 @@ fn main() -> ExitCode {
     };
     #[cfg(feature = "count-alloc")]
     {
-        let (live, peak) = alloc_count::heap();
+        let (live, peak) = (ALLOCATOR.allocated(), ALLOCATOR.max_allocated());
         eprintln!("keychain-access: heap: peak_live_bytes={peak} live_bytes_at_exit={live}");
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `keychain-access scan ... | head`: the reader has what it wanted.
+        Err(e) if e == cli::BROKEN_PIPE => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("keychain-access: error: {e}");
+            // An error may quote an answer from a server: scrub it as a log record.
+            eprintln!(
+                "keychain-access: error: {}",
+                keychain_access_sentinel::secrets::scrub(&e)
+            );
             ExitCode::from(1)
         }
     }

@@ -6,7 +6,7 @@ mod export;
 mod model;
 mod run;
 mod schema_db;
-mod time;
+pub(crate) mod time;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -118,13 +118,14 @@ fn cmd_run(
         now: now.unwrap_or_else(now_unix),
     };
     let scanned = crate::cli::scan_inputs(input)?;
-    let store = crate::cli::load_database(&scanned)?;
+    let mut store = crate::cli::load_database(&scanned)?;
+    run::prepare_database(store.connection_mut(), opts.now)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let stderr = std::io::stderr();
     let mut log = stderr.lock();
     let failed = run::run_pack(store.connection(), &pack, &opts, &mut out, &mut log)?;
-    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    out.flush().map_err(crate::cli::write_error)?;
     eprintln!(
         "{}",
         crate::cli::summary(&scanned.total, input.inputs.len())
@@ -144,14 +145,20 @@ fn cmd_check(files: &[PathBuf]) -> Result<(), String> {
         c.check_file(f);
     }
     c.finish();
+    for (p, why) in &c.skipped {
+        eprintln!("skipped {}: {why}", p.display());
+    }
     if !c.diags.is_empty() {
         return Err(report(&c.diags));
     }
-    println!(
-        "ok: {} file(s), {} SQL statement(s) prepared against the schema",
+    let skipped = match c.skipped.len() {
+        0 => String::new(),
+        n => format!("; {n} file(s) skipped as not pack-shaped (listed on stderr)"),
+    };
+    crate::cli::print_stdout(&format!(
+        "ok: {} file(s), {} SQL statement(s) prepared against the schema{skipped}\n",
         c.files, c.statements
-    );
-    Ok(())
+    ))
 }
 
 fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Result<(), String> {
@@ -165,13 +172,23 @@ fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Resul
     if !c.diags.is_empty() {
         return Err(report(&c.diags));
     }
+    let fallback_path = export::fallback_path(pack_path);
+    let has_fallback = fallback_path.is_file();
+    if has_fallback {
+        let mut c = check::Checker::new()?;
+        c.check_file(&fallback_path);
+        if !c.diags.is_empty() {
+            return Err(report(&c.diags));
+        }
+    }
     let pack = load(pack_path)?;
-    let text = std::fs::read_to_string(pack_path)
-        .map_err(|e| format!("cannot read {}: {e}", pack_path.display()))?;
-    let raw: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not valid JSON: {e}", pack_path.display()))?;
+    let fallback = if has_fallback {
+        Some(load(&fallback_path)?)
+    } else {
+        None
+    };
     let policies = export::load_policies(&policies_path).map_err(|d| d.to_string())?;
-    let files = export::render(&pack, &raw, &policies)?;
+    let files = export::render(&pack, &policies, fallback.as_ref())?;
     let out = out.unwrap_or_else(|| {
         pack_path
             .parent()
@@ -196,11 +213,13 @@ fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Resul
             }
             return Err(format!("{} generated file(s) out of date", drift.len()));
         }
-        println!("ok: {} generated file(s) up to date", files.len());
-        return Ok(());
+        return crate::cli::print_stdout(&format!(
+            "ok: {} generated file(s) up to date\n",
+            files.len()
+        ));
     }
     for p in export::write_all(&out, &files)? {
-        println!("{}", p.display());
+        crate::cli::print_stdout(&format!("{}\n", p.display()))?;
     }
     Ok(())
 }

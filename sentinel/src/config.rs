@@ -189,6 +189,9 @@ impl SentinelConfig {
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
+        // It says where the queue lives and which secret file to send.
+        keychain_access_tables::state_file::check_trusted_input(path)
+            .map_err(|e| cfg_err(format!("config {e}")))?;
         let doc: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| cfg_err(format!("{} is not valid JSON: {e}", path.display())))?;
         let cfg = Self::from_document(&doc)?
@@ -284,6 +287,8 @@ impl SentinelConfig {
         if secret.is_empty() {
             return Err(Error::Secret(format!("{} is empty", p.display())));
         }
+        // Before it is used anywhere: no log record may carry it.
+        crate::secrets::remember(&secret);
         Ok(secret)
     }
 
@@ -351,8 +356,7 @@ fn check_secret_path(p: &Path) -> Result<(), Error> {
             p.display()
         )));
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = keychain_access_tables::state_file::effective_uid();
     if meta.uid() != euid {
         return Err(Error::Secret(format!(
             "{} is owned by uid {}, not by the running user (uid {euid})",

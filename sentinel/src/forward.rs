@@ -17,10 +17,14 @@ use crate::{sleep_unless_stopped, Error};
 
 const READ_CHUNK: usize = 1 << 20;
 
+/// The log target of the periodic and final stats lines.
+pub const STATS_LOG_TARGET: &str = "keychain_access_sentinel::stats";
+
 /// Tail `results_path` (an osquery `filesystem` logger results log or a Fleet
 /// results file: one JSON object per line) into the queue at
 /// `config.queue_path` and ship it, until `stop` is set. Returns the final
-/// [`Stats`] (also logged at `info`, as every `stats_interval_ms`).
+/// [`Stats`] (also logged at `info`, as every `stats_interval_ms`, with the
+/// target [`STATS_LOG_TARGET`] so a CLI can show those lines by default).
 ///
 /// * The first time, reading starts at the beginning of the file; after that
 ///   at the stored position. The position (dev, inode, offset) is committed
@@ -73,7 +77,7 @@ pub fn forward(
     }
     let stats = queue.stats();
     match &result {
-        Ok(()) => log::info!("sentinel forward stopped: {stats}"),
+        Ok(()) => log::info!(target: STATS_LOG_TARGET, "sentinel forward stopped: {stats}"),
         Err(e) => log::error!("sentinel forward failed: {e}; {stats}"),
     }
     result.map(|()| stats)
@@ -191,7 +195,7 @@ impl Tailer<'_> {
     fn maybe_log_stats(&mut self) {
         if self.last_stats.elapsed() >= self.stats_every {
             self.last_stats = Instant::now();
-            log::info!("sentinel forward: {}", self.queue.stats());
+            log::info!(target: STATS_LOG_TARGET, "sentinel forward: {}", self.queue.stats());
         }
     }
 
@@ -199,17 +203,28 @@ impl Tailer<'_> {
     /// away while we were not running. None when stopped while waiting.
     fn first_open(&mut self, stop: &AtomicBool) -> Result<Option<Reader>, Error> {
         let stored = self.queue.cursor(&self.key)?;
-        let mut said = false;
+        // A missing results file is most often a wrong `--results` path:
+        // warn (the default level) at once and again every stats interval,
+        // so a forwarder that has nothing to read does not look idle-healthy.
+        let mut said: Option<Instant> = None;
+        let waiting_since = Instant::now();
         let file = loop {
             match File::open(&self.path) {
                 Ok(f) => break f,
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    if !said {
-                        log::info!(
-                            "sentinel forward: waiting for {} to appear",
-                            self.path.display()
+                    let due = match said {
+                        Some(t) => t.elapsed() >= self.stats_every,
+                        None => true,
+                    };
+                    if due {
+                        log::warn!(
+                            "sentinel forward: {} does not exist (waiting {}s so far); nothing is \
+                             forwarded until it appears: is --results the osquery results log \
+                             (e.g. /var/log/osquery/osqueryd.results.log)?",
+                            self.path.display(),
+                            waiting_since.elapsed().as_secs()
                         );
-                        said = true;
+                        said = Some(Instant::now());
                     }
                     self.maybe_log_stats();
                     if sleep_unless_stopped(self.poll, stop) {
@@ -336,6 +351,13 @@ impl Tailer<'_> {
         };
         self.queue
             .ingest(&lines, oversized, Some((&self.key, cursor)))?;
+        log::debug!(
+            "sentinel forward: queued {} line(s) ({} over-long skipped) from {}, now at offset {}",
+            lines.len(),
+            oversized,
+            self.path.display(),
+            new_pos
+        );
         r.buf.drain(..=last_nl);
         r.pos = new_pos;
         r.skipping = false;

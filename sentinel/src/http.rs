@@ -326,6 +326,7 @@ impl Client {
                 "token endpoint answer has no access_token".into(),
             ));
         };
+        crate::secrets::remember(value);
         // expires_in is a number in v2.0, a string in some v1 answers.
         let lifetime = v["expires_in"]
             .as_u64()

@@ -97,23 +97,27 @@
 //!   `ureq`'s tree.
 //! * `httpdate`: RFC 9110 HTTP-date parsing for `Retry-After`, already a
 //!   common tiny dependency.
-//! * `libc`: `geteuid` for the secret-file owner check and `flock` for the
-//!   queue lock.
+//! * `rustix`: `flock` for the queue lock, without `unsafe`.
+//! * `keychain-access-tables`: its `state_file` helper opens the queue and its
+//!   lock (folder checked, no symlink followed), `effective_uid` for the
+//!   secret-file owner check, and its `text` escaping for records.
 
 #![cfg(unix)]
+#![forbid(unsafe_code)]
 
 mod config;
 mod filter;
 mod forward;
 mod http;
 mod queue;
+pub mod secrets;
 mod shipper;
 mod sink;
 mod stats;
 
 pub use config::{SentinelConfig, DEFAULT_SCOPE};
 pub use filter::NameFilter;
-pub use forward::forward;
+pub use forward::{forward, STATS_LOG_TARGET};
 pub use queue::{FileCursor, Offer, Queue, QueueLimits};
 pub use shipper::Shipper;
 pub use sink::{SentinelLogger, SentinelSink};

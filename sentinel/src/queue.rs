@@ -10,9 +10,7 @@
 //! * `cursors(source, dev, ino, offset, updated_unix)`: `forward`'s position
 //!   in its results file, written in the same transaction as the lines read.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -182,27 +180,46 @@ impl std::fmt::Debug for Queue {
     }
 }
 
+/// A state file of the queue (the database, its lock): folder checked,
+/// never opened through a symlink, 0600 (see
+/// [`keychain_access_tables::state_file`]).
 fn owner_only_file(path: &Path) -> Result<File, Error> {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        log::warn!(
-            "sentinel queue: {} was readable by others; setting mode 0600",
-            path.display()
-        );
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io(format!("chmod 600 {}", path.display()), e))?;
+    keychain_access_tables::state_file::open(path, true).map_err(|e| Error::QueueState {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// True when some string (or key) of `v` would change under
+/// [`keychain_access_tables::text::display_safe`].
+fn needs_display_escape(v: &serde_json::Value) -> bool {
+    use keychain_access_tables::text::display_safe;
+    let changes = |s: &str| matches!(display_safe(s), std::borrow::Cow::Owned(_));
+    match v {
+        serde_json::Value::String(s) => changes(s),
+        serde_json::Value::Array(a) => a.iter().any(needs_display_escape),
+        serde_json::Value::Object(o) => {
+            o.iter().any(|(k, x)| changes(k) || needs_display_escape(x))
+        }
+        _ => false,
     }
-    Ok(f)
+}
+
+/// `v` with every string and key made display-safe.
+fn display_safe_value(v: serde_json::Value) -> serde_json::Value {
+    use keychain_access_tables::text::display_safe;
+    match v {
+        serde_json::Value::String(s) => serde_json::Value::String(display_safe(&s).into_owned()),
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(display_safe_value).collect())
+        }
+        serde_json::Value::Object(o) => serde_json::Value::Object(
+            o.into_iter()
+                .map(|(k, x)| (display_safe(&k).into_owned(), display_safe_value(x)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 fn side_file(path: &Path, suffix: &str) -> PathBuf {
@@ -216,21 +233,16 @@ impl Queue {
     /// created, file 0600, WAL, `synchronous=FULL`. Fails if another process
     /// holds it or its schema is newer than this build.
     pub fn open(path: &Path, limits: QueueLimits) -> Result<Queue, Error> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-            }
-        }
+        let dir = keychain_access_tables::state_file::parent_dir(path);
+        keychain_access_tables::state_file::ensure_dir(dir).map_err(|e| Error::QueueState {
+            path: path.to_path_buf(),
+            message: format!("unsafe folder for the queue: {e}"),
+        })?;
         let lock_path = side_file(path, ".lock");
         let lock = owner_only_file(&lock_path)?;
-        // SAFETY: flock on a valid, owned fd; no memory is involved.
-        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let e = std::io::Error::last_os_error();
+        if let Err(e) =
+            rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        {
             return Err(Error::QueueState {
                 path: path.to_path_buf(),
                 message: format!(
@@ -245,7 +257,11 @@ impl Queue {
             path: path.to_path_buf(),
             source,
         };
-        let mut conn = Connection::open(path).map_err(qerr)?;
+        let mut conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(qerr)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(qerr)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -272,9 +288,12 @@ impl Queue {
         })?;
         for suffix in ["-wal", "-shm"] {
             let p = side_file(path, suffix);
-            if p.exists() {
-                let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
-            }
+            keychain_access_tables::state_file::harden_existing(&p).map_err(|e| {
+                Error::QueueState {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                }
+            })?;
         }
         let (rows, bytes): (i64, i64) = conn
             .query_row(
@@ -374,6 +393,7 @@ impl Queue {
             for raw in lines {
                 let offer = match self.classify(raw) {
                     Ok(line) => {
+                        let line = line.as_ref();
                         let len = line.len() as u64;
                         if rows + 1 > self.limits.max_rows || bytes + len > self.limits.max_bytes {
                             Offer::DroppedAtBound
@@ -444,8 +464,9 @@ impl Queue {
         Ok((offers, tally))
     }
 
-    /// Decide a line's fate before it touches the DB; Ok(trimmed text) to queue.
-    fn classify<'a>(&self, raw: &'a [u8]) -> Result<&'a str, Offer> {
+    /// Decide a line's fate before it touches the DB; Ok(trimmed text) to
+    /// queue, with strings made display-safe when they need it.
+    fn classify<'a>(&self, raw: &'a [u8]) -> Result<std::borrow::Cow<'a, str>, Offer> {
         let raw = raw.trim_ascii();
         if raw.len() > self.limits.max_line_bytes {
             return Err(Offer::TooLarge);
@@ -472,7 +493,18 @@ impl Queue {
         if !self.limits.filter.matches(name) {
             return Err(Offer::Filtered);
         }
-        Ok(text)
+        if !needs_display_escape(&value) {
+            return Ok(text.into());
+        }
+        // Sentinel records are an output boundary: an analyst reads them in
+        // the portal, so bidirectional, zero-width and control characters
+        // (raw or as JSON \u escapes) are written as visible escapes.
+        let escaped =
+            serde_json::to_string(&display_safe_value(value)).map_err(|_| Offer::Invalid)?;
+        if escaped.len() > self.limits.max_line_bytes {
+            return Err(Offer::TooLarge);
+        }
+        Ok(escaped.into())
     }
 
     fn log_invalid(&self, raw: &[u8], why: &str) {
@@ -739,7 +771,13 @@ fn save_counters(conn: &Connection, old: &Counters, new: &Counters) -> rusqlite:
 fn state_pairs(s: &ShipState) -> [(&'static str, Option<String>); 7] {
     [
         ("last_status", s.last_status.map(|v| v.to_string())),
-        ("last_error", s.last_error.clone()),
+        // An error may quote a server's answer: never persist a secret.
+        (
+            "last_error",
+            s.last_error
+                .as_deref()
+                .map(|e| crate::secrets::scrub(e).into_owned()),
+        ),
         ("last_error_unix", s.last_error_unix.map(|v| v.to_string())),
         (
             "last_success_unix",
@@ -794,6 +832,7 @@ fn save_state(conn: &Connection, old: &ShipState, new: &ShipState) -> rusqlite::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::atomic::AtomicUsize;
 
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -955,5 +994,41 @@ mod tests {
             .expect("ingest");
         assert_eq!(q.cursor("f").expect("cursor"), Some(c));
         assert_eq!(q.len().0, 1);
+    }
+
+    #[test]
+    fn records_carry_bidi_and_zero_width_characters_as_visible_escapes() {
+        let p = tmp();
+        let q = Queue::open(&p, QueueLimits::default()).unwrap();
+        // Raw U+202E in one line, a JSON \u escape of U+200B in another.
+        let raw = "{\"name\":\"n\",\"columns\":{\"path\":\"invoice\u{202e}gpj.app\"}}";
+        let escaped = r#"{"name":"n","columns":{"path":"a\u200bb"}}"#;
+        let plain = r#"{"name":"n","columns":{"path":"/usr/bin/security"}}"#;
+        q.push_lines(&[raw, escaped, plain]).unwrap();
+        let got: Vec<String> = q
+            .peek_batch(1 << 20)
+            .unwrap()
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        let paths: Vec<String> = got
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["columns"]["path"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "invoice\\u{202e}gpj.app",
+                "a\\u{200b}b",
+                "/usr/bin/security"
+            ]
+        );
+        assert_eq!(got[2], plain, "a clean line is queued byte for byte");
+        let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
     }
 }

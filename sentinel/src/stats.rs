@@ -83,7 +83,11 @@ impl Stats {
             token_requests: c.token_requests,
             token_failures: c.token_failures,
             last_status: s.last_status,
-            last_error: s.last_error.clone(),
+            // Shown in keychain_access_status and logs: never a secret.
+            last_error: s
+                .last_error
+                .as_deref()
+                .map(|e| crate::secrets::scrub(e).into_owned()),
             last_error_unix: s.last_error_unix,
             last_success_unix: s.last_success_unix,
             consecutive_failures: s.consecutive_failures,

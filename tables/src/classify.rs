@@ -131,8 +131,9 @@ pub struct Classifier {
     pub cache: ProcessCache,
     pub tuning: Tuning,
     pub counters: ClassifyCounters,
-    /// Pids whose events are ignored (the extension and its eslogger child).
-    pub ignore_pids: Vec<i64>,
+    /// Processes whose events are ignored (the extension and its eslogger
+    /// child), by pid + pidversion.
+    pub own: crate::own_procs::OwnProcesses,
 }
 
 /// The source-specific context of one event.
@@ -199,7 +200,7 @@ impl Classifier {
             cache: ProcessCache::new(cache_capacity),
             tuning,
             counters: ClassifyCounters::default(),
-            ignore_pids: Vec::new(),
+            own: Default::default(),
         }
     }
 
@@ -210,8 +211,16 @@ impl Classifier {
             name: ev.name(),
         };
         let actor_tok: AuditToken = msg.process.audit_token.into();
-        if self.ignore_pids.contains(&actor_tok.pid) {
+        if self.own.is_own(actor_tok.pid, actor_tok.pidversion) {
             self.counters.ignored_own_events += 1;
+            match ev {
+                EsEvent::Exec(exec) => {
+                    let image = ProcInfo::from_es(&exec.target);
+                    self.own.exec(image.pid, Some(image.pidversion));
+                }
+                EsEvent::Exit => self.own.exited(actor_tok.pid, actor_tok.pidversion),
+                _ => {}
+            }
             return;
         }
         match ev {

@@ -12,16 +12,22 @@
 //!
 //! The crate has no osquery dependency: the `keychain-access` binary wraps it.
 
+#![forbid(unsafe_code)]
+
 pub mod classify;
 pub mod constraints;
 pub mod correlate;
 pub mod es;
+pub mod input;
+pub mod keychain_prompts;
 pub mod material;
+pub mod own_procs;
 pub mod procs;
 pub mod redact;
 pub mod scan;
 pub mod schema;
 pub mod security_cli;
+pub mod state_file;
 pub mod status;
 pub mod store;
 pub mod text;

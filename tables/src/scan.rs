@@ -89,8 +89,12 @@ scan_counters! {
     banner_lines,
     /// Unified-log records matched by an `ignore` pattern (known noise).
     unified_log_ignored,
-    /// Unified-log records that are not `logEvent`s (activities, signposts, ...).
+    /// Unified-log records that are neither `logEvent`s nor Security API
+    /// activities a pattern names (signposts, other activities, ...).
     unified_log_other_events,
+    /// Security API activity rows not made: the same process, path and API
+    /// within `keychain_prompts::ACTIVITY_REPEAT_SECS`.
+    unified_log_activity_repeats,
     /// Unified-log rows whose timestamp could not be read (row kept, time NULL).
     unified_log_bad_time,
     /// Rows given a correlation id (see `correlate`).

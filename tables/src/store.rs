@@ -39,6 +39,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database directory {path}: {msg}")]
     UnsafeDirectory { path: String, msg: String },
+    #[error("database {path}: {msg}")]
+    UnsafeFile { path: String, msg: String },
     #[error("io on {path}: {err}")]
     Io { path: String, err: std::io::Error },
     #[error("database {path} has schema version {found}, newer than this build ({supported})")]
@@ -155,55 +157,14 @@ fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Refuse a database directory that others could tamper with.
+/// Refuse a database directory that others could tamper with (see
+/// [`crate::state_file::check_dir`]).
 #[cfg(unix)]
 pub fn check_directory(dir: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(dir).map_err(|err| StoreError::Io {
-        path: dir.display().to_string(),
-        err,
-    })?;
-    let bad = |msg: String| StoreError::UnsafeDirectory {
-        path: dir.display().to_string(),
-        msg,
-    };
-    if !meta.is_dir() {
-        return Err(bad("not a directory".into()));
-    }
-    // SAFETY-free: geteuid via the metadata of a file we create is awkward;
-    // compare with the owner of our own process's /proc-free view instead.
-    let uid = current_uid();
-    if meta.uid() != uid {
-        return Err(bad(format!(
-            "owned by uid {}, not by the running user (uid {uid})",
-            meta.uid()
-        )));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(bad(format!(
-            "mode {:o} is writable by group or others; use chmod 700 or 755",
-            meta.mode() & 0o7777
-        )));
-    }
-    Ok(())
-}
-
-/// The effective uid, read without `unsafe` from a file we just created.
-#[cfg(unix)]
-fn current_uid() -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    // The owner of a fresh temp file is our effective uid.
-    let probe = std::env::temp_dir().join(format!(".kca-uid-{}", std::process::id()));
-    let uid = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&probe)
-        .and_then(|f| f.metadata())
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX);
-    let _ = std::fs::remove_file(&probe);
-    uid
+    crate::state_file::check_dir(dir).map_err(|e| StoreError::UnsafeDirectory {
+        path: e.path.display().to_string(),
+        msg: e.msg,
+    })
 }
 
 impl Store {
@@ -214,32 +175,19 @@ impl Store {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         #[cfg(unix)]
-        check_directory(dir)?;
-        #[cfg(unix)]
         {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            let io = |err| StoreError::Io {
-                path: path.display().to_string(),
-                err,
-            };
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(io)?;
-            let meta = std::fs::metadata(path).map_err(io)?;
-            if meta.permissions().mode() & 0o077 != 0 {
-                log::warn!(
-                    "{} was mode {:o}; setting 0600",
-                    path.display(),
-                    meta.permissions().mode() & 0o777
-                );
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                    .map_err(io)?;
-            }
+            check_directory(dir)?;
+            // Created 0600, never through a symlink; the folder is ours, so
+            // the name cannot be swapped before SQLite opens it.
+            crate::state_file::open(path, true).map_err(|e| StoreError::UnsafeFile {
+                path: e.path.display().to_string(),
+                msg: e.msg,
+            })?;
         }
-        let mut conn = Connection::open(path)?;
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )?;
         setup_pragmas(&conn)?;
         migrate(&mut conn, &path.display().to_string())?;
         Ok(Store {
@@ -259,7 +207,9 @@ impl Store {
     pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(conn)
@@ -271,6 +221,11 @@ impl Store {
 
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The connection, mutably (to install an authorizer, say).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// Insert rows and (optionally) a source offset in one transaction.
@@ -547,6 +502,35 @@ mod tests {
             let e = Store::open(&w.join("b.db")).err().unwrap().to_string();
             assert!(e.contains("writable by group or others"), "{e}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_is_neither_followed_nor_chmodded() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempdir("dblink");
+        let victim = d.join("victim");
+        std::fs::write(&victim, "important").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // As the database itself.
+        let db = d.join("buffer.db");
+        std::os::unix::fs::symlink(&victim, &db).unwrap();
+        let e = Store::open(&db).err().unwrap().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        // And where the old uid probe lived: `$TMPDIR/.kca-uid-<pid>`,
+        // which root used to create+truncate through a planted link.
+        let probe = std::env::temp_dir().join(format!(".kca-uid-{}", std::process::id()));
+        let _ = std::fs::remove_file(&probe);
+        std::os::unix::fs::symlink(&victim, &probe).unwrap();
+        let fresh = tempdir("dbfresh");
+        let opened = Store::open(&fresh.join("b.db"));
+        let _ = std::fs::remove_file(&probe);
+        opened.unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "important");
+        assert_eq!(
+            std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
     }
 
     #[cfg(unix)]

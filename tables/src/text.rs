@@ -35,6 +35,43 @@ fn is_control(c: char) -> bool {
     u < 0x20 || (0x7f..=0x9f).contains(&u)
 }
 
+/// True for characters that change how the text around them displays while
+/// being invisible themselves: bidirectional controls (Unicode UAX #9:
+/// U+061C, U+200E-200F, U+202A-202E, U+2066-2069; the "Trojan Source"
+/// attack, CVE-2021-42574, uses them to make `invoice<U+202E>gpj.app` read
+/// `invoice ppa.jpg`), zero-width and invisible format characters (U+180E,
+/// U+200B-200D, U+2060-2064, U+206A-206F, U+FEFF) and the line and
+/// paragraph separators U+2028/2029, which break lines in some viewers.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x2064
+        | 0x2066..=0x206F | 0xFEFF)
+}
+
+/// A value as it may be shown to a person or handed to another tool: control
+/// characters escaped as [`sanitize`] does, and invisible and bidirectional
+/// characters ([`is_invisible`]) written as `\u{202e}`, the same form C1
+/// controls take, so the code point stays readable and recoverable. Applied
+/// at every output boundary (tables, CSV, JSON lines, pack results,
+/// Sentinel records); stored values keep the characters, so tuning patterns
+/// match what really happened. Allocates only when something changes.
+pub fn display_safe(s: &str) -> Cow<'_, str> {
+    // One pass in the common case: nothing to escape.
+    if !s.chars().any(|c| is_control(c) || is_invisible(c)) {
+        return Cow::Borrowed(s);
+    }
+    let s = sanitize(s);
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Truncate to at most `max` bytes on a char boundary, marking the cut.
 pub fn truncate(mut s: String, max: usize) -> (String, bool) {
     if s.len() <= max {
@@ -193,6 +230,40 @@ pub fn civil_to_unix(y: i64, m: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        // Any string, including every bidi, zero-width and control
+        // character: nothing invisible survives, and a second pass changes
+        // nothing (spooled rows go through it twice).
+        #[test]
+        fn display_safe_leaves_nothing_invisible(s in "(\\PC|[\u{0}-\u{9f}\u{61c}\u{180e}\u{200b}-\u{200f}\u{2028}-\u{202e}\u{2060}-\u{206f}\u{feff}])*") {
+            let once = display_safe(&s).into_owned();
+            proptest::prop_assert!(!once.chars().any(|c| is_control(c) || is_invisible(c)), "{:?}", once);
+            proptest::prop_assert_eq!(display_safe(&once).into_owned(), once);
+        }
+    }
+
+    #[test]
+    fn display_safe_escapes_bidi_and_zero_width_and_keeps_the_rest() {
+        // Trojan Source (CVE-2021-42574): RLO makes "invoice<RLO>gpj.app" read "invoice ppa.jpg".
+        assert_eq!(
+            display_safe("invoice\u{202e}gpj.app"),
+            "invoice\\u{202e}gpj.app"
+        );
+        for c in [
+            '\u{200b}', '\u{200f}', '\u{202a}', '\u{2066}', '\u{2069}', '\u{feff}', '\u{61c}',
+        ] {
+            let input = format!("a{c}b");
+            let out = display_safe(&input);
+            assert!(!out.contains(c), "{c:?} -> {out}");
+            assert_eq!(out, format!("a\\u{{{:x}}}b", c as u32));
+        }
+        assert_eq!(display_safe("tab\there"), "tab\\there");
+        assert!(matches!(
+            display_safe("/Users/ålice/日本.keychain"),
+            Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn sanitize_escapes_controls_and_ansi() {

@@ -54,6 +54,8 @@ pub const ACTIONS: &[&str] = &[
     "keychain_db_open",
     "keychain_auth",
     "authorization_right",
+    "keychain_prompt_answer",
+    "keychain_api",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -214,8 +216,18 @@ pub const UNIFIED_LOG_ACTIONS: &[&str] = &[
     "keychain_db_open",
     "keychain_auth",
     "authorization_right",
+    "keychain_prompt_answer",
+    "keychain_api",
     "ignore",
 ];
+
+/// Record kinds a unified-log pattern applies to: `log` (`eventType`
+/// `logEvent`, the default) or `activity` (`activityCreateEvent`: the
+/// activity name is the message, logged in the calling process).
+pub const UNIFIED_LOG_EVENTS: &[&str] = &["log", "activity"];
+
+/// Levels a message is logged at (`messageType`; activities have none).
+pub const LOG_LEVELS: &[&str] = &["default", "info", "debug", "error", "activity"];
 
 /// Severities a row can carry.
 pub const SEVERITIES: &[&str] = &["info", "low", "medium", "high"];
@@ -247,11 +259,30 @@ pub struct UnifiedLogPattern {
     /// Wildcards on the basename of the record's `processImagePath`.
     #[serde(default)]
     pub process: Option<Patterns>,
+    /// Wildcards on the whole `processImagePath` (two binaries are called
+    /// `securityd`: `/usr/sbin/securityd` and `/usr/libexec/securityd`).
+    #[serde(default)]
+    pub process_path: Option<Patterns>,
+    /// Wildcards on the whole `processImagePath` that exclude a record
+    /// (activity volume: Apple's own daemons under `/System/`). A literal
+    /// prefix ending in one `*` also goes into the `log stream` predicate.
+    #[serde(default)]
+    pub process_path_except: Option<Patterns>,
+    /// Wildcards on the basename of `senderImagePath` (the library that
+    /// logged, e.g. `Security` for Security.framework).
+    #[serde(default)]
+    pub sender: Option<Patterns>,
+    /// `log` (default) or `activity`.
+    #[serde(default)]
+    pub event: Option<String>,
     /// Message matchers (any may match): wildcards with placeholders.
     pub message: Patterns,
     /// Wildcards the `{right}` placeholder's value must match.
     #[serde(default)]
     pub right: Option<Patterns>,
+    /// Wildcards the `{keychain}` placeholder's value must match.
+    #[serde(default)]
+    pub keychain: Option<Patterns>,
     /// `info`, `low`, `medium` or `high` (not for `ignore`).
     #[serde(default)]
     pub severity: Option<String>,
@@ -266,6 +297,13 @@ pub struct UnifiedLogPattern {
     /// `log_capture`, `apple_source`, `article`, `synthetic` or `none`.
     #[serde(default)]
     pub evidence: Option<String>,
+    /// The level the text is logged at (`default`, `info`, `debug`,
+    /// `error`, or `activity`), and since which release, in `levels`.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// What each release family logs, in words (README table).
+    #[serde(default)]
+    pub levels: Option<String>,
 }
 
 /// What a rule is checked against.

@@ -1,24 +1,30 @@
 //! Unified-log NDJSON (`log show|stream --style ndjson`) as a second source.
 //!
-//! The unified log sees what Endpoint Security cannot: securityd opening
-//! keychain databases, keychain unlocks, the keychain ACL prompt securityd
-//! raises for a client, and authd's authorization rights. This module turns
-//! such records into `keychain_access_events` rows with
-//! `source = 'unified_log'` and `event_type = 'log'`.
+//! The unified log sees what Endpoint Security cannot: the keychain prompt
+//! securityd raises for a client (from macOS 15.4 naming the item) and the
+//! user's answer, the client's partition, keychain unlocks, authd's
+//! authorization rights, and the Security API activities a process creates
+//! when it calls the keychain (the only trace of a read its access list
+//! already allows). This module turns such records into
+//! `keychain_access_events` rows with `source = 'unified_log'` and
+//! `event_type = 'log'`.
 //!
 //! # Input
 //!
 //! One JSON object per line, as `log stream --style ndjson` and `log show
-//! --style ndjson` print them (data-formats.md 3.1, a real line): keys
+//! --style ndjson` print them (the shape of a real line quoted by a public
+//! `log stream` parser's test, infinitehaiku/ih-muse-macos): keys
 //! `eventMessage`, `subsystem`, `category`, `processImagePath`,
 //! `senderImagePath`, `processID`, `userID`, `threadID`, `timestamp`,
 //! `messageType`, `eventType`, `formatString`, `machTimestamp`, ... Missing
 //! and unknown keys are tolerated; a key of an unexpected type reads as
 //! missing. `log stream` first prints a banner (`Filtering the log data
 //! using "..."`), which the scanner skips and counts (`banner_lines`).
-//! Only `eventType == "logEvent"` records (or records without `eventType`)
-//! are considered; activity, signpost and other event types are counted
-//! (`unified_log_other_events`).
+//! `eventType == "logEvent"` records (or records without `eventType`) are
+//! matched by `log` patterns; `activityCreateEvent` records (the activity
+//! name is `eventMessage`, the calling process is `processImagePath`, the
+//! library is `senderImagePath`) by `activity` patterns; other event types,
+//! and activities no pattern names, are counted (`unified_log_other_events`).
 //!
 //! Timestamps are local time with the UTC offset of the Mac that logged
 //! them (`2026-10-04 17:50:33.803491+0200`); [`parse_log_timestamp`]
@@ -38,10 +44,17 @@
 //! 2. JSON parse (bad: `malformed`), event type filter.
 //! 3. Relevance: the record's subsystem or process is a keychain component
 //!    (built-in list above, or named by a pattern). Others: `prefiltered`.
+//!    (Activities: any process; the pattern's `sender` and names decide.)
 //! 4. Patterns, in order, first match wins. No match: `unified_log_unmatched`
 //!    (a relevant record we could not place: watch this number after a macOS
-//!    update). Action `ignore`: `unified_log_ignored` (known noise).
-//! 5. A row.
+//!    update). Action `ignore`, or a `process_path_except` path:
+//!    `unified_log_ignored` (known noise). An activity already rowed for the
+//!    same process, path and name within
+//!    [`crate::keychain_prompts::ACTIVITY_REPEAT_SECS`]:
+//!    `unified_log_activity_repeats`.
+//! 5. [`crate::keychain_prompts::PromptTracker`] links answers to prompts
+//!    and partitions to prompts, and may raise the severity.
+//! 6. A row.
 //!
 //! # Patterns are data
 //!
@@ -77,8 +90,12 @@
 //!
 //! ## Matcher
 //!
-//! `subsystem`, `category` and `process` (the basename of
-//! `processImagePath`) are [`crate::tuning::wildcard`]s. `message` is one
+//! `subsystem`, `category`, `process` (the basename of `processImagePath`),
+//! `process_path` (the whole `processImagePath`: two binaries are called
+//! `securityd`, and any process may log under any subsystem, so securityd's
+//! patterns name `/usr/sbin/securityd`), `process_path_except` and `sender`
+//! (the basename of `senderImagePath`) are [`crate::tuning::wildcard`]s;
+//! `event` is `log` (default) or `activity`. `message` is one
 //! or a list of message patterns (any may match) against the whole
 //! `eventMessage` (trimmed; at most [`MATCH_MAX`] bytes are looked at):
 //!
@@ -87,8 +104,12 @@
 //! * `?` matches one character;
 //! * `{pid}` matches one or more ASCII digits (greedy) and captures the
 //!   client's process id;
-//! * `{client}`, `{keychain}`, `{right}` match like `*` and capture the
-//!   client (a path or a name), the keychain path, the authorization right;
+//! * `{creator_pid}` likewise captures authd's creator pid;
+//! * `{client}`, `{keychain}`, `{right}`, `{item}`, `{creator}`,
+//!   `{partition}` match like `*` and capture the client (a path or a name),
+//!   the keychain path, the authorization right, the item's description
+//!   (`desc:` of securityd's ACL text), authd's creator of the authorization,
+//!   securityd's partition id of the client;
 //! * `\*`, `\?`, `\{`, `\\` are literal.
 //!
 //! Two variable parts (`*` or a capturing `{...}` other than `{pid}`) may not
@@ -96,23 +117,35 @@
 //! parts is placed at its leftmost occurrence (the last one must end the
 //! message), so the cost is at most (message length x pattern length) per
 //! pattern, with no backtracking blow-up, and a hard budget
-//! ([`MATCH_BUDGET`] bytes examined) caps even that. A captured `<private>` counts as
-//! not captured. The optional `right` field filters on the `{right}`
-//! capture (e.g. only keychain rights).
+//! ([`MATCH_BUDGET`] bytes examined) caps even that. One exception:
+//! `{client}` takes the longest value that lets the rest match, because a
+//! client path may contain what the daemon writes after it (`(12); ACL: `
+//! in a folder name); its following text is tried from the rightmost
+//! occurrence, still under the budget. A captured `<private>` counts as not
+//! captured. The optional `right` and `keychain` fields filter on the
+//! `{right}` and `{keychain}` captures (e.g. only keychain rights, only
+//! paths under `/Keychains/`).
 //!
 //! # Rows
 //!
 //! * `source = 'unified_log'`, `event_type = 'log'`, `technique =
 //!   'T1555.001'`, `action` and `severity` from the pattern.
 //! * The actor (`pid`, `path`, ...) is the process whose keychain access the
-//!   record is about: the client the message names (`{pid}`, `{client}` when
-//!   it is an absolute path), else the logging process itself. When the
+//!   record is about: authd's creator of the authorization (`{creator}`,
+//!   `{creator_pid}`: for trust settings the client is a system helper such
+//!   as `ocspd`), else the client the message names (`{pid}`, `{client}` when
+//!   it is an absolute path), else the logging process itself (for
+//!   `atomicfile` lines and activities, the process that called
+//!   Security.framework). When the
 //!   actor's pid is in the scanner's process cache (from eslogger exec/fork
 //!   events of the same stream), the row is enriched from it: path,
 //!   command line, signing facts, parent and ancestors.
 //! * The logging daemon (for example securityd), the subsystem/category, the
-//!   pattern id and its confirmation state are written into `reason`, so a
-//!   responder sees who said it and how sure we are.
+//!   pattern id and its evidence (`confirmed on <release>`, `text from
+//!   Apple's format string only`, `message text unconfirmed`) are written
+//!   into `reason`, so a responder sees who said it and how sure we are; so
+//!   are the item (``item `...` ``), the authd client, the partition and the
+//!   user's answer.
 //! * `target_path` = the `{keychain}` capture; `message` = the
 //!   `eventMessage`, redacted ([`crate::redact::redact_text`]), with control
 //!   characters escaped and capped at [`MESSAGE_MAX`] bytes.
@@ -124,35 +157,32 @@
 //!   as known, `target_path`).
 //! * `correlation_id`: see [`crate::correlate`].
 //!
-//! # What is confirmed and what is not (data-formats.md 3.2)
+//! # What is confirmed and what is not
 //!
-//! Confirmed by captured lines: securityd's `0x... opened
-//! /Users/.../login.keychain-db: N bytes` (Eclectic Light, macOS 10.12);
-//! authd's `Succeeded authorizing right '...' by client '...' [pid] for
-//! authorization created by ...` (public captures, macOS 10.14 and later,
-//! subsystem `com.apple.Authorization`, category `authd`). Known only from
-//! Apple's published source (format strings; the release that logs them is
-//! not pinned, and many are `secinfo`, i.e. Info level, not retained unless
-//! asked for): securityd's `kcacl` prompt lines (`displaying keychain prompt
-//! for %s(%d)`, `Keychain query for process %d (UID %d)`, the suppressed
-//! prompts for unsigned or invalidly signed clients) and `KCdb` unlock
-//! lines. Not confirmed anywhere: a message naming the client and the item
-//! of a `SecItemCopyMatching` read, the text of SecurityAgent's prompt and
-//! the user's answer; the SecurityAgent pattern is a broad, unconfirmed
-//! catch. A process that copies `login.keychain-db` itself never goes through
-//! securityd and leaves no unified-log line: only ESF sees it.
+//! Each built-in pattern says so itself (`evidence`, `confirmed`, `source`
+//! quoting the real line and where it was published, `level`, `levels` per
+//! release family); the README's "Unified log" section tabulates them, and
+//! `tests/fixtures/unified_log/real_lines.json` replays the real lines
+//! verbatim. Not found anywhere: a SecurityAgent log line about the keychain
+//! dialog ("wants to use your confidential information" is dialog text) or
+//! a keychain message of the `security` tool itself (its keychain lines come
+//! from Security.framework in-process: activities and `integrity` lines).
+//! A process that copies `login.keychain-db` itself never goes through
+//! Security.framework and leaves no unified-log line: only ESF sees it.
 //!
 //! Any process can log under any subsystem name, so a unified-log row is a
 //! claim, not proof; patterns that matter name the `process` as well (the
 //! logging system, not the logger, fills `processImagePath`).
 
+use crate::keychain_prompts::{max_severity, Observation, PromptTracker};
 use crate::procs::{ProcInfo, ProcessCache};
 use crate::redact::redact_text;
 use crate::scan::ScanStats;
 use crate::schema::{KeychainAccess, TECHNIQUE};
 use crate::text::{basename, civil_to_unix, sanitize, truncate, Fnv64};
 use crate::tuning::{
-    Facts, Patterns, Tuning, UnifiedLogPattern, EVIDENCE, SEVERITIES, UNIFIED_LOG_ACTIONS,
+    Facts, Patterns, Tuning, UnifiedLogPattern, EVIDENCE, LOG_LEVELS, SEVERITIES,
+    UNIFIED_LOG_ACTIONS, UNIFIED_LOG_EVENTS,
 };
 use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Deserializer};
@@ -174,38 +204,104 @@ pub const RELEVANT_SUBSYSTEMS: &[&str] = &["com.apple.securityd", "com.apple.Aut
 pub const RELEVANT_PROCESSES: &[&str] =
     &["securityd", "secd", "SecurityAgent", "authd", "security"];
 
-/// Arguments for the live source, before `--predicate`: `--info` because
-/// several securityd lines are Info level (`secinfo`) and are not shown
-/// otherwise; Debug is left out (volume).
-pub const LOG_STREAM_ARGS: &[&str] = &["stream", "--style", "ndjson", "--info"];
+/// Arguments for the live source, before `--predicate`.
+///
+/// `--level default`: every line the built-in patterns need is logged at
+/// Default level by the releases that log it visibly (securityd's `kcacl`,
+/// `integrity` and `clientid` lines, `%p(%p) unlocking for makeUnlocked()`,
+/// authd's rights) or is an activity (no level). `Info` adds only the
+/// `Syslog::info` copies of the `kcacl` lines (same text, no subsystem:
+/// duplicates). `Debug` would add the client-side `opened <keychain>: N
+/// bytes` line (Debug since macOS 10.13) and the other `KCdb` lines, at a
+/// cost paid by the whole Mac: Debug logging is disabled by default
+/// (os_log(5): "Debug level logging is disabled"), so a Debug-level stream
+/// has the processes that log under a streamed subsystem format and send
+/// Debug messages they otherwise drop (inferred from the man page; not
+/// measured here), and `com.apple.securityd` is used in-process by every
+/// program that touches the keychain. The extension therefore streams
+/// Default; run `log stream --level debug` by hand for an investigation.
+pub const LOG_STREAM_ARGS: &[&str] = &["stream", "--style", "ndjson", "--level", "default"];
 
-/// The `log stream --predicate` for the live source: the built-in keychain
-/// components plus every wildcard-free `subsystem` and `process` the
-/// patterns name (a pattern with a wildcard there is still matched, but its
-/// records only arrive if the predicate lets them through: name it
-/// literally, or widen the predicate in the extension's config).
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A wildcard usable in a predicate as `BEGINSWITH`: a literal prefix
+/// ending in one `*`.
+fn literal_prefix(w: &str) -> Option<&str> {
+    let p = w.strip_suffix('*')?;
+    (!p.is_empty() && !p.contains(['*', '?'])).then_some(p)
+}
+
+/// The `log stream --predicate` for the live source.
+///
+/// Log events: the built-in keychain components plus every wildcard-free
+/// `subsystem` and `process` the patterns name (a pattern with a wildcard
+/// there is still matched, but its records only arrive if the predicate
+/// lets them through: name it literally, or widen the predicate in the
+/// extension's config). `process_path` conditions are checked by the
+/// parser, not the predicate (the basename is in `process ==`).
+///
+/// Activities (the volume control): only `activityCreateEvent` records whose
+/// name is one the activity patterns list (`eventMessage IN {...}`), not
+/// from a path the patterns exclude (`NOT processImagePath BEGINSWITH
+/// "/System/"` ...). Security.framework creates an activity for each public
+/// call, in every process; without the name list every activity of every
+/// process on the Mac would be streamed.
 pub fn log_stream_predicate(tuning: &Tuning) -> String {
     let mut subsystems: Vec<String> = RELEVANT_SUBSYSTEMS.iter().map(|s| s.to_string()).collect();
     let mut processes: Vec<String> = RELEVANT_PROCESSES.iter().map(|s| s.to_string()).collect();
+    let mut activities: Vec<String> = Vec::new();
+    let mut excluded: Vec<String> = Vec::new();
+    let push = |list: &mut Vec<String>, w: &str| {
+        if !w.is_empty() && !w.contains(['*', '?']) && !list.iter().any(|x| x == w) {
+            list.push(w.to_string());
+        }
+    };
     for p in &tuning.unified_log_patterns {
-        for (field, list) in [
-            (&p.subsystem, &mut subsystems),
-            (&p.process, &mut processes),
-        ] {
-            for w in field.iter().flat_map(|f| f.list()) {
-                if !w.is_empty() && !w.contains(['*', '?']) && !list.iter().any(|x| x == w) {
-                    list.push(w.to_string());
+        if p.event.as_deref() == Some("activity") {
+            if p.action == "ignore" {
+                continue;
+            }
+            for w in p.message.list() {
+                push(&mut activities, w);
+            }
+            for w in p.process_path_except.iter().flat_map(|f| f.list()) {
+                if let Some(prefix) = literal_prefix(w) {
+                    push(&mut excluded, prefix);
                 }
             }
+            continue;
+        }
+        for w in p.subsystem.iter().flat_map(|f| f.list()) {
+            push(&mut subsystems, w);
+        }
+        for w in p.process.iter().flat_map(|f| f.list()) {
+            push(&mut processes, w);
         }
     }
-    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
-    subsystems
+    let logs = subsystems
         .iter()
         .map(|s| format!("subsystem == {}", quote(s)))
         .chain(processes.iter().map(|p| format!("process == {}", quote(p))))
         .collect::<Vec<_>>()
-        .join(" OR ")
+        .join(" OR ");
+    if activities.is_empty() {
+        return logs;
+    }
+    let names = activities
+        .iter()
+        .map(|a| quote(a))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut act = format!("eventType == activityCreateEvent AND eventMessage IN {{{names}}}");
+    for e in &excluded {
+        act.push_str(&format!(
+            " AND NOT processImagePath BEGINSWITH {}",
+            quote(e)
+        ));
+    }
+    format!("(eventType == logEvent AND ({logs})) OR ({act})")
 }
 
 /// Whether a JSON line is a unified-log record rather than an eslogger one.
@@ -364,6 +460,10 @@ pub enum Capture {
     Client,
     Keychain,
     Right,
+    Item,
+    Creator,
+    CreatorPid,
+    Partition,
 }
 
 impl Capture {
@@ -373,10 +473,23 @@ impl Capture {
             "client" => Some(Capture::Client),
             "keychain" => Some(Capture::Keychain),
             "right" => Some(Capture::Right),
+            "item" => Some(Capture::Item),
+            "creator" => Some(Capture::Creator),
+            "creator_pid" => Some(Capture::CreatorPid),
+            "partition" => Some(Capture::Partition),
             _ => None,
         }
     }
+
+    /// Digit-run placeholders (`{pid}`, `{creator_pid}`).
+    fn is_digits(self) -> bool {
+        matches!(self, Capture::Pid | Capture::CreatorPid)
+    }
 }
+
+/// The placeholders the matcher knows, for error messages.
+const PLACEHOLDERS: &str =
+    "{pid}, {client}, {keychain}, {right}, {item}, {creator}, {creator_pid}, {partition}";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Elem {
@@ -408,6 +521,15 @@ pub struct Captures {
     pub client: Option<String>,
     pub keychain: Option<String>,
     pub right: Option<String>,
+    /// The keychain item's description (`desc:` of the prompt's ACL text).
+    pub item: Option<String>,
+    /// authd: the process that created the authorization (the actor when
+    /// the client is a system helper, as for trust settings).
+    pub creator: Option<String>,
+    pub creator_pid: Option<i64>,
+    /// securityd's partition id of a client (`apple-tool:`, `teamid:...`,
+    /// `cdhash:...`).
+    pub partition: Option<String>,
 }
 
 fn push_elem(unit: &mut Vec<Elem>, t: Tok) {
@@ -455,11 +577,11 @@ fn tokenize_pattern(p: &str) -> Result<Vec<Tok>, String> {
                     ));
                 }
                 match Capture::from_name(&name) {
-                    Some(Capture::Pid) => toks.push(Tok::Digits(Some(Capture::Pid))),
+                    Some(c) if c.is_digits() => toks.push(Tok::Digits(Some(c))),
                     Some(other) => toks.push(Tok::Star(Some(other))),
                     None => {
                         return Err(format!(
-                            "unknown placeholder `{{{name}}}` (known: {{pid}}, {{client}}, {{keychain}}, {{right}})"
+                            "unknown placeholder `{{{name}}}` (known: {PLACEHOLDERS})"
                         ))
                     }
                 }
@@ -498,7 +620,7 @@ impl MessagePattern {
                     if let Some((_, unit)) = rest.last() {
                         if unit.is_empty() {
                             return Err(
-                                "two variable parts (`*`, `{client}`, `{keychain}`, `{right}`) touch; put literal text between them"
+                                "two variable parts (`*` or a text placeholder) touch; put literal text between them"
                                     .into(),
                             );
                         }
@@ -509,7 +631,7 @@ impl MessagePattern {
                 t => {
                     let is_digits = matches!(t, Tok::Digits(_));
                     if is_digits && prev_digits {
-                        return Err("two `{pid}` digit runs touch".into());
+                        return Err("two digit runs (`{pid}`, `{creator_pid}`) touch".into());
                     }
                     prev_digits = is_digits;
                     match rest.last_mut() {
@@ -534,24 +656,8 @@ impl MessagePattern {
     pub fn matches(&self, text: &str) -> Option<Captures> {
         let mut budget = MATCH_BUDGET;
         let mut caps: Vec<(Capture, usize, usize)> = Vec::new();
-        let mut pos = match_unit(&self.first, text, 0, &mut caps, &mut budget)?;
-        let n = self.rest.len();
-        for (k, (star, unit)) in self.rest.iter().enumerate() {
-            if unit.is_empty() {
-                // Only the last variable part can have no unit after it.
-                if let Some(c) = star {
-                    caps.push((*c, pos, text.len()));
-                }
-                pos = text.len();
-                continue;
-            }
-            let (s, e) = find_unit(unit, text, pos, k + 1 == n, &mut caps, &mut budget)?;
-            if let Some(c) = star {
-                caps.push((*c, pos, s));
-            }
-            pos = e;
-        }
-        if pos != text.len() {
+        let pos = match_unit(&self.first, text, 0, &mut caps, &mut budget)?;
+        if !self.match_rest(0, text, pos, &mut caps, &mut budget) {
             return None;
         }
         let mut out = Captures::default();
@@ -565,9 +671,79 @@ impl MessagePattern {
                 Capture::Client => out.client = Some(v.to_string()),
                 Capture::Keychain => out.keychain = Some(v.to_string()),
                 Capture::Right => out.right = Some(v.to_string()),
+                Capture::Item => out.item = Some(v.to_string()),
+                Capture::Creator => out.creator = Some(v.to_string()),
+                Capture::CreatorPid => out.creator_pid = v.parse().ok(),
+                Capture::Partition => out.partition = Some(v.to_string()),
             }
         }
         Some(out)
+    }
+
+    /// Match variable part `k` onwards from `pos`. Units are placed at their
+    /// leftmost occurrence, except the unit after `{client}`: a client path
+    /// may contain the text that follows it (`(12); ACL: ` inside a folder
+    /// name), while what follows is written by the logging daemon, so
+    /// `{client}` takes the longest value that lets the rest match (its
+    /// unit's placements are tried from the rightmost). One `{client}` per
+    /// pattern, and the budget, keep this linear in practice.
+    fn match_rest(
+        &self,
+        k: usize,
+        text: &str,
+        pos: usize,
+        caps: &mut Vec<(Capture, usize, usize)>,
+        budget: &mut usize,
+    ) -> bool {
+        let Some((star, unit)) = self.rest.get(k) else {
+            return pos == text.len();
+        };
+        let last = k + 1 == self.rest.len();
+        if unit.is_empty() {
+            // Only the last variable part can have no unit after it.
+            if let Some(c) = star {
+                caps.push((*c, pos, text.len()));
+            }
+            return true;
+        }
+        if *star == Some(Capture::Client) {
+            let mut starts: Vec<usize> = Vec::new();
+            let mut from = pos;
+            let before = caps.len();
+            while let Some((s, _)) = find_unit(unit, text, from, last, caps, budget) {
+                starts.push(s);
+                let step = text
+                    .get(s..)
+                    .and_then(|t| t.chars().next())
+                    .map_or(1, char::len_utf8);
+                from = s + step;
+                if from > text.len() {
+                    break;
+                }
+            }
+            // find_unit pushed the unit's captures for each placement.
+            caps.truncate(before);
+            for s in starts.into_iter().rev() {
+                let mark = caps.len();
+                if let Some(e) = match_unit(unit, text, s, caps, budget) {
+                    if !last || e == text.len() {
+                        caps.push((Capture::Client, pos, s));
+                        if self.match_rest(k + 1, text, e, caps, budget) {
+                            return true;
+                        }
+                    }
+                }
+                caps.truncate(mark);
+            }
+            return false;
+        }
+        let Some((s, e)) = find_unit(unit, text, pos, last, caps, budget) else {
+            return false;
+        };
+        if let Some(c) = star {
+            caps.push((*c, pos, s));
+        }
+        self.match_rest(k + 1, text, e, caps, budget)
     }
 }
 
@@ -745,7 +921,33 @@ pub fn validate_pattern(p: &UnifiedLogPattern) -> Result<(), String> {
         }
         _ => {}
     }
-    if p.subsystem.is_none() && p.process.is_none() {
+    let activity = match p.event.as_deref() {
+        None | Some("log") => false,
+        Some("activity") => true,
+        Some(e) => {
+            return Err(format!(
+                "unknown event `{e}` (one of {})",
+                UNIFIED_LOG_EVENTS.join(", ")
+            ))
+        }
+    };
+    if activity {
+        // The activity names are the prefilter's needles: each must be
+        // plain text the byte prefilter can find.
+        for m in p.message.list() {
+            if m.contains(['*', '?', '{', '\\']) || wildcard_needle(m) != Some(m) {
+                return Err(format!(
+                    "activity name `{m}` must be a plain name (no wildcards), at least 3 characters"
+                ));
+            }
+        }
+        if p.sender.is_none() && p.process.is_none() && p.process_path.is_none() {
+            return Err(
+                "an activity pattern needs `sender`, `process` or `process_path` (activity names alone are not specific)"
+                    .into(),
+            );
+        }
+    } else if p.subsystem.is_none() && p.process.is_none() {
         return Err(
             "a pattern needs `subsystem` or `process` (a message alone would have every record parsed)"
                 .into(),
@@ -756,6 +958,23 @@ pub fn validate_pattern(p: &UnifiedLogPattern) -> Result<(), String> {
     }
     if let Some(s) = &p.process {
         check_wildcards("process", s)?;
+    }
+    for (name, f) in [
+        ("process_path", &p.process_path),
+        ("process_path_except", &p.process_path_except),
+        ("sender", &p.sender),
+    ] {
+        if f.as_ref().is_some_and(|f| f.list().is_empty()) {
+            return Err(format!("`{name}` is an empty list"));
+        }
+    }
+    if let Some(l) = &p.level {
+        if !LOG_LEVELS.contains(&l.as_str()) {
+            return Err(format!(
+                "unknown level `{l}` (one of {})",
+                LOG_LEVELS.join(", ")
+            ));
+        }
     }
     if let Some(c) = &p.category {
         if c.list().is_empty() {
@@ -771,6 +990,11 @@ pub fn validate_pattern(p: &UnifiedLogPattern) -> Result<(), String> {
         if p.right.is_some() && !compiled.has_capture(Capture::Right) {
             return Err(format!(
                 "`right` filters on `{{right}}`, but message `{m}` has no `{{right}}`"
+            ));
+        }
+        if p.keychain.is_some() && !compiled.has_capture(Capture::Keychain) {
+            return Err(format!(
+                "`keychain` filters on `{{keychain}}`, but message `{m}` has no `{{keychain}}`"
             ));
         }
     }
@@ -813,21 +1037,50 @@ struct Compiled {
     messages: Vec<MessagePattern>,
 }
 
+/// The fields of a record a pattern's conditions look at.
+struct Where<'a> {
+    activity: bool,
+    subsystem: &'a str,
+    category: &'a str,
+    process: &'a str,
+    process_path: &'a str,
+    sender: &'a str,
+}
+
 impl Compiled {
-    fn applies(&self, subsystem: &str, category: &str, process: &str) -> bool {
+    fn is_activity(&self) -> bool {
+        self.spec.event.as_deref() == Some("activity")
+    }
+
+    fn applies(&self, w: &Where<'_>) -> bool {
         let any = |p: &Option<Patterns>, v: &str| match p {
             None => true,
             Some(p) => p.any(Some(v)),
         };
-        any(&self.spec.subsystem, subsystem)
-            && any(&self.spec.category, category)
-            && any(&self.spec.process, process)
+        self.is_activity() == w.activity
+            && any(&self.spec.subsystem, w.subsystem)
+            && any(&self.spec.category, w.category)
+            && any(&self.spec.process, w.process)
+            && any(&self.spec.process_path, w.process_path)
+            && any(&self.spec.sender, w.sender)
+    }
+
+    fn excluded(&self, process_path: &str) -> bool {
+        self.spec
+            .process_path_except
+            .as_ref()
+            .is_some_and(|p| p.any(Some(process_path)))
     }
 
     fn matches(&self, message: &str) -> Option<Captures> {
         let caps = self.messages.iter().find_map(|m| m.matches(message))?;
         if let Some(r) = &self.spec.right {
             if !r.any(caps.right.as_deref()) {
+                return None;
+            }
+        }
+        if let Some(k) = &self.spec.keychain {
+            if !k.any(caps.keychain.as_deref()) {
                 return None;
             }
         }
@@ -848,6 +1101,7 @@ pub struct LineContext<'a> {
 pub struct UnifiedLogParser {
     patterns: Vec<Compiled>,
     prefilter: Option<AhoCorasick>,
+    tracker: PromptTracker,
 }
 
 impl UnifiedLogParser {
@@ -881,7 +1135,14 @@ impl UnifiedLogParser {
             .map(|s| s.to_string())
             .collect();
         for p in &patterns {
-            for w in [&p.spec.subsystem, &p.spec.process].into_iter().flatten() {
+            // Activities carry no subsystem and any process: their names
+            // (the message) are the needles.
+            let activity_names = p.is_activity().then_some(&p.spec.message);
+            for w in [&p.spec.subsystem, &p.spec.process]
+                .into_iter()
+                .flatten()
+                .chain(activity_names)
+            {
                 for pat in w.list() {
                     if let Some(n) = wildcard_needle(pat) {
                         if !needles.iter().any(|x| x == n) {
@@ -901,6 +1162,7 @@ impl UnifiedLogParser {
         UnifiedLogParser {
             patterns,
             prefilter,
+            tracker: PromptTracker::default(),
         }
     }
 
@@ -955,33 +1217,87 @@ impl UnifiedLogParser {
             }
         };
         stats.parsed += 1;
-        if !matches!(rec.event_type.as_deref(), None | Some("logEvent")) {
-            stats.unified_log_other_events += 1;
-            return;
-        }
-        let subsystem = rec.subsystem.as_deref().unwrap_or("");
-        let category = rec.category.as_deref().unwrap_or("");
-        let process = basename(rec.process_image_path.as_deref().unwrap_or(""));
-        if !self.relevant(subsystem, process) {
+        let activity = match rec.event_type.as_deref() {
+            None | Some("logEvent") => false,
+            Some("activityCreateEvent") => true,
+            Some(_) => {
+                stats.unified_log_other_events += 1;
+                return;
+            }
+        };
+        let process_path = rec.process_image_path.as_deref().unwrap_or("");
+        let w = Where {
+            activity,
+            subsystem: rec.subsystem.as_deref().unwrap_or(""),
+            category: rec.category.as_deref().unwrap_or(""),
+            process: basename(process_path),
+            process_path,
+            sender: basename(rec.sender_image_path.as_deref().unwrap_or("")),
+        };
+        if !activity && !self.relevant(w.subsystem, w.process) {
             stats.prefiltered += 1;
             return;
         }
         let message = match_text(rec.event_message.as_deref().unwrap_or(""));
         let found = self.patterns.iter().find_map(|p| {
-            if !p.applies(subsystem, category, process) {
+            if !p.applies(&w) {
                 return None;
             }
             p.matches(message).map(|c| (p, c))
         });
         let Some((pat, caps)) = found else {
-            stats.unified_log_unmatched += 1;
+            if activity {
+                // Activities of other libraries and APIs: not ours.
+                stats.unified_log_other_events += 1;
+            } else {
+                stats.unified_log_unmatched += 1;
+            }
             return;
         };
-        if pat.spec.action == "ignore" {
+        if pat.spec.action == "ignore" || pat.excluded(process_path) {
             stats.unified_log_ignored += 1;
             return;
         }
-        let row = build_row(&rec, pat, &caps, ctx);
+        if activity
+            && !self.tracker.activity_is_new(
+                rec.process_id.unwrap_or(-1),
+                process_path,
+                message,
+                parse_log_timestamp(rec.timestamp.as_deref().unwrap_or("")),
+            )
+        {
+            stats.unified_log_activity_repeats += 1;
+            return;
+        }
+        let (mut row, origin) = build_row(&rec, pat, &caps, ctx);
+        let assessment = self.tracker.observe(&Observation {
+            action: &pat.spec.action,
+            logger: (rec.process_id.unwrap_or(-1), rec.thread_id.unwrap_or(0)),
+            time: row.time,
+            client_pid: caps.pid,
+            client: caps.client.as_deref(),
+            actor_path: row.path.as_deref().filter(|p| p.starts_with('/')),
+            signer: ctx
+                .cache
+                .zip(row.pid)
+                .and_then(|(c, pid)| c.latest_for_pid(pid))
+                .filter(|c| row.path.as_deref().is_none_or(|p| p == c.path))
+                .and_then(|c| c.signer),
+            item: caps.item.as_deref(),
+            partition: caps.partition.as_deref(),
+            message,
+        });
+        let mut reason = row.reason.take().unwrap_or_default();
+        if let Some(item) = assessment.item.as_deref().filter(|_| caps.item.is_none()) {
+            reason.push_str(&format!("; item `{item}`"));
+        }
+        for n in &assessment.notes {
+            reason.push_str("; ");
+            reason.push_str(n);
+        }
+        reason.push_str(&origin);
+        row.reason = Some(sanitize(&reason).into_owned());
+        row.severity = max_severity(row.severity.as_deref(), assessment.severity).map(String::from);
         if row.time.is_none() {
             stats.unified_log_bad_time += 1;
         }
@@ -1003,19 +1319,29 @@ fn match_text(m: &str) -> &str {
     m.get(..cut).unwrap_or("")
 }
 
+/// The row for a matched record, and the `(unified log: ...)` origin that
+/// ends its reason (the caller adds what the prompt tracker found first).
 fn build_row(
     rec: &LogRecord,
     pat: &Compiled,
     caps: &Captures,
     ctx: &LineContext<'_>,
-) -> KeychainAccess {
+) -> (KeychainAccess, String) {
     let spec = &pat.spec;
     let logger_pid = rec.process_id;
     let logger_path = rec.process_image_path.clone().filter(|p| !p.is_empty());
-    let client_path = caps.client.as_deref().filter(|c| c.starts_with('/'));
-    let client_name = caps.client.as_deref().filter(|c| !c.starts_with('/'));
-    let names_client = caps.pid.is_some() || caps.client.is_some();
-    let actor_is_logger = !names_client || (caps.pid.is_some() && caps.pid == logger_pid);
+    // authd: the creator of the authorization is the actor (for trust
+    // settings the client is a system helper such as ocspd); the client is
+    // named in the reason.
+    let (named_pid, named) = match (caps.creator_pid, caps.creator.as_deref()) {
+        (Some(p), c) => (Some(p), c),
+        (None, Some(c)) => (None, Some(c)),
+        (None, None) => (caps.pid, caps.client.as_deref()),
+    };
+    let client_path = named.filter(|c| c.starts_with('/'));
+    let client_name = named.filter(|c| !c.starts_with('/'));
+    let names_client = named_pid.is_some() || named.is_some();
+    let actor_is_logger = !names_client || (named_pid.is_some() && named_pid == logger_pid);
     let (pid, path) = if actor_is_logger {
         (
             logger_pid,
@@ -1024,7 +1350,7 @@ fn build_row(
                 .or_else(|| logger_path.clone()),
         )
     } else {
-        (caps.pid, client_path.map(String::from))
+        (named_pid, client_path.map(String::from))
     };
 
     // Enrich from the process cache when the pid (and path, if known) fit.
@@ -1091,8 +1417,19 @@ fn build_row(
     if let Some(n) = client_name {
         reason.push_str(&format!("; client `{n}`"));
     }
+    if caps.creator.is_some() || caps.creator_pid.is_some() {
+        if let Some(c) = caps.client.as_deref() {
+            match caps.pid {
+                Some(p) => reason.push_str(&format!("; for client `{c}` [{p}]")),
+                None => reason.push_str(&format!("; for client `{c}`")),
+            }
+        }
+    }
     if let Some(r) = &caps.right {
         reason.push_str(&format!("; right `{r}`"));
+    }
+    if let Some(i) = &caps.item {
+        reason.push_str(&format!("; item `{i}`"));
     }
     let logger = match (logger_path.as_deref(), logger_pid) {
         (Some(p), Some(id)) => format!("{}[{id}]", basename(p)),
@@ -1101,18 +1438,22 @@ fn build_row(
         (None, None) => "unknown process".to_string(),
     };
     let mut origin = format!("unified log: {logger}");
+    if pat.is_activity() {
+        let sender = basename(rec.sender_image_path.as_deref().unwrap_or(""));
+        origin.push_str(&format!(" activity ({sender})"));
+    }
     if let Some(s) = rec.subsystem.as_deref().filter(|s| !s.is_empty()) {
         origin.push_str(&format!(" {s}"));
         if let Some(c) = rec.category.as_deref().filter(|c| !c.is_empty()) {
             origin.push_str(&format!(":{c}"));
         }
     }
-    let confidence = if spec.confirmed {
-        format!("confirmed on {}", spec.seen_on)
-    } else {
-        "message text unconfirmed".to_string()
+    let confidence = match (spec.confirmed, spec.evidence.as_deref()) {
+        (true, _) => format!("confirmed on {}", spec.seen_on),
+        (false, Some("apple_source")) => "text from Apple's format string only".to_string(),
+        _ => "message text unconfirmed".to_string(),
     };
-    reason.push_str(&format!(" ({origin}; pattern {}, {confidence})", spec.id));
+    let origin = format!(" ({origin}; pattern {}, {confidence})", spec.id);
 
     let raw_message = rec.event_message.as_deref().unwrap_or("");
     let (message, _) = truncate(
@@ -1129,7 +1470,7 @@ fn build_row(
         .write(raw_message.as_bytes())
         .event_id(parse_log_timestamp(timestamp));
 
-    KeychainAccess {
+    let row = KeychainAccess {
         time: parse_log_timestamp(timestamp),
         eid: Some(eid),
         source: Some("unified_log".into()),
@@ -1172,13 +1513,14 @@ fn build_row(
         allowlisted: Some(i64::from(allow.is_some())),
         allow_reason: allow,
         severity: spec.severity.clone(),
-        reason: Some(sanitize(&reason).into_owned()),
+        reason: Some(reason),
         technique: Some(TECHNIQUE.into()),
         message: Some(message),
         correlation_id: None,
         es_version: None,
         global_seq_num: None,
-    }
+    };
+    (row, origin)
 }
 
 #[cfg(test)]
@@ -1187,7 +1529,7 @@ mod tests {
 
     #[test]
     fn timestamps_across_offsets() {
-        // The confirmed shape (data-formats.md 3.1): 17:50:33 at +0200 is 15:50:33 UTC.
+        // The shape of a real line: 17:50:33 at +0200 is 15:50:33 UTC.
         let utc = civil_to_unix(2026, 10, 4, 15, 50, 33).unwrap();
         assert_eq!(
             parse_log_timestamp("2026-10-04 17:50:33.803491+0200"),
@@ -1349,6 +1691,38 @@ mod tests {
     }
 
     #[test]
+    fn client_takes_the_longest_value_within_the_budget() {
+        let p = "displaying keychain prompt for {client}({pid}); ACL: *desc:{item})>*";
+        let c = m(
+            p,
+            "displaying keychain prompt for /tmp/a(1); ACL: b/Evil(6012); ACL: <x desc:Chrome Safe Storage)>]>",
+        )
+        .unwrap();
+        assert_eq!(c.pid, Some(6012));
+        assert_eq!(c.client.as_deref(), Some("/tmp/a(1); ACL: b/Evil"));
+        assert_eq!(c.item.as_deref(), Some("Chrome Safe Storage"));
+        // The rightmost placement that lets the rest match, not the rightmost
+        // one: the ACL here holds a later `(2); ACL: ` but no `desc:` after it.
+        let c = m(
+            p,
+            "displaying keychain prompt for /x(7); ACL: <desc:Wi-Fi)> (2); ACL: none",
+        )
+        .unwrap();
+        assert_eq!((c.pid, c.item.as_deref()), (Some(7), Some("Wi-Fi")));
+        // Thousands of candidate placements, none completing: bounded.
+        let t0 = std::time::Instant::now();
+        let text = format!(
+            "displaying keychain prompt for {}",
+            "/a(1); ACL: ".repeat(MATCH_MAX / 12)
+        );
+        assert!(MessagePattern::compile(p)
+            .unwrap()
+            .matches(match_text(&text))
+            .is_none());
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
     fn builtin_patterns_are_valid_and_cited() {
         let pats = crate::tuning::builtin_unified_log_patterns();
         assert!(pats.len() >= 10, "{}", pats.len());
@@ -1357,6 +1731,23 @@ mod tests {
         for p in &pats {
             validate_pattern(p).unwrap();
             assert!(p.evidence.is_some(), "{} has no evidence", p.id);
+            assert!(
+                p.level.is_some() && p.levels.is_some(),
+                "{} has no level",
+                p.id
+            );
+            assert_ne!(p.evidence.as_deref(), Some("none"), "{}: catch-all", p.id);
+            if p.process
+                .iter()
+                .flat_map(|f| f.list())
+                .any(|w| w == "securityd")
+            {
+                assert!(
+                    p.process_path.is_some(),
+                    "{}: match securityd by path",
+                    p.id
+                );
+            }
             if !p.confirmed {
                 assert_eq!(p.seen_on, "unconfirmed", "{}", p.id);
             }
@@ -1490,9 +1881,9 @@ mod tests {
         let ts = "2026-10-04 17:50:33.803491+0200";
         let (rows, stats) = scan(&[
             line(
-                "/usr/sbin/securityd",
+                "/Applications/Mail.app/Contents/MacOS/Mail",
                 "com.apple.securityd",
-                "",
+                "atomicfile",
                 118,
                 ts,
                 "0x7fee38517e20 opened /Users/alice/Library/Keychains/login.keychain-db: 1646112 bytes",
@@ -1537,8 +1928,11 @@ mod tests {
         assert_eq!(open.action.as_deref(), Some("keychain_db_open"));
         assert_eq!(open.source.as_deref(), Some("unified_log"));
         assert_eq!(open.event_type.as_deref(), Some("log"));
-        assert_eq!(open.pid, Some(118));
-        assert_eq!(open.path.as_deref(), Some("/usr/sbin/securityd"));
+        assert_eq!(open.pid, Some(118), "the reader logs the line");
+        assert_eq!(
+            open.path.as_deref(),
+            Some("/Applications/Mail.app/Contents/MacOS/Mail")
+        );
         assert_eq!(open.uid, Some(0));
         assert_eq!(
             open.target_path.as_deref(),
@@ -1562,7 +1956,7 @@ mod tests {
         );
         let reason = prompt.reason.as_deref().unwrap();
         assert!(reason.contains("securityd[118]"), "{reason}");
-        assert!(reason.contains("unconfirmed"), "{reason}");
+        assert!(reason.contains("confirmed on macOS 26.2"), "{reason}");
 
         let right = &rows[2];
         assert_eq!(right.action.as_deref(), Some("authorization_right"));
@@ -1575,9 +1969,9 @@ mod tests {
 
         // eids are unique and stable.
         let (again, _) = scan(&[line(
-            "/usr/sbin/securityd",
+            "/Applications/Mail.app/Contents/MacOS/Mail",
             "com.apple.securityd",
-            "",
+            "atomicfile",
             118,
             ts,
             "0x7fee38517e20 opened /Users/alice/Library/Keychains/login.keychain-db: 1646112 bytes",
@@ -1587,18 +1981,59 @@ mod tests {
     }
 
     #[test]
+    fn syslog_copies_are_not_second_rows_and_securityd_is_matched_by_path() {
+        let ts = "2026-10-04 17:50:33.803491+0200";
+        let msg = "displaying keychain prompt for /usr/bin/security(48141)";
+        let (rows, stats) = scan(&[
+            // The Default-level secnotice line: the row.
+            line(
+                "/usr/sbin/securityd",
+                "com.apple.securityd",
+                "kcacl",
+                118,
+                ts,
+                msg,
+            ),
+            // Its Info-level syslog twin (no subsystem): ignored.
+            line("/usr/sbin/securityd", "", "", 118, ts, msg),
+            // The data-protection daemon, and an impostor, with the same
+            // text: no pattern of the file-keychain daemon applies.
+            line(
+                "/usr/libexec/securityd",
+                "com.apple.securityd",
+                "kcacl",
+                119,
+                ts,
+                msg,
+            ),
+            line(
+                "/tmp/securityd",
+                "com.apple.securityd",
+                "kcacl",
+                666,
+                ts,
+                msg,
+            ),
+        ]);
+        assert_eq!(rows.len(), 1, "{rows:#?}");
+        assert_eq!(rows[0].pid, Some(48141));
+        assert_eq!(stats.unified_log_ignored, 1);
+        assert_eq!(stats.unified_log_unmatched, 2);
+    }
+
+    #[test]
     fn malformed_other_events_bad_time_and_hostile_text() {
         let ts = "2026-10-04 17:50:33.803491+0200";
         let mut activity = line("/usr/sbin/securityd", "com.apple.securityd", "", 1, ts, "x");
-        activity = activity.replace("\"logEvent\"", "\"activityCreateEvent\"");
+        activity = activity.replace("\"logEvent\"", "\"signpostEvent\"");
         let wrong_types = r#"{"eventMessage":12,"processID":"118","processImagePath":"/usr/sbin/securityd","subsystem":["com.apple.securityd"],"eventType":"logEvent","timestamp":"2026-10-04 17:50:33+0200"}"#;
         let hostile = line(
             "/usr/sbin/securityd",
             "com.apple.securityd",
-            "",
+            "atomicfile",
             118,
             "yesterday",
-            "0x1 opened /tmp/\u{1b}[31mevil; security unlock-keychain -p hunter2 x.keychain-db: 1 bytes",
+            "0x1 opened /tmp/Keychains/\u{1b}[31mevil; security unlock-keychain -p hunter2 x.keychain-db: 1 bytes",
         );
         let (rows, stats) = scan(&[
             "{\"eventMessage\": \"securityd\", broken".to_string(),
@@ -1626,11 +2061,29 @@ mod tests {
     #[test]
     fn live_predicate_names_the_components() {
         let p = log_stream_predicate(&Tuning::builtin());
-        assert_eq!(
-            p,
-            "subsystem == \"com.apple.securityd\" OR subsystem == \"com.apple.Authorization\" OR \
-             process == \"securityd\" OR process == \"secd\" OR process == \"SecurityAgent\" OR \
-             process == \"authd\" OR process == \"security\""
+        assert!(
+            p.starts_with(
+                "(eventType == logEvent AND (subsystem == \"com.apple.securityd\" OR \
+                 subsystem == \"com.apple.Authorization\" OR process == \"securityd\" OR \
+                 process == \"secd\" OR process == \"SecurityAgent\" OR process == \"authd\" OR \
+                 process == \"security\")) OR (eventType == activityCreateEvent AND eventMessage IN \
+                 {\"SecItemCopyMatching\", "
+            ),
+            "{p}"
+        );
+        for name in [
+            "SecKeychainFindGenericPassword",
+            "SecKeychainItemCopyContent",
+        ] {
+            assert!(p.contains(&format!("\"{name}\"")), "{p}");
+        }
+        assert!(
+            p.ends_with(
+                "AND NOT processImagePath BEGINSWITH \"/System/\" \
+                 AND NOT processImagePath BEGINSWITH \"/usr/libexec/\" \
+                 AND NOT processImagePath BEGINSWITH \"/usr/sbin/\")"
+            ),
+            "{p}"
         );
         let mut t = Tuning::builtin();
         let mut extra = t.unified_log_patterns[0].clone();
@@ -1645,6 +2098,18 @@ mod tests {
             "{p}"
         );
         assert!(!p.contains("wild"), "{p}");
+        // A fleet that turns an activity pattern into `ignore` (same id,
+        // `extend`) takes its names out of the stream: the volume control.
+        let t = Tuning::from_json(
+            r#"{"version":1,"unified_log_patterns_mode":"extend","unified_log_patterns":[
+              {"id":"security-activity-item-query","action":"ignore","event":"activity","sender":"Security",
+               "message":"SecItemCopyMatching","reason":"too many on our fleet","source":"fleet decision",
+               "seen_on":"unconfirmed","confirmed":false}]}"#,
+        )
+        .unwrap();
+        let p = log_stream_predicate(&t);
+        assert!(!p.contains("SecItemCopyMatching"), "{p}");
+        assert!(p.contains("SecKeychainFindGenericPassword"), "{p}");
     }
 
     #[test]

@@ -3,12 +3,14 @@
 pytest. Run: .venv/bin/python -m pytest -q tests/sigma   (deps: tests/sigma/requirements.txt)
 
 * The rule (packs/sigma/macos_keychain_credential_access.yml) is converted with the SQLite
-  backend of pySigma and run with Python's sqlite3 over a table built from
+  backend of pySigma through the processing pipeline packs/sigma/pipelines/keychain_access_events.yml
+  and run with Python's sqlite3 over a table built from
   packs/schema/keychain_access_events.json (the column list is never written here).
 * test_fixture_cases: the real fixture rows, tests/fixtures/<case>.expected.jsonl (one JSON
   object per line, keys = column names) for the cases of tests/fixtures/cases.json. Every
   malicious case must have a selected row; every benign case the rule selects must be listed
-  in the rule's falsepositive_cases, under the tag of the falsepositives entry explaining it.
+  in tests/sigma/falsepositive_cases.json, under the label of the falsepositives entry
+  explaining it.
   It fails when there are no fixture rows.
 * test_dev_rows: tests/sigma/dev_rows.jsonl, SYNTHETIC rows marked with the row each scenario
   must (not) select; it checks the rule's selections and filters, not the scanner.
@@ -23,17 +25,20 @@ import pytest
 import yaml
 from sigma.backends.sqlite import sqliteBackend
 from sigma.collection import SigmaCollection
+from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "packs" / "schema" / "keychain_access_events.json"
 RULE = ROOT / "packs" / "sigma" / "macos_keychain_credential_access.yml"
+PIPELINE = ROOT / "packs" / "sigma" / "pipelines" / "keychain_access_events.yml"
+FP_CASES = pathlib.Path(__file__).resolve().parent / "falsepositive_cases.json"
 FIXTURES = ROOT / "tests" / "fixtures"
 CASES = FIXTURES / "cases.json"
 DEV_ROWS = pathlib.Path(__file__).resolve().parent / "dev_rows.jsonl"
 
 TABLE = "keychain_access_events"
-TAG = re.compile(r"^([a-z0-9-]+): ")
+TAG = re.compile(r"^([A-Z][A-Za-z0-9 -]*): ")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -47,11 +52,24 @@ def rule_doc():
     return yaml.safe_load(RULE.read_text())
 
 
-def converted_query():
-    backend = sqliteBackend(table=TABLE, collate_nocase=True)
-    queries = backend.convert(SigmaCollection.from_yaml(RULE.read_text()))
+def pipeline():
+    return ProcessingPipeline.from_yaml(PIPELINE.read_text())
+
+
+def convert(rule_text):
+    """One rule through the pipeline to a SQLite query over the table."""
+    backend = sqliteBackend(processing_pipeline=pipeline(), table=TABLE, collate_nocase=True)
+    queries = backend.convert(SigmaCollection.from_yaml(rule_text))
     assert len(queries) == 1, queries
     return queries[0]
+
+
+def converted_query():
+    return convert(RULE.read_text())
+
+
+def falsepositive_cases():
+    return json.loads(FP_CASES.read_text())["cases"]
 
 
 def _regexp(pattern, value):
@@ -114,11 +132,11 @@ def load_cases():
 
 
 def fp_tags(doc):
-    """Tags of the falsepositives entries: 'tag: text' -> tag."""
+    """Labels of the falsepositives entries: 'Label: text' -> Label."""
     tags = []
     for entry in doc.get("falsepositives", []):
         m = TAG.match(entry)
-        assert m, f"falsepositives entry must start with a 'tag: ': {entry!r}"
+        assert m, f"falsepositives entry must start with a capitalised 'Label: ': {entry!r}"
         tags.append(m.group(1))
     return tags
 
@@ -161,9 +179,10 @@ def test_rule_uses_only_schema_columns():
 def test_falsepositive_mapping_is_well_formed():
     doc = rule_doc()
     tags = fp_tags(doc)
-    assert len(tags) == len(set(tags)), "duplicate falsepositives tags"
-    mapping = doc.get("falsepositive_cases")
-    assert isinstance(mapping, dict), "falsepositive_cases must map tags to case names"
+    assert len(tags) == len(set(tags)), "duplicate falsepositives labels"
+    assert "falsepositive_cases" not in doc, "SigmaHQ refuses unknown keys: the mapping lives in falsepositive_cases.json"
+    mapping = falsepositive_cases()
+    assert isinstance(mapping, dict), "falsepositive_cases.json must map labels to case names"
     assert set(mapping) == set(tags), f"tags differ: {sorted(set(mapping) ^ set(tags))}"
     for tag, cases in mapping.items():
         assert isinstance(cases, list) and all(isinstance(c, str) for c in cases), tag
@@ -202,12 +221,11 @@ def test_fixture_cases():
     with_rows = [c for c in cases if c[2]]
     if not with_rows:
         pytest.fail("no fixture rows: tests/fixtures/<case>.expected.jsonl are missing or empty")
-    doc = rule_doc()
-    explained = {case: tag for tag, names in doc["falsepositive_cases"].items() for case in names}
+    explained = {case: tag for tag, names in falsepositive_cases().items() for case in names}
     known = {name for name, _, _ in cases}
     stale = sorted(set(explained) - known)
     query = converted_query()
-    problems = [f"falsepositive_cases names cases not in cases.json: {stale}"] if stale else []
+    problems = [f"falsepositive_cases.json names cases not in cases.json: {stale}"] if stale else []
     selected_counts = {}
     for name, label, rows in cases:
         selected = run_rule(rows, query) if rows else []
@@ -217,7 +235,7 @@ def test_fixture_cases():
         if label == "benign" and selected and name not in explained:
             problems.append(
                 f"benign case {name}: {len(selected)} of {len(rows)} rows selected and not listed in "
-                f"falsepositive_cases (add it under the tag that explains it, or tune the rule)"
+                f"falsepositive_cases.json (add it under the label that explains it, or tune the rule)"
             )
     summary = ", ".join(f"{n}={l[0]}:{l[2]}/{l[1]}" for n, l in sorted(selected_counts.items()))
     assert not problems, "\n".join(problems) + f"\n(selected/rows per case: {summary})"

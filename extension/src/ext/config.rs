@@ -18,9 +18,6 @@ pub const ESLOGGER_EVENTS: &[&str] = &[
     "exec", "fork", "open", "close", "clone", "copyfile", "rename", "create", "unlink",
 ];
 
-/// The unified-log predicate for `log stream` (keychain-related senders).
-pub const LOG_STREAM_PREDICATE: &str = "subsystem == \"com.apple.securityd\" OR subsystem == \"com.apple.security\" OR process == \"securityd\" OR process == \"secd\" OR process == \"SecurityAgent\" OR process == \"authd\" OR process == \"security\"";
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -150,15 +147,14 @@ impl Default for CommandSource {
 /// The default `log stream` command; at start-up its predicate is rebuilt
 /// from the unified-log patterns in effect.
 pub fn default_log_stream_command() -> Vec<String> {
-    vec![
-        "/usr/bin/log".into(),
-        "stream".into(),
-        "--style".into(),
-        "ndjson".into(),
-        "--info".into(),
-        "--predicate".into(),
-        LOG_STREAM_PREDICATE.into(),
-    ]
+    use keychain_access_tables::unified_log::{log_stream_predicate, LOG_STREAM_ARGS};
+    let mut argv = vec!["/usr/bin/log".to_string()];
+    argv.extend(LOG_STREAM_ARGS.iter().map(|s| s.to_string()));
+    argv.push("--predicate".into());
+    argv.push(log_stream_predicate(
+        &keychain_access_tables::Tuning::builtin(),
+    ));
+    argv
 }
 
 /// Which file to read: explicit, environment, default.
@@ -183,6 +179,9 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, String> {
         }
         Err(e) => return Err(format!("config {}: {e}", path.display())),
     };
+    // The config names commands the extension runs as root.
+    keychain_access_tables::state_file::check_trusted_input(&path)
+        .map_err(|e| format!("config {e}"))?;
     parse(&text).map_err(|e| format!("config {}: {e}", path.display()))
 }
 

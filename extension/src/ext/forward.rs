@@ -15,6 +15,24 @@ pub struct ForwardArgs {
     /// JSON config with a `sentinel` section (same format as the extension's config).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    /// Log every step (debug level). By default warnings, errors, where
+    /// reading starts, rotations and the stats line every `stats_interval_ms`.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// The default log filter of `forward`: warnings, plus the tailer's status
+/// (start, resume, rotation) and the periodic stats line, so a running
+/// forwarder shows it is alive and what it has sent.
+pub fn log_filter(args: &ForwardArgs) -> String {
+    if args.verbose {
+        "debug".into()
+    } else {
+        format!(
+            "warn,keychain_access_sentinel::forward=info,{}=info",
+            keychain_access_sentinel::STATS_LOG_TARGET
+        )
+    }
 }
 
 pub fn run(args: ForwardArgs) -> Result<(), String> {

@@ -28,12 +28,12 @@ pub struct Ingest {
     pub dedup: Option<super::dedup::CrossSourceDedup>,
     /// The source index of osquery's ES tables, if configured.
     pub osquery_source: Option<usize>,
+    /// Marks the rows of registered `keychain-access selftest` runs.
+    pub selftest: Option<crate::selftest::Marks>,
 }
 
 /// How often retention runs and buffer size is measured.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
-/// How many recent child pids are ignored (our own eslogger / log).
-const MAX_IGNORED_PIDS: usize = 16;
 
 impl Ingest {
     pub fn new(
@@ -46,8 +46,8 @@ impl Ingest {
         let mut scanner = scanner;
         scanner
             .classifier
-            .ignore_pids
-            .push(i64::from(std::process::id()));
+            .own
+            .set_self(i64::from(std::process::id()));
         Ingest {
             store,
             scanner,
@@ -57,6 +57,7 @@ impl Ingest {
             usernames: HashMap::new(),
             dedup: None,
             osquery_source: None,
+            selftest: None,
         }
     }
 
@@ -90,13 +91,14 @@ impl Ingest {
                 log::debug!("source {source} (re)started");
                 self.scanner.reset_sequence();
                 if let Some(pid) = child_pid {
-                    let ignore = &mut self.scanner.classifier.ignore_pids;
-                    ignore.push(i64::from(pid));
-                    if ignore.len() > MAX_IGNORED_PIDS {
-                        // Keep our own pid (first) and the newest children.
-                        ignore.remove(1);
-                    }
+                    self.scanner.classifier.own.child_started(i64::from(pid));
                 }
+            }
+            Feed::Exited { child_pid } => {
+                self.scanner
+                    .classifier
+                    .own
+                    .child_exited(i64::from(child_pid));
             }
             Feed::Lines {
                 source,
@@ -127,6 +129,9 @@ impl Ingest {
                 };
                 if self.live.get(source).copied().unwrap_or(false) {
                     self.fill_usernames(&mut rows);
+                }
+                if let Some(marks) = &mut self.selftest {
+                    marks.mark(&mut rows, &self.scanner.classifier.cache);
                 }
                 let added = match self.store.insert(&rows, offset.as_ref()) {
                     Ok(n) => n,

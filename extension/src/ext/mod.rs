@@ -41,22 +41,11 @@ pub struct ExtensionArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-/// Create the database directory (0700, ours) when it does not exist.
+/// Create the database directory (0700, ours) when it does not exist, and
+/// refuse one that others could write to.
 fn ensure_db_dir(db: &Path) -> Result<(), String> {
-    let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) else {
-        return Ok(());
-    };
-    if dir.exists() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
-    }
-    Ok(())
+    let dir = keychain_access_tables::state_file::parent_dir(db);
+    keychain_access_tables::state_file::ensure_dir(dir).map_err(|e| format!("database folder {e}"))
 }
 
 pub fn run(args: ExtensionArgs) -> Result<(), String> {
@@ -65,6 +54,8 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     let tuning = if cfg.no_tuning {
         Tuning::none()
     } else if let Some(t) = &cfg.tuning {
+        keychain_access_tables::state_file::check_trusted_input(t)
+            .map_err(|e| format!("tuning {e}"))?;
         Tuning::from_file(t).map_err(|e| e.to_string())?
     } else {
         Tuning::builtin()
@@ -219,6 +210,11 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
             .collect();
         ingest.dedup = Some(dedup::CrossSourceDedup::new(sides));
     }
+    // `keychain-access selftest` runs register here; their rows are marked.
+    match crate::selftest::ensure_registration_dir(&cfg.database) {
+        Ok(dir) => ingest.selftest = Some(crate::selftest::Marks::new(dir)),
+        Err(e) => log::warn!("self-test marking off: {e}"),
+    }
     let mut threads = Vec::new();
     {
         let stop = stop.clone();
@@ -354,11 +350,16 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     }
 }
 
-/// End a child process (eslogger, log). No `unsafe`: use kill(1).
+/// End a child process (eslogger, log) with SIGTERM, by kill(2) itself:
+/// no `kill` found through `PATH`, no `unsafe`.
 fn kill_child(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return;
+    };
+    if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
+        log::debug!("kill {}: {e}", pid.as_raw_nonzero());
+    }
 }

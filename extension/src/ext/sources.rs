@@ -83,11 +83,14 @@ pub enum Feed {
         oversize: Vec<usize>,
         offset: Option<SourceOffset>,
     },
-    /// A new process (or file) started: reset sequence tracking; ignore its pid.
+    /// A new process (or file) started: reset sequence tracking; ignore its
+    /// events (by pid until an event names its pidversion).
     Started {
         source: usize,
         child_pid: Option<u32>,
     },
+    /// A child was reaped: its pid may be reused by anyone from now on.
+    Exited { child_pid: u32 },
 }
 
 /// Lines per batch sent to the ingest thread.
@@ -216,6 +219,8 @@ pub fn run_command(
         if let Ok(mut c) = children.lock() {
             c.retain(|p| *p != pid);
         }
+        // After every line it wrote (same channel, in order).
+        let _ = tx.send(Feed::Exited { child_pid: pid });
         let verdict = stderr_thread.and_then(|t| t.join().ok()).flatten();
         if stop.load(Ordering::Acquire) {
             break;

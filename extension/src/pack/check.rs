@@ -130,6 +130,8 @@ pub struct Checker {
     pub statements: usize,
     pub files: usize,
     seen: HashSet<PathBuf>,
+    /// Files of a checked directory that are not pack-shaped, with why.
+    pub skipped: Vec<(PathBuf, &'static str)>,
     fleet_queries: BTreeSet<String>,
     /// (file, query name): duplicates within one file are errors.
     fleet_query_defs: HashSet<(PathBuf, String)>,
@@ -145,6 +147,7 @@ impl Checker {
             statements: 0,
             files: 0,
             seen: HashSet::new(),
+            skipped: Vec::new(),
             fleet_queries: BTreeSet::new(),
             fleet_query_defs: HashSet::new(),
             pack_refs: Vec::new(),
@@ -170,26 +173,7 @@ impl Checker {
     /// file (`.conf`, `.json`, `.yml`, `.yaml`) under a directory.
     pub fn check_file(&mut self, path: &Path) {
         if path.is_dir() {
-            let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-                Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-                Err(e) => {
-                    self.diag(path, None, format!("cannot read directory: {e}"));
-                    return;
-                }
-            };
-            entries.sort();
-            let mut found = false;
-            for p in entries {
-                let ext = p
-                    .extension()
-                    .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                    .unwrap_or_default();
-                if p.is_dir() || matches!(ext.as_str(), "conf" | "json" | "yml" | "yaml") {
-                    found = true;
-                    self.check_file(&p);
-                }
-            }
-            if !found {
+            if !self.check_dir(path) {
                 self.diag(
                     path,
                     None,
@@ -199,6 +183,37 @@ impl Checker {
             return;
         }
         self.check_file_as(path, None);
+    }
+
+    /// Check the pack-shaped files under a directory; whether there was one.
+    fn check_dir(&mut self, path: &Path) -> bool {
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(e) => {
+                self.diag(path, None, format!("cannot read directory: {e}"));
+                return true;
+            }
+        };
+        entries.sort();
+        let mut found = false;
+        for p in entries {
+            let ext = p
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if p.is_dir() {
+                found |= self.check_dir(&p);
+            } else if !matches!(ext.as_str(), "conf" | "json" | "yml" | "yaml") {
+                self.skipped
+                    .push((p, "not a .conf, .json, .yml or .yaml file"));
+            } else if let Some(why) = not_pack_shaped(&p) {
+                self.skipped.push((p, why));
+            } else {
+                found = true;
+                self.check_file(&p);
+            }
+        }
+        found
     }
 
     fn check_file_as(&mut self, path: &Path, kind: Option<ListKind>) {
@@ -958,6 +973,53 @@ impl Checker {
             }
         }
     }
+}
+
+/// Why a file met in a directory is not checked, or `None` if it looks like
+/// a pack, an osquery config, a policies file or Fleet YAML. Such folders
+/// also hold Sentinel ARM templates, Sigma rules and schemas. A file that
+/// does not parse is checked (and reported): it may be a broken pack.
+fn not_pack_shaped(path: &Path) -> Option<&'static str> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if ext == "yml" || ext == "yaml" {
+        let mut any_fleet = false;
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let doc = Yaml::deserialize(doc).ok()?;
+            any_fleet |= match &doc {
+                Yaml::Null => false,
+                Yaml::Sequence(items) => items
+                    .iter()
+                    .all(|i| i.as_mapping().is_some_and(|m| m.contains_key("query"))),
+                Yaml::Mapping(m) => {
+                    (m.contains_key("apiVersion") && m.contains_key("kind"))
+                        || m.keys().any(|k| {
+                            k.as_str()
+                                .is_some_and(|k| k != "name" && GITOPS_KEYS.contains(&k))
+                        })
+                }
+                _ => false,
+            };
+        }
+        return (!any_fleet).then_some(
+            "YAML that is not Fleet's (no fleetctl apiVersion/kind, GitOps keys or list of queries)",
+        );
+    }
+    if ext == "conf" {
+        return None;
+    }
+    let json: Json = serde_json::from_str(&text).ok()?;
+    let shaped = json.as_object().is_some_and(|o| {
+        o.contains_key("queries")
+            || o.contains_key("policies")
+            || o.keys().any(|k| OSQUERY_CONFIG_KEYS.contains(&k.as_str()))
+    });
+    (!shaped).then_some(
+        "JSON that is not an osquery pack, config or policies file (no queries, policies, packs or schedule key)",
+    )
 }
 
 fn list_kind_from_name(path: &Path) -> Option<ListKind> {

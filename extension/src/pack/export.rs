@@ -1,15 +1,22 @@
 //! `pack export`: every other form of the pack, generated from the pack (and
-//! its sibling `<pack>.policies.json`), so there is one source of truth.
+//! its siblings `<pack>.policies.json` and `<pack>-fallback.conf`), so there is
+//! one source of truth.
+//!
+//! The fallback queries live in their own pack, never in the main one: the
+//! main pack's discovery requires the extension's table and the fallback
+//! queries require it absent, so in one pack they could never return a row
+//! and would still run on every interval.
 //!
 //! | file (under `--out`) | for |
 //! |---|---|
-//! | `fleet/lib/<pack>.queries.yml` | Fleet GitOps: bare list of queries |
+//! | `fleet/lib/<pack>.queries.yml` | Fleet GitOps: bare list of queries (reports) |
 //! | `fleet/lib/<pack>.policies.yml` | Fleet GitOps: bare list of policies |
-//! | `fleet/default.yml` | Fleet GitOps snippet: the lib paths + agent_options |
-//! | `fleet/fleetctl/<pack>-queries.yml` | `fleetctl apply -f`: `kind: query` docs |
+//! | `fleet/lib/<pack>-fallback.queries.yml` | Fleet GitOps: the fallback queries, for Macs without the extension |
+//! | `fleet/default.yml` | Fleet GitOps snippet (`reports:`, Fleet 4.82 and later): the lib paths + agent_options |
+//! | `fleet/default-before-4.82.yml` | the same with the older top-level `queries:` key |
+//! | `fleet/fleetctl/<pack>-queries.yml`, `<pack>-fallback-queries.yml` | `fleetctl apply -f`: `kind: query` docs |
 //! | `fleet/fleetctl/<pack>-policies.yml` | `fleetctl apply -f`: `kind: policy` docs |
-//! | `kolide/<pack>-pack.yml` | Kolide Fleet / Fleet 2017 packs: `kind: query` + `kind: pack` |
-//! | `<pack>-fallback.conf` | osquery pack of the fallback queries, for Macs without the extension |
+//! | `kolide/<pack>-pack.yml` | Kolide Fleet / Fleet 2017 packs: `kind: query` + `kind: pack` (main, then fallback) |
 //! | `osquery-config-snippet.json`, `osquery.flags` | osqueryd config and flags for Macs with the extension |
 //! | `osquery-fallback-config-snippet.json`, `osquery-fallback.flags` | the same for Macs without it |
 
@@ -18,8 +25,14 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Queries whose name starts with this use osquery's built-in Endpoint
-/// Security tables instead of the extension's (they go to the fallback pack).
+/// Security tables instead of the extension's: they belong in the fallback
+/// pack (`<pack>-fallback.conf`) only.
 pub const FALLBACK_PREFIX: &str = "es_fallback_";
+
+/// The first Fleet release whose GitOps reads the top-level `reports:` key
+/// (it renamed `queries:`, which later releases still accept with a
+/// deprecation warning): fleetdm/fleet-gitops "Update for Fleet 4.82.0".
+pub const FLEET_REPORTS_KEY_SINCE: &str = "4.82";
 
 /// The extension's registered name (`--extensions_require`, `osquery_extensions.name`).
 pub const EXTENSION_NAME: &str = "keychain_access";
@@ -186,6 +199,14 @@ pub fn policies_path(pack_path: &Path) -> PathBuf {
     ))
 }
 
+/// The sibling fallback pack of a pack: `x.conf` -> `x-fallback.conf`.
+pub fn fallback_path(pack_path: &Path) -> PathBuf {
+    pack_path.with_file_name(format!(
+        "{}-fallback.conf",
+        model::pack_name_from_path(pack_path)
+    ))
+}
+
 /// Read `<pack>.policies.json` (absent: no policies).
 pub fn load_policies(path: &Path) -> Result<Vec<FleetPolicy>, Diag> {
     let text = match std::fs::read_to_string(path) {
@@ -235,16 +256,42 @@ fn quote_json(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 
-/// Every generated file: relative path and contents.
+/// Every generated file: relative path and contents. `fallback` is the
+/// sibling fallback pack, when there is one.
 pub fn render(
     pack: &Pack,
-    raw_pack: &serde_json::Value,
     policies: &[FleetPolicy],
+    fallback: Option<&Pack>,
 ) -> Result<Vec<(PathBuf, String)>, String> {
     let name = &pack.name;
+    if let Some(q) = pack
+        .queries
+        .iter()
+        .find(|q| q.name.starts_with(FALLBACK_PREFIX))
+    {
+        return Err(format!(
+            "{}: query {} belongs in the fallback pack ({}): the pack's discovery requires the extension, the fallback requires it absent, so here it could never return a row",
+            pack.path.display(),
+            q.name,
+            fallback_path(&pack.path).display()
+        ));
+    }
+    if let Some(q) = fallback.and_then(|fb| {
+        fb.queries
+            .iter()
+            .find(|q| !q.name.starts_with(FALLBACK_PREFIX))
+    }) {
+        return Err(format!(
+            "fallback pack: query {} does not start with {FALLBACK_PREFIX}; the fallback pack holds only the Endpoint Security fallbacks",
+            q.name
+        ));
+    }
     let mut files = Vec::new();
     let fleet_queries: Vec<FleetQuery> =
         pack.queries.iter().map(|q| fleet_query(pack, q)).collect();
+    let fallback_queries: Vec<FleetQuery> = fallback
+        .map(|fb| fb.queries.iter().map(|q| fleet_query(fb, q)).collect())
+        .unwrap_or_default();
 
     files.push((
         PathBuf::from(format!("fleet/lib/{name}.queries.yml")),
@@ -252,7 +299,7 @@ pub fn render(
             "{}{}",
             header(
                 pack,
-                "Fleet GitOps queries (lib list): reference from default.yml or teams/<team>.yml.",
+                "Fleet GitOps reports (lib list): reference from default.yml or a team/fleet file.",
                 false
             ),
             yaml(&fleet_queries)?
@@ -272,7 +319,7 @@ pub fn render(
             "{}{}",
             header(
                 pack,
-                "Fleet queries for `fleetctl apply -f` (kind: query).",
+                "Fleet queries for `fleetctl apply -f` (kind: query; Fleet 4.82 and later also read it, with a deprecation warning for kind: report).",
                 false
             ),
             docs("query", &fleet_queries)?
@@ -290,9 +337,89 @@ pub fn render(
             docs("policy", policies)?
         ),
     ));
-    files.push((PathBuf::from("fleet/default.yml"), fleet_default_yml(pack)));
+    if let Some(fb) = fallback {
+        files.push((
+            PathBuf::from(format!("fleet/lib/{name}-fallback.queries.yml")),
+            format!(
+                "{}{}",
+                header(
+                    fb,
+                    "Fleet GitOps reports (lib list) for Macs WITHOUT the extension only: reference from their team/fleet file, never next to the main list.",
+                    false
+                ),
+                yaml(&fallback_queries)?
+            ),
+        ));
+        files.push((
+            PathBuf::from(format!("fleet/fleetctl/{name}-fallback-queries.yml")),
+            format!(
+                "{}{}",
+                header(
+                    fb,
+                    "Fleet queries for `fleetctl apply -f` (kind: query), for Macs WITHOUT the extension only.",
+                    false
+                ),
+                docs("query", &fallback_queries)?
+            ),
+        ));
+    }
+    files.push((
+        PathBuf::from("fleet/default.yml"),
+        fleet_default_yml(pack, fallback.is_some(), "reports"),
+    ));
+    files.push((
+        PathBuf::from(format!(
+            "fleet/default-before-{FLEET_REPORTS_KEY_SINCE}.yml"
+        )),
+        fleet_default_yml(pack, fallback.is_some(), "queries"),
+    ));
 
-    // Kolide Fleet / Fleet 2017 packs: the queries, then the pack naming them.
+    // Kolide Fleet / Fleet 2017 packs: the queries, then one pack naming
+    // them; the fallback queries in a pack of their own (legacy packs have
+    // no discovery, so target the fallback pack at Macs without the extension).
+    let mut kolide = header(
+        pack,
+        "Kolide Fleet / Fleet 2017 \"packs\" for `fleetctl apply -f`: the kind: query docs, then the kind: pack naming them.",
+        false,
+    );
+    kolide.push_str(&kolide_docs(
+        pack,
+        &fleet_queries,
+        name,
+        "macOS Keychain credential access (ATT&CK T1555.001): alert, tuning audit and collection health. Legacy packs have no discovery: the extension queries fail on Macs without the extension.",
+    )?);
+    if let Some(fb) = fallback {
+        kolide.push_str(&kolide_docs(
+            fb,
+            &fallback_queries,
+            &format!("{name}-fallback"),
+            "macOS Keychain credential access (ATT&CK T1555.001), Endpoint Security fallback: target only Macs WITHOUT the keychain_access extension.",
+        )?);
+    }
+    files.push((PathBuf::from(format!("kolide/{name}-pack.yml")), kolide));
+
+    files.push((
+        PathBuf::from("osquery-config-snippet.json"),
+        osquery_config(pack, false)?,
+    ));
+    files.push((PathBuf::from("osquery.flags"), osquery_flags(false)));
+    if fallback.is_some() {
+        files.push((
+            PathBuf::from("osquery-fallback-config-snippet.json"),
+            osquery_config(pack, true)?,
+        ));
+        files.push((PathBuf::from("osquery-fallback.flags"), osquery_flags(true)));
+    }
+    Ok(files)
+}
+
+/// The `kind: query` docs of a legacy pack, then the `kind: pack` naming them.
+fn kolide_docs(
+    pack: &Pack,
+    fleet_queries: &[FleetQuery],
+    pack_name: &str,
+    description: &str,
+) -> Result<String, String> {
     let kq: Vec<KolideQuery> = fleet_queries
         .iter()
         .map(|q| KolideQuery {
@@ -302,8 +429,8 @@ pub fn render(
         })
         .collect();
     let kpack = KolidePack {
-        name,
-        description: "macOS Keychain credential access (ATT&CK T1555.001): alert, tuning audit, collection health and Endpoint Security fallbacks. Legacy packs have no discovery: the extension queries fail on Macs without the extension.".to_string(),
+        name: pack_name,
+        description: description.to_string(),
         disabled: false,
         platform: pack.platform.as_deref().unwrap_or("darwin"),
         targets: KolideTargets {
@@ -325,60 +452,14 @@ pub fn render(
             })
             .collect(),
     };
-    let mut kolide = header(
-        pack,
-        "Kolide Fleet / Fleet 2017 \"packs\" for `fleetctl apply -f`: the kind: query docs, then the kind: pack naming them.",
-        false,
-    );
-    kolide.push_str(&docs("query", &kq)?);
-    kolide.push_str("---\n");
-    kolide.push_str(&yaml(&Doc {
+    let mut out = docs("query", &kq)?;
+    out.push_str("---\n");
+    out.push_str(&yaml(&Doc {
         api_version: "v1",
         kind: "pack",
         spec: &kpack,
     })?);
-    files.push((PathBuf::from(format!("kolide/{name}-pack.yml")), kolide));
-
-    // The fallback queries as their own osquery pack, for Macs without the
-    // extension: its discovery is the opposite of the main pack's.
-    let has_fallback = pack
-        .queries
-        .iter()
-        .any(|q| q.name.starts_with(FALLBACK_PREFIX));
-    if has_fallback {
-        let mut fb = raw_pack.clone();
-        if let Some(obj) = fb.as_object_mut() {
-            obj.insert(
-                "discovery".to_string(),
-                serde_json::json!([format!(
-                    "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM osquery_registry WHERE registry = 'table' AND name = '{}' AND active = 1);",
-                    keychain_access_tables::schema::TABLE_NAME
-                )]),
-            );
-            if let Some(qs) = obj.get_mut("queries").and_then(|q| q.as_object_mut()) {
-                qs.retain(|k, _| k.starts_with(FALLBACK_PREFIX));
-            }
-        }
-        let text = serde_json::to_string_pretty(&fb).map_err(|e| e.to_string())?;
-        files.push((
-            PathBuf::from(format!("{name}-fallback.conf")),
-            format!("{text}\n"),
-        ));
-    }
-
-    files.push((
-        PathBuf::from("osquery-config-snippet.json"),
-        osquery_config(pack, false)?,
-    ));
-    files.push((PathBuf::from("osquery.flags"), osquery_flags(false)));
-    if has_fallback {
-        files.push((
-            PathBuf::from("osquery-fallback-config-snippet.json"),
-            osquery_config(pack, true)?,
-        ));
-        files.push((PathBuf::from("osquery-fallback.flags"), osquery_flags(true)));
-    }
-    Ok(files)
+    Ok(out)
 }
 
 /// osqueryd config (JSON) for a Mac with the extension (or, `fallback`, without).
@@ -440,15 +521,29 @@ fn osquery_flags(fallback: bool) -> String {
 }
 
 /// The Fleet GitOps snippet (hand-laid YAML so it can carry comments).
-fn fleet_default_yml(pack: &Pack) -> String {
+/// `list_key` is `reports` (Fleet 4.82 and later) or `queries` (before).
+fn fleet_default_yml(pack: &Pack, has_fallback: bool, list_key: &str) -> String {
     let name = &pack.name;
+    let versions = if list_key == "reports" {
+        format!("Fleet {FLEET_REPORTS_KEY_SINCE} and later (top-level `reports:`; older Fleet: default-before-{FLEET_REPORTS_KEY_SINCE}.yml).")
+    } else {
+        format!("Fleet before {FLEET_REPORTS_KEY_SINCE} (top-level `queries:`, which {FLEET_REPORTS_KEY_SINCE} renamed to `reports:`; later\n# releases still read it with a deprecation warning: use default.yml there).")
+    };
     let mut s = header(
         pack,
-        "Fleet GitOps snippet: merge into default.yml (paths as here) or teams/<team>.yml (paths ../lib/...).\n# agent_options REPLACES the current agent options: keep your own options next to these.",
+        &format!("Fleet GitOps snippet for {versions}\n# Merge into default.yml (paths as here) or a team/fleet file (paths ../lib/...).\n# agent_options REPLACES the current agent options: keep your own options next to these."),
         true,
     );
     s.push_str(&format!(
-        "queries:\n  - path: ./lib/{name}.queries.yml\npolicies:\n  - path: ./lib/{name}.policies.yml\nagent_options:\n  config:\n    decorators:\n      load:\n"
+        "{list_key}:\n  - path: ./lib/{name}.queries.yml\n"
+    ));
+    if has_fallback {
+        s.push_str(&format!(
+            "  # Only in the team/fleet file of Macs WITHOUT the extension, instead of the line above:\n  # - path: ../lib/{name}-fallback.queries.yml\n"
+        ));
+    }
+    s.push_str(&format!(
+        "policies:\n  - path: ./lib/{name}.policies.yml\nagent_options:\n  config:\n    decorators:\n      load:\n"
     ));
     for d in FLEET_DECORATORS {
         s.push_str(&format!("        - {}\n", quote_json(d)));
@@ -470,6 +565,35 @@ fn fleet_default_yml(pack: &Pack) -> String {
     s
 }
 
+/// Write `text` to `path` without ever opening an existing name: the bytes
+/// go to a fresh temporary file created exclusively (`O_EXCL`) in the same
+/// folder, which is then renamed over `path`. A symbolic link planted at
+/// `path` is replaced, never followed, so nothing is written where it
+/// points; a reader never sees a half-written file.
+fn write_replacing(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let err = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".keychain-access-export-")
+        .tempfile_in(dir)
+        .map_err(|e| err(&e))?;
+    tmp.write_all(text.as_bytes()).map_err(|e| err(&e))?;
+    // Generated packs are shared content: readable like any other file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| err(&e))?;
+    }
+    tmp.persist(path).map_err(|e| err(&e.error))?;
+    Ok(())
+}
+
 /// Write the files under `out`; returns what was written.
 pub fn write_all(out: &Path, files: &[(PathBuf, String)]) -> Result<Vec<PathBuf>, String> {
     let mut written = Vec::new();
@@ -479,7 +603,7 @@ pub fn write_all(out: &Path, files: &[(PathBuf, String)]) -> Result<Vec<PathBuf>
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        write_replacing(&p, text)?;
         written.push(p);
     }
     Ok(written)

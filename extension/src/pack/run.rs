@@ -88,11 +88,19 @@ fn runs_on_darwin(platform: Option<&str>) -> bool {
     }
 }
 
+/// Add osquery's emulated tables to the offline database, then seal it
+/// (read-only statements from here on, as in `pack check`).
+pub fn prepare_database(conn: &mut rusqlite::Connection, now: i64) -> Result<(), String> {
+    schema_db::emulate(conn, now)?;
+    crate::sql_guard::seal(conn)
+}
+
 /// Why a statement cannot run offline, or `None` if it prepares.
 fn not_runnable(conn: &rusqlite::Connection, sql: &str) -> Option<Outcome> {
-    match conn.prepare(sql) {
+    match crate::sql_guard::prepare(conn, sql) {
         Ok(_) => None,
-        Err(e) => {
+        Err(r @ crate::sql_guard::Refusal::Refused(_)) => Some(Outcome::Failed(r.to_string())),
+        Err(crate::sql_guard::Refusal::Sqlite(e)) => {
             let msg = schema_db::sqlite_message(&e);
             if let Some(t) = msg.strip_prefix("no such table: ") {
                 Some(Outcome::Skipped(format!(
@@ -149,7 +157,12 @@ fn row_map(
     columns
         .iter()
         .zip(row)
-        .map(|(c, v)| (c.clone(), v.to_osquery_string()))
+        // An output boundary: bidirectional and zero-width characters are
+        // escaped visibly, as in every CLI format.
+        .map(|(c, v)| {
+            let safe = |t: &str| keychain_access_tables::text::display_safe(t).into_owned();
+            (safe(c), safe(&v.to_osquery_string()))
+        })
         .collect()
 }
 
@@ -179,9 +192,8 @@ fn write_line(
             "added"
         },
     };
-    serde_json::to_writer(&mut *out, &line).map_err(|e| format!("writing output: {e}"))?;
-    out.write_all(b"\n")
-        .map_err(|e| format!("writing output: {e}"))
+    serde_json::to_writer(&mut *out, &line).map_err(|e| crate::cli::write_error(e.into()))?;
+    out.write_all(b"\n").map_err(crate::cli::write_error)
 }
 
 /// Run one query and write its lines.
@@ -223,7 +235,8 @@ fn run_query(
     })
 }
 
-/// Run every query of `pack` over `conn` (already holding the captures).
+/// Run every query of `pack` over `conn` (already holding the captures and
+/// made ready by [`prepare_database`]).
 /// Result lines go to `out`, one report line per query to `log`. Returns the
 /// number of queries that failed (SQL errors other than missing tables).
 pub fn run_pack(
@@ -233,7 +246,6 @@ pub fn run_pack(
     out: &mut dyn Write,
     log: &mut dyn Write,
 ) -> Result<usize, String> {
-    schema_db::emulate(conn, opts.now)?;
     if !runs_on_darwin(pack.platform.as_deref()) {
         let _ = writeln!(
             log,

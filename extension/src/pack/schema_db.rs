@@ -115,7 +115,7 @@ pub fn known_tables() -> Vec<&'static str> {
 
 /// A database to prepare statements against (no rows).
 pub fn check_db() -> Result<Connection, String> {
-    let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
+    let mut conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
     conn.execute(&sqlite_create_table(TABLE_NAME), [])
         .map_err(|e| e.to_string())?;
     conn.execute(&sqlite_create_status_table(), [])
@@ -133,22 +133,23 @@ pub fn check_db() -> Result<Connection, String> {
         )
         .map_err(|e| e.to_string())?;
     }
+    // What `pack run` allows, exactly (see crate::sql_guard).
+    crate::sql_guard::seal(&mut conn)?;
     Ok(conn)
 }
 
 /// Prepare `sql` and report SQLite's error in words that name the problem.
 pub fn prepare_error(conn: &Connection, sql: &str) -> Option<String> {
-    match conn.prepare(sql) {
+    match crate::sql_guard::prepare(conn, sql) {
         Ok(stmt) => {
             if stmt.column_count() == 0 {
                 Some("the statement returns no columns (not a SELECT)".to_string())
-            } else if !stmt.readonly() {
-                Some("the statement writes (osquery schedules read-only SELECTs)".to_string())
             } else {
                 None
             }
         }
-        Err(e) => {
+        Err(r @ crate::sql_guard::Refusal::Refused(_)) => Some(r.to_string()),
+        Err(crate::sql_guard::Refusal::Sqlite(e)) => {
             let msg = sqlite_message(&e);
             if let Some(t) = msg.strip_prefix("no such table: ") {
                 Some(format!(

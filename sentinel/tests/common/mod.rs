@@ -282,7 +282,12 @@ fn serve(conn: TcpStream, state: Arc<Mutex<MockState>>, stop: Arc<AtomicBool>) {
                 }
                 continue;
             }
-            let tok = format!("tok-{}", TOKEN_SEQ.fetch_add(1, Ordering::SeqCst));
+            // Long and distinctive, so a test can search logs for it.
+            let tok = format!(
+                "mock-access-token-{:08x}-{}",
+                std::process::id(),
+                TOKEN_SEQ.fetch_add(1, Ordering::SeqCst)
+            );
             let exp = st.expires_in;
             st.tokens
                 .insert(tok.clone(), Instant::now() + Duration::from_secs(exp));
@@ -409,6 +414,8 @@ impl TempDir {
         ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("mkdir");
+        // State folders must be writable only by their owner, whatever the umask.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).expect("chmod");
         TempDir(p)
     }
 
