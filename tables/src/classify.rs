@@ -31,10 +31,10 @@
 use crate::es::{AuditToken, EsEvent, EsMessage, FREAD};
 use crate::material::{self, Material, MaterialKind};
 use crate::procs::{ProcInfo, ProcessCache, Signer};
-use crate::redact::redact_argv;
 use crate::schema::{KeychainAccess, TECHNIQUE};
 use crate::security_cli::{self, SecurityInvocation};
 use crate::text::{basename, join_args, join_path, sanitize, truncate, Fnv64};
+use crate::tree_secrets::TreeSecrets;
 use crate::tuning::{Facts, Tuning};
 
 /// Command lines in rows are capped at this many bytes.
@@ -134,6 +134,8 @@ pub struct Classifier {
     /// Processes whose events are ignored (the extension and its eslogger
     /// child), by pid + pidversion.
     pub own: crate::own_procs::OwnProcesses,
+    /// Secrets seen in each process tree, scrubbed from later rows.
+    pub tree_secrets: TreeSecrets,
 }
 
 /// The source-specific context of one event.
@@ -201,6 +203,7 @@ impl Classifier {
             tuning,
             counters: ClassifyCounters::default(),
             own: Default::default(),
+            tree_secrets: TreeSecrets::new(cache_capacity),
         }
     }
 
@@ -227,7 +230,14 @@ impl Classifier {
             EsEvent::Exec(exec) => {
                 self.counters.execs += 1;
                 let mut info = ProcInfo::from_es(&exec.target);
-                let redacted = redact_argv(&exec.args);
+                let script = exec.script.as_ref().map(|s| s.path.as_str());
+                let redacted = crate::tree_secrets::redact_exec_and_remember(
+                    &self.cache,
+                    &mut self.tree_secrets,
+                    &info,
+                    exec,
+                    &self.tuning.redaction,
+                );
                 let full = sanitize(&join_args(&redacted)).into_owned();
                 let (row_cmd, cut) = truncate(full.clone(), ROW_CMDLINE_MAX);
                 if cut {
@@ -238,8 +248,10 @@ impl Classifier {
                 info.cmdline = Some(cache_cmd);
                 self.cache.insert(info.clone());
                 info.cmdline = Some(row_cmd);
-                let script = exec.script.as_ref().map(|s| s.path.as_str());
-                if let Some(f) = classify_exec(&info, &exec.args, script) {
+                // Classified on the redacted argv: same getopt structure
+                // (a redacted word keeps its option prefix), so no secret
+                // reaches target_path or a reason.
+                if let Some(f) = classify_exec(&info, &redacted, script) {
                     self.emit(&ctx, &info, f, out);
                 }
             }
@@ -693,6 +705,8 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             f.reveals = reveal;
             f.keychain_dump = true;
             f.target = first_pos;
+            // `-o file`: where the dump is written.
+            f.destination = inv.value('o').map(String::from);
             f
         }
         "find-generic-password" | "find-internet-password" => {
@@ -825,6 +839,13 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             )
         }
     };
+    if let Some(why) = inv.refused {
+        // Still a row: an attempt, even though security(1) runs nothing.
+        f.reasons.push(format!(
+            "security(1) would refuse it ({}): an attempt",
+            why.describe()
+        ));
+    }
     f.verb = Some(verb);
     f
 }

@@ -18,6 +18,7 @@ pub mod classify;
 pub mod constraints;
 pub mod correlate;
 pub mod es;
+pub mod inline_code;
 pub mod input;
 pub mod keychain_prompts;
 pub mod material;
@@ -31,6 +32,7 @@ pub mod state_file;
 pub mod status;
 pub mod store;
 pub mod text;
+pub mod tree_secrets;
 pub mod tuning;
 pub mod unified_log;
 

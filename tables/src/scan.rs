@@ -103,6 +103,8 @@ scan_counters! {
     correlation_evictions,
     /// Correlation updates dropped because nobody drained them.
     correlation_updates_dropped,
+    /// Secret words scrubbed from rows' free text (see `tree_secrets`).
+    secrets_scrubbed,
 }
 
 /// Options for a scan.
@@ -317,7 +319,11 @@ impl Scanner {
             }
             Err(EsError::Malformed(e)) => {
                 self.stats.malformed += 1;
-                log::debug!("line {}: malformed: {e}", self.stats.lines_read);
+                log::debug!(
+                    "line {}: malformed: {}",
+                    self.stats.lines_read,
+                    crate::redact::without_quoted_values(&e)
+                );
             }
             Err(EsError::UnknownType(t)) => {
                 self.stats.unknown_types += 1;
@@ -330,6 +336,8 @@ impl Scanner {
     /// Correlate and count the rows this line produced.
     fn finish_rows(&mut self, out: &mut [KeychainAccess], before: usize) {
         if let Some(new) = out.get_mut(before..) {
+            let c = &mut self.classifier;
+            crate::tree_secrets::scrub_rows(&c.cache, &mut c.tree_secrets, new);
             for r in new.iter_mut() {
                 self.correlator.observe(r);
             }
@@ -377,6 +385,7 @@ impl Scanner {
         self.stats.root_certificate_reads = self.classifier.counters.root_certificate_reads;
         self.stats.cache_evictions = self.classifier.cache.evictions;
         self.stats.field_caps = self.classifier.counters.field_caps;
+        self.stats.secrets_scrubbed = self.classifier.tree_secrets.scrubs;
         self.stats.correlated_rows = self.correlator.counters.correlated_rows;
         self.stats.correlation_evictions = self.correlator.counters.evictions;
         self.stats.correlation_updates_dropped = self.correlator.counters.updates_dropped;

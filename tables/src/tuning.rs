@@ -198,6 +198,9 @@ pub struct TuningFile {
     /// whose id the file does not reuse.
     #[serde(default)]
     pub unified_log_patterns_mode: Option<PatternsMode>,
+    /// Redaction settings (see [`crate::tree_secrets::RedactionConfig`]).
+    #[serde(default)]
+    pub redaction: Option<crate::tree_secrets::RedactionConfig>,
 }
 
 /// How a tuning file's unified-log patterns combine with the built-in ones.
@@ -323,6 +326,8 @@ pub struct Tuning {
     pub rules: Vec<Rule>,
     /// Validated unified-log patterns, in match order (first match wins).
     pub unified_log_patterns: Vec<UnifiedLogPattern>,
+    /// Which script parameters are secrets (Jamf's 4-11 by default).
+    pub redaction: crate::tree_secrets::RedactionConfig,
 }
 
 impl Tuning {
@@ -332,6 +337,7 @@ impl Tuning {
         Tuning {
             rules: Vec::new(),
             unified_log_patterns: builtin_unified_log_patterns(),
+            redaction: Default::default(),
         }
     }
 
@@ -410,6 +416,7 @@ impl Tuning {
         Ok(Tuning {
             rules: file.rules,
             unified_log_patterns: patterns,
+            redaction: file.redaction.unwrap_or_default(),
         })
     }
 
