@@ -516,6 +516,15 @@ impl Classifier {
             info.cwd = cached.cwd.clone();
             info.spawned_by = cached.spawned_by.clone();
             info.link_depth = cached.link_depth;
+            // An event without code-signing fields (osquery's file events)
+            // takes them from the image the process exec'd.
+            if info.signer.is_none() && info.signing_id.is_none() {
+                info.signer = cached.signer;
+                info.signing_id = cached.signing_id.clone();
+                info.team_id = cached.team_id.clone();
+                info.cdhash = cached.cdhash.clone();
+                info.platform_binary = cached.platform_binary;
+            }
         }
         info
     }
@@ -969,7 +978,20 @@ impl Classifier {
     }
 }
 
+/// Executables of the keychain subsystem at paths System Integrity
+/// Protection keeps read-only: the fallback when an event carries no
+/// code-signing fields (osquery's `es_process_file_events`).
+pub const KEYCHAIN_SUBSYSTEM_PATHS: &[&str] = &[
+    "/usr/sbin/securityd",
+    "/usr/libexec/secd",
+    "/usr/libexec/trustd",
+    "/usr/libexec/securityd_service",
+];
+
 fn is_subsystem(p: &ProcInfo) -> bool {
+    if p.signer.is_none() && p.signing_id.is_none() {
+        return KEYCHAIN_SUBSYSTEM_PATHS.contains(&p.path.as_str());
+    }
     p.platform_binary
         && p.signing_id
             .as_deref()

@@ -59,6 +59,18 @@ impl Signer {
     }
 }
 
+/// Whether the event carried any code-signing field. eslogger always does;
+/// osquery's `es_process_file_events` carries none, and "no information"
+/// must not read as "unsigned".
+pub fn has_code_signing_info(p: &EsProcess) -> bool {
+    p.cdhash.is_some()
+        || p.signing_id.is_some()
+        || p.team_id.is_some()
+        || p.codesigning_flags.is_some()
+        || p.is_platform_binary.is_some()
+        || p.cs_validation_category.is_some()
+}
+
 /// Classify the signer from what ES reports.
 pub fn signer_of(p: &EsProcess) -> Signer {
     if p.is_platform_binary == Some(true)
@@ -164,7 +176,7 @@ impl ProcInfo {
             signing_id: p.signing_id.clone().filter(|s| !s.is_empty()),
             team_id: p.team_id.clone().filter(|s| !s.is_empty()),
             cdhash: p.cdhash.clone().filter(|s| !s.is_empty()),
-            signer: Some(signer_of(p)),
+            signer: has_code_signing_info(p).then(|| signer_of(p)),
             platform_binary: p.is_platform_binary == Some(true),
             cmdline: None,
             cwd: None,

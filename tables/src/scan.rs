@@ -306,7 +306,11 @@ impl Scanner {
             }
             return;
         }
-        if crate::unified_log::looks_like_unified_log(trimmed) {
+        // One pass of the prefilter also finds eslogger's numeric
+        // `"event_type":`; only a line without it can be a unified-log
+        // record, so eslogger lines skip that second search.
+        let peek = self.prefilter.peek(trimmed);
+        if peek.event_type.is_none() && crate::unified_log::looks_like_unified_log(trimmed) {
             let before = out.len();
             let ctx = crate::unified_log::LineContext {
                 cache: Some(&self.classifier.cache),
@@ -316,7 +320,6 @@ impl Scanner {
             self.finish_rows(out, before);
             return;
         }
-        let peek = self.prefilter.peek(trimmed);
         if let Some(seq) = peek.global_seq_num {
             self.track_seq(seq);
         }

@@ -10,9 +10,11 @@
 //! ended and nothing is left behind but the database.
 
 pub mod config;
+pub mod dedup;
 pub mod forward;
 pub mod ingest;
 pub mod logger;
+pub mod osquery_es;
 pub mod sources;
 pub mod status;
 pub mod tables;
@@ -90,6 +92,16 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
 
     ensure_db_dir(&cfg.database)?;
     let mut store = Store::open(&cfg.database).map_err(|e| e.to_string())?;
+    // A large answer spills, encoded, to an unlinked file beside the buffer
+    // (a directory Store::open has checked is ours and private) instead of
+    // being held in memory.
+    let spool_dir = cfg
+        .database
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    server = server.with_spool_dir(spool_dir);
 
     // Sources, in status-row order.
     struct Planned {
@@ -119,6 +131,17 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
             live: true,
         });
     }
+    if cfg.sources.osquery_es.enabled {
+        planned.push(Planned {
+            status: SourceStatus {
+                source: osquery_es::SOURCE_NAME.into(),
+                kind: "osquery".into(),
+                state: "starting".into(),
+                ..Default::default()
+            },
+            live: true,
+        });
+    }
     for f in &cfg.sources.files {
         planned.push(Planned {
             status: SourceStatus {
@@ -142,6 +165,13 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     }
 
     // Resume offsets for file sources.
+    let osquery_resume = if cfg.sources.osquery_es.enabled {
+        store
+            .source_offset(osquery_es::SOURCE_NAME)
+            .map_err(|e| e.to_string())?
+    } else {
+        None
+    };
     let mut resumes = Vec::new();
     for f in &cfg.sources.files {
         let name = format!("file:{}", f.display());
@@ -175,6 +205,21 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
         cfg.retention.clone(),
         planned.iter().map(|p| p.live).collect(),
     );
+    ingest.osquery_source = planned
+        .iter()
+        .position(|p| p.status.source == osquery_es::SOURCE_NAME);
+    // Both ES sources see the same accesses: keep one row of each.
+    if cfg.sources.eslogger.enabled && cfg.sources.osquery_es.enabled {
+        let sides = planned
+            .iter()
+            .map(|p| match p.status.source.as_str() {
+                "eslogger" => Some(0u8),
+                osquery_es::SOURCE_NAME => Some(1u8),
+                _ => None,
+            })
+            .collect();
+        ingest.dedup = Some(dedup::CrossSourceDedup::new(sides));
+    }
     // `keychain-access selftest` runs register here; their rows are marked.
     match crate::selftest::ensure_registration_dir(&cfg.database) {
         Ok(dir) => ingest.selftest = Some(crate::selftest::Marks::new(dir)),
@@ -212,6 +257,19 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
                 children,
                 stop,
             )
+        }));
+        id += 1;
+    }
+    if cfg.sources.osquery_es.enabled {
+        let (tx, board, stop) = (tx.clone(), board.clone(), stop.clone());
+        let spec = osquery_es::Spec {
+            socket: args.socket.clone(),
+            interval: Duration::from_secs(cfg.sources.osquery_es.interval_seconds),
+            io_timeout: Duration::from_secs(30),
+        };
+        let this = id;
+        threads.push(std::thread::spawn(move || {
+            osquery_es::run(this, spec, osquery_resume, tx, board, stop)
         }));
         id += 1;
     }
