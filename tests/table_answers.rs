@@ -91,7 +91,10 @@ fn files_beside(db: &Path) -> Vec<String> {
 fn a_spilled_answer_equals_the_buffer_and_leaves_nothing_behind() {
     let dir = tempdir("answers");
     let db = dir.join("db/buffer.db");
-    let stored = rows(3000);
+    let mut stored = rows(3000);
+    // A name that displays reversed (U+202E) and a zero-width space: stored
+    // as they happened, answered as visible escapes.
+    stored[7].target_path = Some("/Users/alice/invoice\u{202e}gpj.app\u{200b}".into());
     {
         let mut store = Store::open(&db).unwrap();
         assert_eq!(store.insert(&stored, None).unwrap(), stored.len());
@@ -151,7 +154,22 @@ fn a_spilled_answer_equals_the_buffer_and_leaves_nothing_behind() {
 
     // Every column of 3,000 rows (about 4 MB on the wire): spilled.
     let got = generate(&listen, &json!({"constraints": []}));
-    let want: Vec<BTreeMap<String, String>> = stored.iter().map(|r| r.to_osquery_map()).collect();
+    let want: Vec<BTreeMap<String, String>> = stored
+        .iter()
+        .map(|r| {
+            r.to_osquery_map()
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = keychain_access_tables::text::display_safe(&v).into_owned();
+                    (k, v)
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        got[7]["target_path"], "/Users/alice/invoice\\u{202e}gpj.app\\u{200b}",
+        "bidi and zero-width characters leave as visible escapes"
+    );
     assert_eq!(got.len(), want.len());
     assert!(got == want, "the streamed rows differ from the buffer's");
 

@@ -141,7 +141,13 @@ fn stream_rows(
                     use std::fmt::Write as _;
                     let _ = write!(v, "{x}");
                 }
-                ValueRef::Text(t) => v.push_str(&String::from_utf8_lossy(t)),
+                // Stored values stay faithful (tuning matches what
+                // happened); what leaves for osquery's logs and the SIEM
+                // shows bidi and zero-width characters as visible escapes,
+                // as every other output does.
+                ValueRef::Text(t) => v.push_str(&keychain_access_tables::text::display_safe(
+                    &String::from_utf8_lossy(t),
+                )),
                 ValueRef::Real(x) => {
                     use std::fmt::Write as _;
                     let _ = write!(v, "{x}");
