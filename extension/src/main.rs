@@ -12,6 +12,7 @@ mod ext;
 mod logging;
 mod output;
 mod pack;
+mod result_set;
 mod selftest;
 mod sql_guard;
 mod table;

@@ -168,7 +168,7 @@ impl Shipper {
         state: &str,
         status: Option<u16>,
         msg: String,
-        count: impl FnOnce(&mut crate::queue::Counters),
+        count: impl FnOnce(&mut crate::counters::Counters),
     ) -> Result<(), Error> {
         self.queue.record(|c, s| {
             count(c);
