@@ -11,9 +11,10 @@ use serde::Deserialize;
 pub const MATCH_MAX: usize = 8 * 1024;
 /// Longest message pattern accepted.
 pub const PATTERN_MAX: usize = 512;
-/// Bytes one message-pattern match may examine before it gives up (no
-/// match). Typical matches use a few hundred.
-pub const MATCH_BUDGET: usize = 256 * 1024;
+/// Memory one compiled message pattern may use (the `regex` crate's
+/// compiled-program and lazy-DFA cache limits): tuning files supply
+/// patterns, so their cost is bounded here as well as by [`PATTERN_MAX`].
+pub const PATTERN_MEMORY_MAX: usize = 1 << 20;
 
 /// Actions a unified-log pattern may give a row (a subset of [`crate::tuning::ACTIONS`]),
 /// plus `ignore` for known noise (counted, never a row).
@@ -152,13 +153,6 @@ const PLACEHOLDERS: &str =
     "{pid}, {client}, {keychain}, {right}, {item}, {creator}, {creator_pid}, {partition}";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Elem {
-    Lit(String),
-    AnyChar,
-    Digits(Option<Capture>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
     Char(char),
     AnyChar,
@@ -166,12 +160,23 @@ enum Tok {
     Digits(Option<Capture>),
 }
 
-/// A compiled message pattern: a first unit, then (variable part, unit)
-/// pairs. Units are fixed sequences (literals, `?`, `{pid}`).
+/// A compiled message pattern: the placeholders it captures, in order, and
+/// the anchored regular expression it is translated to (module docs of
+/// [`crate::unified_log`] give the syntax).
+///
+/// Matching runs in the `regex` crate, whose engines take time linear in
+/// the message for any pattern (no backtracking blow-up), so no step budget
+/// is needed; [`PATTERN_MAX`] and [`PATTERN_MEMORY_MAX`] bound a pattern's
+/// size. The translation keeps the matcher's documented choices: `*` and
+/// text placeholders are lazy (the text after them is placed at its
+/// leftmost occurrence), `{client}` is greedy (the longest value that lets
+/// the rest match: a client path may contain what the daemon writes after
+/// it), `{pid}` is a run of ASCII digits.
 #[derive(Debug, Clone)]
 pub struct MessagePattern {
-    first: Vec<Elem>,
-    rest: Vec<(Option<Capture>, Vec<Elem>)>,
+    regex: regex::Regex,
+    /// The capture group of each placeholder (group `i + 1` is `captures[i]`).
+    captures: Vec<Capture>,
 }
 
 /// Values captured by a match (`<private>` and empty values are `None`).
@@ -190,21 +195,6 @@ pub struct Captures {
     /// securityd's partition id of a client (`apple-tool:`, `teamid:...`,
     /// `cdhash:...`).
     pub partition: Option<String>,
-}
-
-fn push_elem(unit: &mut Vec<Elem>, t: Tok) {
-    match t {
-        Tok::Char(c) => {
-            if let Some(Elem::Lit(s)) = unit.last_mut() {
-                s.push(c);
-            } else {
-                unit.push(Elem::Lit(c.to_string()));
-            }
-        }
-        Tok::AnyChar => unit.push(Elem::AnyChar),
-        Tok::Digits(c) => unit.push(Elem::Digits(c)),
-        Tok::Star(_) => {}
-    }
 }
 
 fn tokenize_pattern(p: &str) -> Result<Vec<Tok>, String> {
@@ -271,58 +261,88 @@ impl MessagePattern {
                 seen.push(*c);
             }
         }
-        let mut first: Vec<Elem> = Vec::new();
-        let mut rest: Vec<(Option<Capture>, Vec<Elem>)> = Vec::new();
-        let mut prev_digits = false;
+        let mut captures: Vec<Capture> = Vec::new();
+        // `(?s)`: `*` and `?` match any character, newlines included.
+        let mut re = String::from(r"(?s)\A");
+        // What the previous token was: a variable part (`*`, text
+        // placeholder) or a digit run, for the "may not touch" rules.
+        let (mut prev_star, mut prev_digits) = (false, false);
         for t in toks {
             match t {
                 Tok::Star(cap) => {
-                    if let Some((_, unit)) = rest.last() {
-                        if unit.is_empty() {
-                            return Err(
-                                "two variable parts (`*` or a text placeholder) touch; put literal text between them"
-                                    .into(),
-                            );
+                    if prev_star {
+                        return Err(
+                            "two variable parts (`*` or a text placeholder) touch; put literal text between them"
+                                .into(),
+                        );
+                    }
+                    match cap {
+                        None => re.push_str(".*?"),
+                        Some(c) => {
+                            captures.push(c);
+                            re.push_str(if c == Capture::Client {
+                                "(.*)"
+                            } else {
+                                "(.*?)"
+                            });
                         }
                     }
-                    rest.push((cap, Vec::new()));
-                    prev_digits = false;
+                    (prev_star, prev_digits) = (true, false);
                 }
-                t => {
-                    let is_digits = matches!(t, Tok::Digits(_));
-                    if is_digits && prev_digits {
+                Tok::Digits(cap) => {
+                    if prev_digits {
                         return Err("two digit runs (`{pid}`, `{creator_pid}`) touch".into());
                     }
-                    prev_digits = is_digits;
-                    match rest.last_mut() {
-                        Some((_, unit)) => push_elem(unit, t),
-                        None => push_elem(&mut first, t),
+                    match cap {
+                        None => re.push_str("[0-9]+"),
+                        Some(c) => {
+                            captures.push(c);
+                            re.push_str("([0-9]+)");
+                        }
                     }
+                    (prev_star, prev_digits) = (false, true);
+                }
+                Tok::AnyChar => {
+                    re.push('.');
+                    (prev_star, prev_digits) = (false, false);
+                }
+                Tok::Char(c) => {
+                    re.push_str(&regex::escape(c.encode_utf8(&mut [0u8; 4])));
+                    (prev_star, prev_digits) = (false, false);
                 }
             }
         }
-        Ok(MessagePattern { first, rest })
+        re.push_str(r"\z");
+        let regex = regex::RegexBuilder::new(&re)
+            .size_limit(PATTERN_MEMORY_MAX)
+            .dfa_size_limit(PATTERN_MEMORY_MAX)
+            .build()
+            .map_err(|e| match e {
+                regex::Error::CompiledTooBig(_) => {
+                    format!(
+                        "message pattern too complex (over {PATTERN_MEMORY_MAX} bytes compiled)"
+                    )
+                }
+                e => format!("message pattern does not compile: {e}"),
+            })?;
+        Ok(MessagePattern { regex, captures })
     }
 
     /// Whether the pattern has this placeholder.
     pub fn has_capture(&self, c: Capture) -> bool {
-        let in_unit = |u: &[Elem]| u.contains(&Elem::Digits(Some(c)));
-        in_unit(&self.first) || self.rest.iter().any(|(s, u)| *s == Some(c) || in_unit(u))
+        self.captures.contains(&c)
     }
 
-    /// Match the whole text; `Some` with the captures on success. At most
-    /// [`MATCH_BUDGET`] bytes are examined; a match that would need more is
-    /// reported as no match.
+    /// Match the whole text; `Some` with the captures on success.
     pub fn matches(&self, text: &str) -> Option<Captures> {
-        let mut budget = MATCH_BUDGET;
-        let mut caps: Vec<(Capture, usize, usize)> = Vec::new();
-        let pos = match_unit(&self.first, text, 0, &mut caps, &mut budget)?;
-        if !self.match_rest(0, text, pos, &mut caps, &mut budget) {
+        // The lazy DFA answers "no" cheaply; groups only for a match.
+        if !self.regex.is_match(text) {
             return None;
         }
+        let groups = self.regex.captures(text)?;
         let mut out = Captures::default();
-        for (c, a, b) in caps {
-            let v = text.get(a..b).map(str::trim).unwrap_or("");
+        for (i, c) in self.captures.iter().enumerate() {
+            let v = groups.get(i + 1).map_or("", |m| m.as_str().trim());
             if v.is_empty() || v == "<private>" {
                 continue;
             }
@@ -338,197 +358,6 @@ impl MessagePattern {
             }
         }
         Some(out)
-    }
-
-    /// Match variable part `k` onwards from `pos`. Units are placed at their
-    /// leftmost occurrence, except the unit after `{client}`: a client path
-    /// may contain the text that follows it (`(12); ACL: ` inside a folder
-    /// name), while what follows is written by the logging daemon, so
-    /// `{client}` takes the longest value that lets the rest match (its
-    /// unit's placements are tried from the rightmost). One `{client}` per
-    /// pattern, and the budget, keep this linear in practice.
-    fn match_rest(
-        &self,
-        k: usize,
-        text: &str,
-        pos: usize,
-        caps: &mut Vec<(Capture, usize, usize)>,
-        budget: &mut usize,
-    ) -> bool {
-        let Some((star, unit)) = self.rest.get(k) else {
-            return pos == text.len();
-        };
-        let last = k + 1 == self.rest.len();
-        if unit.is_empty() {
-            // Only the last variable part can have no unit after it.
-            if let Some(c) = star {
-                caps.push((*c, pos, text.len()));
-            }
-            return true;
-        }
-        if *star == Some(Capture::Client) {
-            let mut starts: Vec<usize> = Vec::new();
-            let mut from = pos;
-            let before = caps.len();
-            while let Some((s, _)) = find_unit(unit, text, from, last, caps, budget) {
-                starts.push(s);
-                let step = text
-                    .get(s..)
-                    .and_then(|t| t.chars().next())
-                    .map_or(1, char::len_utf8);
-                from = s + step;
-                if from > text.len() {
-                    break;
-                }
-            }
-            // find_unit pushed the unit's captures for each placement.
-            caps.truncate(before);
-            for s in starts.into_iter().rev() {
-                let mark = caps.len();
-                if let Some(e) = match_unit(unit, text, s, caps, budget) {
-                    if !last || e == text.len() {
-                        caps.push((Capture::Client, pos, s));
-                        if self.match_rest(k + 1, text, e, caps, budget) {
-                            return true;
-                        }
-                    }
-                }
-                caps.truncate(mark);
-            }
-            return false;
-        }
-        let Some((s, e)) = find_unit(unit, text, pos, last, caps, budget) else {
-            return false;
-        };
-        if let Some(c) = star {
-            caps.push((*c, pos, s));
-        }
-        self.match_rest(k + 1, text, e, caps, budget)
-    }
-}
-
-/// Spend `n` from the budget; `None` once it is gone.
-fn spend(budget: &mut usize, n: usize) -> Option<()> {
-    *budget = budget.checked_sub(n)?;
-    Some(())
-}
-
-/// Match a unit at `start`; the end offset on success. Captures are pushed
-/// only on success.
-fn match_unit(
-    elems: &[Elem],
-    text: &str,
-    start: usize,
-    caps: &mut Vec<(Capture, usize, usize)>,
-    budget: &mut usize,
-) -> Option<usize> {
-    let mark = caps.len();
-    let r = match_unit_inner(elems, text, start, caps, budget);
-    if r.is_none() {
-        caps.truncate(mark);
-    }
-    r
-}
-
-fn match_unit_inner(
-    elems: &[Elem],
-    text: &str,
-    start: usize,
-    caps: &mut Vec<(Capture, usize, usize)>,
-    budget: &mut usize,
-) -> Option<usize> {
-    let b = text.as_bytes();
-    let mut i = start;
-    for e in elems {
-        match e {
-            Elem::Lit(l) => {
-                spend(budget, l.len())?;
-                if b.get(i..i + l.len())? != l.as_bytes() {
-                    return None;
-                }
-                i += l.len();
-            }
-            Elem::AnyChar => {
-                spend(budget, 1)?;
-                let c = text.get(i..)?.chars().next()?;
-                i += c.len_utf8();
-            }
-            Elem::Digits(cap) => {
-                let n = b
-                    .get(i..)?
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .count();
-                spend(budget, n + 1)?;
-                if n == 0 {
-                    return None;
-                }
-                if let Some(c) = cap {
-                    caps.push((*c, i, i + n));
-                }
-                i += n;
-            }
-        }
-    }
-    Some(i)
-}
-
-/// The leftmost placement of a unit at or after `from` (ending the text
-/// when `at_end`): (start, end).
-fn find_unit(
-    elems: &[Elem],
-    text: &str,
-    from: usize,
-    at_end: bool,
-    caps: &mut Vec<(Capture, usize, usize)>,
-    budget: &mut usize,
-) -> Option<(usize, usize)> {
-    let b = text.as_bytes();
-    let lead = match elems.first() {
-        Some(Elem::Lit(l)) => Some(l.as_bytes()),
-        _ => None,
-    };
-    let lead_digits = matches!(elems.first(), Some(Elem::Digits(_)));
-    let mut s = from;
-    loop {
-        let cand = match lead {
-            Some(l) => {
-                let rest = b.get(s..)?;
-                match memchr::memmem::find(rest, l) {
-                    Some(off) => {
-                        spend(budget, off)?;
-                        s + off
-                    }
-                    None => {
-                        spend(budget, rest.len())?;
-                        return None;
-                    }
-                }
-            }
-            None => s,
-        };
-        let mark = caps.len();
-        if let Some(e) = match_unit(elems, text, cand, caps, budget) {
-            if !at_end || e == text.len() {
-                return Some((cand, e));
-            }
-            caps.truncate(mark);
-        }
-        // A unit that starts with `{pid}` ends its digit run at the same
-        // place from any start inside the run: skip the rest of the run.
-        let run = if lead_digits {
-            b.get(cand..)?
-                .iter()
-                .take_while(|c| c.is_ascii_digit())
-                .count()
-        } else {
-            0
-        };
-        let step = match run {
-            0 => text.get(cand..)?.chars().next()?.len_utf8(),
-            n => n,
-        };
-        s = cand + step;
     }
 }
 

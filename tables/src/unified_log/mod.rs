@@ -129,15 +129,17 @@
 //! * `\*`, `\?`, `\{`, `\\` are literal.
 //!
 //! Two variable parts (`*` or a capturing `{...}` other than `{pid}`) may not
-//! touch. Matching is a left-to-right search: the text between variable
-//! parts is placed at its leftmost occurrence (the last one must end the
-//! message), so the cost is at most (message length x pattern length) per
-//! pattern, with no backtracking blow-up, and a hard budget
-//! ([`crate::log_pattern::MATCH_BUDGET`] bytes examined) caps even that. One exception:
-//! `{client}` takes the longest value that lets the rest match, because a
-//! client path may contain what the daemon writes after it (`(12); ACL: `
-//! in a folder name); its following text is tried from the rightmost
-//! occurrence, still under the budget. A captured `<private>` counts as not
+//! touch. A pattern is translated to an anchored regular expression and
+//! matched by the `regex` crate, whose time is linear in the message for
+//! any pattern (no backtracking blow-up; a tuning file's pattern is also
+//! bounded in size, [`crate::log_pattern::PATTERN_MAX`] bytes and
+//! [`crate::log_pattern::PATTERN_MEMORY_MAX`] compiled). `*` and text
+//! placeholders take the shortest value that lets the rest match (the text
+//! after them is placed at its leftmost possible occurrence; the last one
+//! must end the message). One exception: `{client}` takes the longest
+//! value that lets the rest match, because a client path may contain what
+//! the daemon writes after it (`(12); ACL: ` in a folder name). A
+//! `<private>` capture counts as not
 //! captured. The optional `right` and `keychain` fields filter on the
 //! `{right}` and `{keychain}` captures (e.g. only keychain rights, only
 //! paths under `/Keychains/`).

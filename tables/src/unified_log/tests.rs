@@ -59,6 +59,16 @@ fn matcher_literals_wildcards_and_captures() {
 
 #[test]
 fn matcher_rejects_bad_patterns() {
+    // Regex syntax in a pattern is literal text, never a regex.
+    assert!(m("a.c", "abc").is_none());
+    assert!(m("a.c", "a.c").is_some());
+    assert!(m("(x)+[y]|z$", "(x)+[y]|z$").is_some());
+    // The longest pattern of the most expensive kind still compiles within
+    // the size limit, and matches in linear time.
+    let widest = "?".repeat(PATTERN_MAX);
+    let p = MessagePattern::compile(&widest).unwrap();
+    assert!(p.matches(&"é".repeat(PATTERN_MAX)).is_some());
+    assert!(p.matches(&"é".repeat(PATTERN_MAX + 1)).is_none());
     for (p, want) in [
         ("", "empty"),
         ("a{nope}", "unknown placeholder"),
@@ -100,7 +110,7 @@ fn matcher_has_no_catastrophic_backtracking() {
             .pid,
         Some(12)
     );
-    // A long literal that nearly matches everywhere: the budget bounds it.
+    // A long literal that nearly matches everywhere: still linear.
     let lit = format!("*{}b*", "a".repeat(PATTERN_MAX - 4));
     let p = MessagePattern::compile(&lit).unwrap();
     let text = "a".repeat(MATCH_MAX);
@@ -109,7 +119,7 @@ fn matcher_has_no_catastrophic_backtracking() {
 }
 
 #[test]
-fn client_takes_the_longest_value_within_the_budget() {
+fn client_takes_the_longest_value_that_lets_the_rest_match() {
     let p = "displaying keychain prompt for {client}({pid}); ACL: *desc:{item})>*";
     let c = m(
         p,

@@ -239,7 +239,7 @@ impl Checker {
                         Some("") => {}
                         Some(p) => {
                             if let Err(e) = model::check_platform_list(p, FLEET_PLATFORMS) {
-                                self.diag(path, Some(&label), e);
+                                self.diag(path, Some(&label), e.to_string());
                             }
                         }
                         None => self.diag(path, Some(&label), "`platform` must be a string"),
@@ -353,7 +353,7 @@ impl Checker {
         }
         if let Some(p) = m.get("platform").and_then(Yaml::as_str) {
             if let Err(e) = model::check_platform_list(p, model::PLATFORMS) {
-                self.diag(path, Some(&label), e);
+                self.diag(path, Some(&label), e.to_string());
             }
         }
         let Some(qs) = m.get("queries").and_then(Yaml::as_sequence) else {
@@ -411,7 +411,7 @@ impl Checker {
             }
             if let Some(p) = qm.get("platform").and_then(Yaml::as_str) {
                 if let Err(e) = model::check_platform_list(p, model::PLATFORMS) {
-                    self.diag(path, Some(&ql), e);
+                    self.diag(path, Some(&ql), e.to_string());
                 }
             }
         }

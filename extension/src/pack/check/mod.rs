@@ -55,7 +55,7 @@ pub struct Checker {
 }
 
 impl Checker {
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> anyhow::Result<Self> {
         Ok(Checker {
             db: schema_db::check_db()?,
             diags: Vec::new(),
