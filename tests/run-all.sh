@@ -26,6 +26,7 @@ stage "workspace: every crate inherits the true minimum rust-version (clippy's M
 python3 tests/workspace_checks.py
 
 stage "module cycles (from crate:: and super:: paths, every crate)"
+python3 tests/module_cycles.py --self-test
 python3 tests/module_cycles.py
 
 stage "cargo clippy --all-targets -- -D warnings"
