@@ -698,6 +698,18 @@ fn sigterm_is_a_clean_exit_that_deregisters() {
         !Path::new(reg["listen_path"].as_str().unwrap()).exists(),
         "socket removed"
     );
+    // Every socket thread stopped and was joined: none orphaned or stuck.
+    let log = std::fs::read_to_string(dir.join("ext.log")).unwrap();
+    assert!(log.contains("Shutting down"), "{log}");
+    for bad in [
+        "orphaning",
+        "did not exit",
+        "still answering",
+        "WARN  osquery_rust_ng",
+        "ERROR",
+    ] {
+        assert!(!log.contains(bad), "{bad:?} in the extension's log:\n{log}");
+    }
 }
 
 #[test]

@@ -1048,7 +1048,7 @@ fn the_alert_fires_on_every_malicious_fixture_and_no_benign_one() {
 fn tuning_hides_benign_automation_into_the_audit_query() {
     for fixture in [
         "tests/fixtures/benign_fastlane.ndjson",
-        "tests/fixtures/benign_jamf.ndjson",
+        "tests/fixtures/benign_backup_spotlight.ndjson",
     ] {
         if !root().join(fixture).is_file() {
             continue;

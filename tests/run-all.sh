@@ -44,6 +44,9 @@ cargo run --quiet -p keychain-access -- pack check packs/keychain-access.conf pa
 stage "macOS PPPC profile (plistlib)"
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/macos
 
+stage "field corpus streams are well-formed eslogger captures (tests/field/gen_field.py --check)"
+python3 tests/field/gen_field.py --check
+
 stage "Sentinel KQL and Sigma content"
 PYTHON=.venv/bin/python bash tests/run-content-tests.sh
 

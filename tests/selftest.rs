@@ -102,14 +102,7 @@ fn write_tools(dir: &Path, capture: &Path, report_copy: bool) -> PathBuf {
     std::fs::write(
         templates.join("find.json"),
         security_exec(
-            &[
-                "security",
-                "find-generic-password",
-                "-w",
-                "-s",
-                "__SVC__",
-                "__KC__",
-            ],
+            &["security", "find-generic-password", "-w", "__KC__"],
             &time,
         ) + "\n",
     )
@@ -127,7 +120,7 @@ fn write_tools(dir: &Path, capture: &Path, report_copy: bool) -> PathBuf {
          add-generic-password|unlock-keychain) ;;\n\
          delete-keychain) rm -f \"$2\" ;;\n\
          dump-keychain) emit dump \"$3\" && echo 'keychain: \"dumped item data\"' ;;\n\
-         find-generic-password) emit find \"$6\" \"$5\" && echo 'item-password' ;;\n\
+         find-generic-password) emit find \"$3\" && echo 'item-password' ;;\n\
          *) exit 1 ;;\n\
          esac\n"
     );

@@ -14,13 +14,16 @@
 //!
 //! table_bench query --socket PATH.UUID --from UNIX --to UNIX [--repeat N]
 //!                   [--window SECS] [--mode hour|all|unindexed] [--keep-connection]
+//!                   [--cols-used a,b,c]
 //!     Time N `generate` calls of keychain_access_events through the
 //!     extension's Thrift socket with osquery-rust-ng's generated client, as
 //!     osqueryd makes them (a new connection per call unless
 //!     --keep-connection). hour: a random --window (default 3600 s) time
 //!     range, `time >= a AND time < b` (ops 32 and 16); all: no constraint;
 //!     unindexed: `path = '/nonexistent'` (a column without an index, so
-//!     SQLite reads every row and returns none).
+//!     SQLite reads every row and returns none). --cols-used: send osquery's
+//!     `colsUsed` (and `colsUsedBitset`) as osqueryd does for a query that
+//!     names those columns.
 //!
 //! table_bench local --db PATH --from UNIX --to UNIX [--repeat N] [--window SECS]
 //!     The same one-hour generates without the socket, stage by stage: SQL
@@ -41,7 +44,7 @@ fn usage() -> ! {
     eprintln!(
         "       table_bench local --db PATH --from UNIX --to UNIX [--repeat N] [--window SECS]"
     );
-    eprintln!("       table_bench query --socket PATH --from UNIX --to UNIX [--repeat N] [--window SECS] [--mode hour|all|unindexed] [--keep-connection]");
+    eprintln!("       table_bench query --socket PATH --from UNIX --to UNIX [--repeat N] [--window SECS] [--mode hour|all|unindexed] [--keep-connection] [--cols-used a,b,c]");
     std::process::exit(2)
 }
 
@@ -231,6 +234,25 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The query context osqueryd sends, with `colsUsed` (and its bitset over
+/// the table's columns) when the query names its columns.
+fn context_with_cols(mode: &str, from: i64, to: i64, cols: &[String]) -> String {
+    let base = context(mode, from, to);
+    if cols.is_empty() {
+        return base;
+    }
+    let mut v: serde_json::Value = serde_json::from_str(&base).unwrap_or_default();
+    let bits: u64 = keychain_access_tables::COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| cols.iter().any(|n| n == c.name))
+        .map(|(i, _)| 1u64 << i)
+        .sum();
+    v["colsUsed"] = serde_json::json!(cols);
+    v["colsUsedBitset"] = serde_json::json!(bits);
+    v.to_string()
+}
+
 fn context(mode: &str, from: i64, to: i64) -> String {
     match mode {
         "hour" => serde_json::json!({"constraints": [{
@@ -257,6 +279,10 @@ fn query(a: &Args) -> Result<String, String> {
     let window = a.num("--window", 3600).max(1);
     let mode = a.value("--mode").unwrap_or("hour").to_string();
     let keep = a.flag("--keep-connection");
+    let cols: Vec<String> = a
+        .value("--cols-used")
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
     let connect = || {
         ExtensionClient::connect_with_timeout(
             &socket,
@@ -279,7 +305,10 @@ fn query(a: &Args) -> Result<String, String> {
         };
         let req = BTreeMap::from([
             ("action".to_string(), "generate".to_string()),
-            ("context".to_string(), context(&mode, lo, lo + window)),
+            (
+                "context".to_string(),
+                context_with_cols(&mode, lo, lo + window, &cols),
+            ),
         ]);
         let t = Instant::now();
         let mut fresh;
@@ -313,6 +342,7 @@ fn query(a: &Args) -> Result<String, String> {
         "window_seconds": window,
         "calls": times.len(),
         "new_connection_per_call": !keep,
+        "cols_used": cols,
         "ms_p50": round3(pct(&sorted, 0.50)),
         "ms_p95": round3(pct(&sorted, 0.95)),
         "ms_max": round3(sorted.last().copied().unwrap_or(0.0)),

@@ -100,6 +100,14 @@ enum Cmd {
     Selftest(selftest::SelftestArgs),
 }
 
+/// Benchmarks only (cargo feature `count-alloc`): the `cap` crate's
+/// counting wrapper around the system allocator, for the peak live heap,
+/// a figure that carries over to macOS (unlike RSS, which depends on how the
+/// platform's allocator keeps freed memory).
+#[cfg(feature = "count-alloc")]
+#[global_allocator]
+static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = match &cli.cmd {
@@ -151,6 +159,11 @@ fn main() -> ExitCode {
             }
         },
     };
+    #[cfg(feature = "count-alloc")]
+    {
+        let (live, peak) = (ALLOCATOR.allocated(), ALLOCATOR.max_allocated());
+        eprintln!("keychain-access: heap: peak_live_bytes={peak} live_bytes_at_exit={live}");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `keychain-access scan ... | head`: the reader has what it wanted.

@@ -254,7 +254,7 @@ pub fn in_process_tree(row: &KeychainAccess, root: i64, cache: &ProcessCache) ->
 pub enum Behaviour {
     /// `security dump-keychain -d KEYCHAIN` (Atomic Red Team T1555.001 #1).
     DumpKeychain,
-    /// `security find-generic-password -w -s SERVICE KEYCHAIN`.
+    /// `security find-generic-password -w KEYCHAIN` (no item named).
     FindPassword,
     /// `cp KEYCHAIN TMPDIR/` (Atomic Red Team T1555.001 #4 copies it away).
     CopyKeychain,
@@ -658,11 +658,14 @@ pub fn run(args: SelftestArgs) -> Result<(), String> {
             ),
             Behaviour::FindPassword => run_tool(
                 &security,
+                // No service or account named: reveal whatever item the
+                // keychain holds first (the throwaway keychain holds only
+                // ours), the shape of a stealer's blind `-w`. A named item
+                // would be the shape of a credential library reading its own
+                // service, which the detection rows at `low` by design.
                 &[
                     &os("find-generic-password"),
                     &os("-w"),
-                    &os("-s"),
-                    &os(&service),
                     keychain.as_os_str(),
                 ],
             ),

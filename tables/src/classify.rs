@@ -10,32 +10,41 @@
 //! their kin, identified by Apple platform signing id) is not a row; it is
 //! counted.
 //!
-//! Severity rules (documented in the README, tested below):
-//! * `medium`: anything that reveals or exports secrets or certificates
-//!   (`dump-keychain -d`/`-r`, `find-*-password -g`/`-w`, `find-certificate
-//!   -p`, `export`), `security -i`, and any read, copy or move of keychain
-//!   material by a process outside the keychain subsystem.
+//! Severity rules (documented in the README, "Severity" and "Reader
+//! model", tested below and by the field corpus in tests/field/):
+//! * `medium`: what reveals or exports secrets (`dump-keychain -d`/`-r`,
+//!   `find-*-password -g`/`-w` of another program's high-value item or of
+//!   no named item, private-key `export`), `security -i` unless a signed
+//!   program runs it, known tools, and reads, copies or moves of keychain
+//!   material outside the legitimate shapes of the behaviour models.
 //! * `high`: the above plus what makes theft likely: material leaving its
-//!   Keychains folder, a staging path (`/tmp`, `/Users/Shared`, ...), an
-//!   unsigned or ad-hoc actor or parent, an interpreter or osascript in the
-//!   ancestry, a browser "Safe Storage" item, SystemKey, known tools.
-//! * `low`: routine verbs that change or unlock keychains (`unlock-keychain`,
-//!   `create-keychain`, `import`, `set-key-partition-list`,
-//!   `add-*-password`), attribute-only queries (no `-d`/`-g`/`-w`/`-p`),
-//!   deletes of keychain files.
+//!   live location, a staging path, an unsigned or ad-hoc actor or parent,
+//!   an interpreter or osascript within `interpreter_depth` ancestors, a
+//!   fetched script, a browser "Safe Storage" or Wi-Fi item, SystemKey,
+//!   known tools.
+//! * `low`: the behaviour models' legitimate shapes (the keychain API's
+//!   in-process read by signed apps, one named item of a tool's own
+//!   service, `security -i` run by a signed program, mirror backups to a
+//!   declared destination), public certificates, routine verbs that change
+//!   or unlock keychains, attribute-only queries, deletes.
 //! * `info`: listing verbs (`list-keychains`, `find-identity`) and other
 //!   `security` verbs.
 //!
 //! The alert is `severity IN ('medium','high') AND allowlisted = 0`.
 
-use crate::es::{AuditToken, EsEvent, EsMessage, FREAD};
+use crate::es::{AuditToken, EsEvent, EsMessage, FREAD, FWRITE};
 use crate::material::{self, Material, MaterialKind};
+use crate::model::{
+    acts_for_others, is_hostile_interpreter, mirrors_live_location, raw_reader,
+    runs_downloaded_script, BoundedMap, API_CLI_TOOLS, SHORT_FACTS_CAPACITY,
+};
 use crate::procs::{ProcInfo, ProcessCache, Signer};
-use crate::redact::redact_argv;
 use crate::schema::{KeychainAccess, TECHNIQUE};
 use crate::security_cli::{self, SecurityInvocation};
 use crate::text::{basename, join_args, join_path, sanitize, truncate, Fnv64};
-use crate::tuning::{Facts, Tuning};
+use crate::tree_secrets::TreeSecrets;
+use crate::tuning::{Facts, Tuning, What};
+use std::sync::Arc;
 
 /// Command lines in rows are capped at this many bytes.
 pub const ROW_CMDLINE_MAX: usize = 16 * 1024;
@@ -72,7 +81,7 @@ pub const KEYCHAIN_SUBSYSTEM: &[&str] = &[
 ];
 
 /// Interpreters whose presence in the ancestry makes theft likely.
-fn is_interpreter(path: &str) -> bool {
+pub(crate) fn is_interpreter(path: &str) -> bool {
     let b = basename(path).to_ascii_lowercase();
     b.starts_with("python")
         || b.starts_with("perl")
@@ -110,6 +119,31 @@ fn is_browser_item(v: &str) -> bool {
     BROWSERS.contains(&l.as_str())
 }
 
+/// The legitimate shape a behaviour model recognises (see the README,
+/// "Reader model").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Model {
+    /// A read-only open of a live file keychain: the Security.framework
+    /// keychain API reads file keychains in the client process.
+    ApiRead,
+    /// `security -i`: judged by who drives it.
+    Interactive,
+    /// Keychain files mirrored to a declared backup destination.
+    MirrorBackup,
+    /// The password of one named item that is no other program's
+    /// high-value secret (go-keyring's `-s SERVICE -wa USER`): judged by
+    /// what is read, unless the driver is plainly hostile.
+    NamedItem,
+    /// A read-only open of a mounted copy of a live keychain (a backup or
+    /// APFS snapshot keeping the live path below its mount point) by signed
+    /// code that is not a raw reader: backup tools read their snapshots.
+    MirrorRead,
+    /// A browser's Safe Storage key read by a signed app's own helper run
+    /// directly (no shell): a password manager importing browser passwords
+    /// (Keeper's helper runs `security find-generic-password -wa Chrome`).
+    BrowserImport,
+}
+
 /// Counters of what the classifier saw and why it made no row.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClassifyCounters {
@@ -119,6 +153,13 @@ pub struct ClassifyCounters {
     pub root_certificate_reads: u64,
     pub keychain_folder_creates: u64,
     pub keychain_closes: u64,
+    /// Temporary files renamed over a live keychain (the API's in-place
+    /// update, Apple's AtomicFile).
+    pub keychain_updates: u64,
+    /// Rowed `security`/tool processes that exited non-zero (attempted) or
+    /// zero (succeeded), from exit events.
+    pub accesses_failed: u64,
+    pub accesses_succeeded: u64,
     pub ignored_own_events: u64,
     pub rows: u64,
     /// Command lines cut at [`ROW_CMDLINE_MAX`] and ancestor lists cut at
@@ -134,6 +175,15 @@ pub struct Classifier {
     /// Processes whose events are ignored (the extension and its eslogger
     /// child), by pid + pidversion.
     pub own: crate::own_procs::OwnProcesses,
+    /// Secrets seen in each process tree, scrubbed from later rows.
+    pub tree_secrets: TreeSecrets,
+    /// Paths that received keychain material under another name.
+    derived: BoundedMap<String, MaterialKind>,
+    /// Exec'd processes that made a row, until their exit.
+    rowed: BoundedMap<(i64, i64), ()>,
+    /// A `tmutil setdestination` command line seen in this stream.
+    tm_destination_set: Option<String>,
+    derived_version: u64,
 }
 
 /// The source-specific context of one event.
@@ -155,6 +205,11 @@ struct Finding {
     reasons: Vec<String>,
     high_reasons: Vec<String>,
     verb: Option<&'static str>,
+    /// Item names the row carries (for rules that excuse by what).
+    items: Vec<String>,
+    /// Other software's high-value secrets, everything, or hidden commands.
+    high_value: bool,
+    model: Option<Model>,
 }
 
 impl Finding {
@@ -171,6 +226,9 @@ impl Finding {
             reasons: vec![reason.into()],
             high_reasons: Vec::new(),
             verb: None,
+            items: Vec::new(),
+            high_value: false,
+            model: None,
         }
     }
 }
@@ -201,7 +259,100 @@ impl Classifier {
             tuning,
             counters: ClassifyCounters::default(),
             own: Default::default(),
+            tree_secrets: TreeSecrets::new(cache_capacity),
+            derived: BoundedMap::new(SHORT_FACTS_CAPACITY),
+            rowed: BoundedMap::new(SHORT_FACTS_CAPACITY),
+            tm_destination_set: None,
+            derived_version: 0,
         }
+    }
+
+    /// Remember that `dest` now holds keychain material.
+    fn derive(&mut self, dest: &str, m: Material) {
+        if material::classify(dest).is_none() && self.derived.get(dest).is_none() {
+            self.derived.insert(dest.to_string(), m.kind);
+            self.derived_version += 1;
+        }
+    }
+
+    fn forget_derived(&mut self, path: &str) {
+        if self.derived.remove(&path.to_string()).is_some() {
+            self.derived_version += 1;
+        }
+    }
+
+    /// Changes whenever a file receives keychain material under another
+    /// name (0: none yet).
+    pub fn derived_version(&self) -> u64 {
+        self.derived_version
+    }
+
+    /// The base names of the files that received keychain material under
+    /// another name (what a byte-level prefilter must let through).
+    pub fn derived_names(&self) -> impl Iterator<Item = &str> {
+        self.derived.keys().map(basename)
+    }
+
+    /// The reader model: whether this actor's read-only open of a live
+    /// file keychain has the keychain API's shape (the driver was already
+    /// found clean). `None` names nothing: the read stays `medium`.
+    fn api_read_shape(&self, actor: &ProcInfo, parent: Option<&ProcInfo>) -> Option<String> {
+        let model = &self.tuning.model;
+        if !model.reader_model || !actor.has_code_identity() {
+            return None;
+        }
+        if raw_reader(actor, &model.extra_raw_readers).is_some() || acts_for_others(actor) {
+            return None;
+        }
+        // Apple's own API users are apps and daemons launchd starts; Apple
+        // code run from a shell or script is a tool doing what it is told
+        // (a file copier in a framework's Resources, PlistBuddy, ...),
+        // unless it is one of the command-line API users.
+        let name = basename(&actor.path).to_ascii_lowercase();
+        if actor.platform_binary
+            && !API_CLI_TOOLS.contains(&name.as_str())
+            && parent.is_some_and(|p| raw_reader(p, &model.extra_raw_readers).is_some())
+        {
+            return None;
+        }
+        let who = match (&actor.team_id, actor.platform_binary) {
+            (_, true) => "Apple".to_string(),
+            (Some(t), _) => format!("team {}", short(t)),
+            (None, _) => "Apple".to_string(),
+        };
+        Some(format!(
+            "read-only open by a signed app ({who}): the keychain API reads file keychains in-process"
+        ))
+    }
+
+    /// Keychain files mirrored by signed code to a declared backup
+    /// destination, keeping their live path below it.
+    fn mirror_backup_shape(&self, actor: &ProcInfo, dest: Option<&str>) -> Option<String> {
+        let dest = dest?;
+        if !actor.has_code_identity() {
+            return None;
+        }
+        if raw_reader(actor, &self.tuning.model.extra_raw_readers).is_some() {
+            return None;
+        }
+        let declared = self
+            .tuning
+            .model
+            .backup_destinations
+            .iter()
+            .any(|p| crate::tuning::wildcard(p, dest));
+        let mirrors = mirrors_live_location(dest);
+        if !declared || !mirrors {
+            return None;
+        }
+        let is_backupd = actor
+            .signing_id
+            .as_deref()
+            .is_some_and(|s| s.starts_with("com.apple.backupd"));
+        if is_backupd && self.tm_destination_set.is_some() {
+            return None;
+        }
+        Some("mirrored below a declared backup destination by signed backup code".into())
     }
 
     /// Handle one parsed message, appending any rows to `out`.
@@ -218,7 +369,7 @@ impl Classifier {
                     let image = ProcInfo::from_es(&exec.target);
                     self.own.exec(image.pid, Some(image.pidversion));
                 }
-                EsEvent::Exit => self.own.exited(actor_tok.pid, actor_tok.pidversion),
+                EsEvent::Exit(_) => self.own.exited(actor_tok.pid, actor_tok.pidversion),
                 _ => {}
             }
             return;
@@ -227,7 +378,14 @@ impl Classifier {
             EsEvent::Exec(exec) => {
                 self.counters.execs += 1;
                 let mut info = ProcInfo::from_es(&exec.target);
-                let redacted = redact_argv(&exec.args);
+                let script = exec.script.as_ref().map(|s| s.path.as_str());
+                let redacted = crate::tree_secrets::redact_exec_and_remember(
+                    &self.cache,
+                    &mut self.tree_secrets,
+                    &info,
+                    exec,
+                    &self.tuning.redaction,
+                );
                 let full = sanitize(&join_args(&redacted)).into_owned();
                 let (row_cmd, cut) = truncate(full.clone(), ROW_CMDLINE_MAX);
                 if cut {
@@ -236,26 +394,107 @@ impl Classifier {
                 let (cache_cmd, _) = truncate(full, CACHE_CMDLINE_MAX);
                 info.cwd = exec.cwd.as_ref().map(|c| sanitize(&c.path).into_owned());
                 info.cmdline = Some(cache_cmd);
+                // Ancestry is recorded now: the image that really spawned
+                // this one is what a fork event recorded for the pre-exec
+                // image, else the image the parent token names now.
+                let pre_es = ProcInfo::from_es(&msg.process);
+                let pre_key = pre_es.key();
+                let pre_cached = self
+                    .cache
+                    .get_arc(pre_key)
+                    .filter(|_| pre_key != info.key());
+                let forked = match &pre_cached {
+                    Some(pre) if pre.fork_linked => pre.spawned_by.clone(),
+                    _ => None,
+                };
+                info.fork_linked = forked.is_some();
+                let spawner = forked.or_else(|| {
+                    // Without fork events: the pre-exec image of a forked
+                    // child still runs the image it was forked from. When
+                    // the parent pid has since exec'd something else (its
+                    // token names the new image), the image it replaced is
+                    // the real spawner. pidversions come from one counter
+                    // the kernel bumps at fork and at exec, so a child
+                    // forked before the parent's exec has the smaller one.
+                    let parent = self.cache.parent_by_token(&info)?;
+                    match &parent.replaced {
+                        Some(prior)
+                            if pre_cached.is_none()
+                                && pre_es.pid != parent.pid
+                                && prior.pidversion < pre_es.pidversion
+                                && pre_es.pidversion < parent.pidversion
+                                && pre_es.path != parent.path
+                                && prior.path == pre_es.path
+                                && (prior.cdhash.is_none() || prior.cdhash == pre_es.cdhash) =>
+                        {
+                            Some(Arc::clone(prior))
+                        }
+                        _ => Some(parent),
+                    }
+                });
+                if let Some(sp) = &spawner {
+                    info.link_to(sp);
+                }
+                // Remember the image this exec replaced (one level).
+                info.replaced = Some(match pre_cached {
+                    Some(pre) if pre.replaced.is_none() => pre,
+                    Some(pre) => {
+                        let mut light = ProcInfo::clone(&pre);
+                        light.replaced = None;
+                        Arc::new(light)
+                    }
+                    None => Arc::new(pre_es),
+                });
+                if pre_key != info.key() {
+                    self.cache.remove_replaced(pre_key);
+                }
+                self.note_exec(&info, &exec.args);
                 self.cache.insert(info.clone());
+                self.cache.touch(info.key());
                 info.cmdline = Some(row_cmd);
-                let script = exec.script.as_ref().map(|s| s.path.as_str());
-                if let Some(f) = classify_exec(&info, &exec.args, script) {
+                // Classified on the redacted argv: same getopt structure
+                // (a redacted word keeps its option prefix), so no secret
+                // reaches target_path or a reason.
+                if let Some(f) = classify_exec(&info, &redacted, script) {
                     self.emit(&ctx, &info, f, out);
                 }
             }
             EsEvent::Fork(fork) => {
-                // A forked child runs its parent's image until it execs.
+                // A forked child runs its parent's image until it execs; it
+                // is linked to that image as it is now.
                 let mut child = ProcInfo::from_es(&fork.child);
-                if let Some(parent) = self.cache.get(ProcInfo::from_es(&msg.process).key()) {
+                let parent_key = ProcInfo::from_es(&msg.process).key();
+                let parent = self
+                    .cache
+                    .get_arc(parent_key)
+                    .or_else(|| self.cache.parent_by_token(&child));
+                if let Some(parent) = parent {
                     child.cmdline = parent.cmdline.clone();
                     child.cwd = parent.cwd.clone();
+                    child.link_to(&parent);
+                    child.fork_linked = true;
                 }
                 self.cache.insert(child);
+                self.cache.touch(parent_key);
             }
-            EsEvent::Exit => {}
+            EsEvent::Exit(exit) => {
+                let key = actor_tok.key();
+                if self.rowed.remove(&key).is_some() {
+                    // The exit status says whether the access it made
+                    // succeeded (security(1) exits non-zero when the item
+                    // is not found or access is denied).
+                    if exit.stat.unwrap_or(0) != 0 {
+                        self.counters.accesses_failed += 1;
+                    } else {
+                        self.counters.accesses_succeeded += 1;
+                    }
+                }
+                self.cache.remove(key);
+            }
             other => {
                 self.counters.file_events += 1;
                 let actor = self.actor_info(&msg.process);
+                self.cache.touch(actor.key());
                 if is_subsystem(&actor) {
                     if file_event_touches_material(other) {
                         self.counters.subsystem_access += 1;
@@ -275,8 +514,44 @@ impl Classifier {
         if let Some(cached) = self.cache.get(info.key()) {
             info.cmdline = cached.cmdline.clone();
             info.cwd = cached.cwd.clone();
+            info.spawned_by = cached.spawned_by.clone();
+            info.link_depth = cached.link_depth;
+            // An event without code-signing fields (osquery's file events)
+            // takes them from the image the process exec'd.
+            if info.signer.is_none() && info.signing_id.is_none() {
+                info.signer = cached.signer;
+                info.signing_id = cached.signing_id.clone();
+                info.team_id = cached.team_id.clone();
+                info.cdhash = cached.cdhash.clone();
+                info.platform_binary = cached.platform_binary;
+            }
         }
         info
+    }
+
+    /// Keychain material by name, or a file that received keychain
+    /// material under another name (a hard link, a copy, a move).
+    fn material_of(&self, path: &str) -> Option<Material> {
+        material::classify(path).or_else(|| {
+            self.derived.get(path).map(|kind| Material {
+                kind,
+                in_keychains_folder: false,
+            })
+        })
+    }
+
+    /// Exec facts some behaviour models need later.
+    fn note_exec(&mut self, info: &ProcInfo, args: &[String]) {
+        // A Time Machine destination set from a command line: backups to
+        // it are not the routine job (T1555.001 via an attacker-chosen
+        // backup destination).
+        let is_tmutil = basename(&info.path) == "tmutil"
+            || info.signing_id.as_deref() == Some("com.apple.tmutil");
+        if is_tmutil && args.iter().skip(1).any(|a| a == "setdestination") {
+            // Who set it, not the command line: a destination URL can carry
+            // a password.
+            self.tm_destination_set = Some(format!("tmutil setdestination (pid {})", info.pid));
+        }
     }
 
     fn classify_file(&mut self, ev: &EsEvent) -> Option<Finding> {
@@ -290,12 +565,30 @@ impl Classifier {
                     self.counters.root_certificate_reads += 1;
                     return None;
                 }
-                let m = material::classify(path)?;
-                Some(read_finding(path, m))
+                let m = self.material_of(path)?;
+                let mut f = read_finding(path, m);
+                // The keychain API's own shape: a read-only open of a live
+                // file keychain (the data-protection keychain and SystemKey
+                // are only ever opened by the subsystem).
+                if o.fflag & FWRITE == 0
+                    && m.at_home(path)
+                    && matches!(
+                        m.kind,
+                        MaterialKind::LoginKeychain
+                            | MaterialKind::FileKeychain
+                            | MaterialKind::SystemKeychain
+                    )
+                {
+                    f.model = Some(Model::ApiRead);
+                } else if o.fflag & FWRITE == 0 && mirrors_live_location(path) {
+                    f.model = Some(Model::MirrorRead);
+                }
+                Some(f)
             }
             EsEvent::Clone(c) => {
-                let m = material::classify(&c.source.path)?;
+                let m = self.material_of(&c.source.path)?;
                 let dest = join_path(&c.target_dir.path, &c.target_name);
+                self.derive(&dest, m);
                 Some(copy_finding(
                     "keychain_copy",
                     "cloned (APFS copy)",
@@ -305,12 +598,13 @@ impl Classifier {
                 ))
             }
             EsEvent::Copyfile(c) => {
-                let m = material::classify(&c.source.path)?;
+                let m = self.material_of(&c.source.path)?;
                 let dest = c
                     .target_file
                     .as_ref()
                     .map(|f| f.path.clone())
                     .unwrap_or_else(|| join_path(&c.target_dir.path, &c.target_name));
+                self.derive(&dest, m);
                 Some(copy_finding(
                     "keychain_copy",
                     "copied (copyfile)",
@@ -319,21 +613,68 @@ impl Classifier {
                     m,
                 ))
             }
-            EsEvent::Rename(r) => {
-                let m = material::classify(&r.source.path)?;
-                let dest = r.destination.path().unwrap_or_default();
+            EsEvent::Link(l) => {
+                let m = self.material_of(&l.source.path)?;
+                let dest = join_path(&l.target_dir.path, &l.target_filename);
+                self.derive(&dest, m);
                 Some(copy_finding(
-                    "keychain_move",
-                    "moved (rename)",
-                    &r.source.path,
+                    "keychain_copy",
+                    "hard-linked",
+                    &l.source.path,
                     dest,
                     m,
                 ))
             }
+            EsEvent::Rename(r) => {
+                let dest = r.destination.path().unwrap_or_default();
+                if let Some(m) = self.material_of(&r.source.path) {
+                    self.forget_derived(&r.source.path);
+                    self.derive(&dest, m);
+                    return Some(copy_finding(
+                        "keychain_move",
+                        "moved (rename)",
+                        &r.source.path,
+                        dest,
+                        m,
+                    ));
+                }
+                // A temporary file renamed onto a keychain name.
+                let m = material::classify(&dest)?;
+                if m.at_home(&dest) {
+                    // Apple's AtomicFile: the API writes a temporary file
+                    // beside the database and renames it over the database
+                    // path. An in-place update, not a copy.
+                    self.counters.keychain_updates += 1;
+                    return None;
+                }
+                // Elsewhere it is a copy that passed through a temporary
+                // name (rsync's receiver writes `.login.keychain-db.XXXXXX`
+                // in the destination folder, then renames it).
+                let mut f = Finding::new(
+                    "keychain_copy",
+                    Sev::Medium,
+                    format!(
+                        "{} written outside its Keychains folder through a temporary name",
+                        m.kind.label()
+                    ),
+                );
+                f.target = Some(r.source.path.clone());
+                f.reveals = true;
+                f.high_reasons
+                    .push("keychain material outside its Keychains folder".into());
+                if material::is_staging_path(&dest) {
+                    f.high_reasons.push("staging destination".into());
+                }
+                f.model = Some(Model::MirrorBackup);
+                f.destination = Some(dest);
+                Some(f)
+            }
             EsEvent::Create(c) => {
                 let dest = c.destination.path()?;
+                // A new file at a followed path holds something else now.
+                self.forget_derived(&dest);
                 let m = material::classify(&dest)?;
-                if m.in_keychains_folder {
+                if m.at_home(&dest) {
                     // New keychains are created in their folder by design.
                     self.counters.keychain_folder_creates += 1;
                     return None;
@@ -342,18 +683,23 @@ impl Classifier {
                     "keychain_copy",
                     Sev::Medium,
                     format!(
-                        "{} file created outside a Keychains folder (staged copy)",
+                        "{} file created outside its Keychains folder (a copy)",
                         m.kind.label()
                     ),
                 );
+                if material::is_staging_path(&dest) {
+                    f.high_reasons.push("staging destination".into());
+                }
                 f.destination = Some(dest);
                 f.reveals = true;
                 f.high_reasons
                     .push("keychain material outside its Keychains folder".into());
+                f.model = Some(Model::MirrorBackup);
                 Some(f)
             }
             EsEvent::Unlink(u) => {
-                let m = material::classify(&u.target.path)?;
+                let m = self.material_of(&u.target.path)?;
+                self.forget_derived(&u.target.path);
                 let mut f = Finding::new(
                     "keychain_delete",
                     Sev::Low,
@@ -390,41 +736,130 @@ impl Classifier {
         }
         let parent = ancestors.first();
 
-        // Raise to high for what makes theft likely (only accesses that are
-        // already medium: a routine verb stays routine).
-        if f.base >= Sev::Medium {
-            if actor.signer.is_some_and(Signer::is_untrusted) && !is_security(actor) {
-                f.high_reasons.push(format!(
-                    "{} actor",
-                    actor.signer.map(Signer::as_str).unwrap_or("unsigned")
+        // Who drives the access: what makes theft likely whatever is read.
+        let depth = self.tuning.model.interpreter_depth;
+        let mut suspicion: Vec<String> = Vec::new();
+        if actor.signer.is_some_and(Signer::is_untrusted) && !is_security(actor) {
+            suspicion.push(format!(
+                "{} actor",
+                actor.signer.map(Signer::as_str).unwrap_or("unsigned")
+            ));
+        }
+        if let Some(p) = parent {
+            if p.signer.is_some_and(Signer::is_untrusted) {
+                suspicion.push(format!(
+                    "{} parent {}",
+                    p.signer.map(Signer::as_str).unwrap_or("unsigned"),
+                    basename(&p.path)
                 ));
             }
-            if let Some(p) = parent {
-                if p.signer.is_some_and(Signer::is_untrusted) {
-                    f.high_reasons.push(format!(
-                        "{} parent {}",
-                        p.signer.map(Signer::as_str).unwrap_or("unsigned"),
-                        basename(&p.path)
-                    ));
-                }
-            }
-            if let Some(interp) = std::iter::once(actor)
-                .chain(ancestors.iter())
-                .find(|a| is_interpreter(&a.path))
-            {
-                f.high_reasons
-                    .push(format!("{} in the process tree", basename(&interp.path)));
-            }
-            if material::is_staging_path(&actor.path) {
-                f.high_reasons
-                    .push(format!("runs from staging path {}", actor.path));
-            } else if let Some(p) = parent.filter(|p| material::is_staging_path(&p.path)) {
-                f.high_reasons
-                    .push(format!("parent runs from staging path {}", p.path));
+        }
+        // An interpreter or osascript counts only near the access: node or
+        // ruby several levels above a build tool is not evidence.
+        if let Some(interp) = std::iter::once(actor)
+            .chain(ancestors.iter().take(depth))
+            .find(|a| is_interpreter(&a.path))
+        {
+            suspicion.push(format!("{} in the process tree", basename(&interp.path)));
+        }
+        if let Some(dl) = ancestors
+            .iter()
+            .take(depth)
+            .find(|a| a.cmdline.as_deref().is_some_and(runs_downloaded_script))
+        {
+            suspicion.push(format!(
+                "{} runs a script fetched from the network",
+                basename(&dl.path)
+            ));
+        }
+        if material::is_staging_path(&actor.path) {
+            suspicion.push(format!("runs from staging path {}", actor.path));
+        } else if let Some(p) = parent.filter(|p| material::is_staging_path(&p.path)) {
+            suspicion.push(format!("parent runs from staging path {}", p.path));
+        }
+        // Plainly hostile drivers, which even a routine-looking read does
+        // not survive: unsigned code, staging paths, osascript, inline or
+        // staged interpreter code, a fetched script.
+        let hostile_driver = std::iter::once(actor)
+            .chain(ancestors.iter().take(depth))
+            .any(|a| {
+                a.signer == Some(Signer::Unsigned)
+                    || material::is_staging_path(&a.path)
+                    || is_hostile_interpreter(a)
+                    || a.cmdline.as_deref().is_some_and(runs_downloaded_script)
+            });
+
+        // Behaviour models: the legitimate shape of an access, when the
+        // driver is clean, is `low`.
+        if f.model == Some(Model::MirrorBackup)
+            && actor
+                .signing_id
+                .as_deref()
+                .is_some_and(|s| s.starts_with("com.apple.backupd"))
+        {
+            if let Some(cmd) = &self.tm_destination_set {
+                // Not the routine job: no rule excuses it without naming it.
+                f.high_value = true;
+                f.high_reasons.push(format!(
+                    "Time Machine destination set from a command line: {cmd}"
+                ));
             }
         }
-        let severity = if f.base >= Sev::Medium && !f.high_reasons.is_empty() {
-            Sev::High
+        let modelled: Option<String> = match f.model {
+            _ if !suspicion.is_empty() => None,
+            Some(Model::MirrorBackup) => self.mirror_backup_shape(actor, f.destination.as_deref()),
+            Some(Model::MirrorRead) => self.api_read_shape(actor, parent).map(|_| {
+                "read-only open of a mounted copy (a backup or snapshot keeping the live path) by signed code that is not a raw reader"
+                    .to_string()
+            }),
+            Some(Model::BrowserImport) => parent
+                .filter(|p| {
+                    p.signer == Some(Signer::DeveloperId)
+                        && !p.platform_binary
+                        && p.path.contains(".app/Contents/")
+                        && raw_reader(p, &self.tuning.model.extra_raw_readers).is_none()
+                })
+                .map(|p| {
+                    format!(
+                        "run directly by {} (team {}): a password manager importing browser passwords",
+                        basename(&p.path),
+                        short(p.team_id.as_deref().unwrap_or("?"))
+                    )
+                }),
+            _ if !f.high_reasons.is_empty() => None,
+            Some(Model::ApiRead) => self.api_read_shape(actor, parent),
+            Some(Model::Interactive) => parent
+                .filter(|p| {
+                    p.has_code_identity()
+                        && raw_reader(p, &self.tuning.model.extra_raw_readers).is_none()
+                })
+                .map(|p| {
+                    format!(
+                        "run by {} (signed, not a shell or interpreter): credential libraries such as go-keyring store items this way",
+                        basename(&p.path)
+                    )
+                }),
+            None => None,
+            Some(Model::NamedItem) => None,
+        };
+        let modelled = match (modelled, f.model) {
+            (None, Some(Model::NamedItem)) if !hostile_driver => Some(
+                "one named item that is no other program's high-value secret: the shape of a credential library reading its own service"
+                    .to_string(),
+            ),
+            (m, _) => m,
+        };
+        let severity = if let Some(why) = &modelled {
+            f.reasons.push(why.clone());
+            f.base = Sev::Low;
+            Sev::Low
+        } else if f.base >= Sev::Medium {
+            f.high_reasons.extend(suspicion);
+            if f.high_reasons.is_empty() {
+                f.base
+            } else {
+                Sev::High
+            }
         } else {
             f.base
         };
@@ -438,17 +873,26 @@ impl Classifier {
             }
             reasons.extend(seen);
         }
+        if ctx.name == "exec" {
+            self.rowed.insert(actor.key(), ());
+        }
 
         let anc_refs: Vec<&ProcInfo> = ancestors.iter().collect();
-        let allow = self.tuning.allow_reason(&Facts {
-            action: f.action,
-            actor,
-            ancestors: &anc_refs,
-            cmdline: actor.cmdline.as_deref(),
-            target_path: f.target.as_deref(),
-            destination_path: f.destination.as_deref(),
-            reveals_secret: f.reveals,
-        });
+        let allow = self.tuning.allow_reason_for(
+            &Facts {
+                action: f.action,
+                actor,
+                ancestors: &anc_refs,
+                cmdline: actor.cmdline.as_deref(),
+                target_path: f.target.as_deref(),
+                destination_path: f.destination.as_deref(),
+                reveals_secret: f.reveals,
+            },
+            &What {
+                items: &f.items,
+                high_value: f.high_value,
+            },
+        );
 
         let msg = ctx.msg;
         let tok: AuditToken = msg.process.audit_token.into();
@@ -534,7 +978,20 @@ impl Classifier {
     }
 }
 
+/// Executables of the keychain subsystem at paths System Integrity
+/// Protection keeps read-only: the fallback when an event carries no
+/// code-signing fields (osquery's `es_process_file_events`).
+pub const KEYCHAIN_SUBSYSTEM_PATHS: &[&str] = &[
+    "/usr/sbin/securityd",
+    "/usr/libexec/secd",
+    "/usr/libexec/trustd",
+    "/usr/libexec/securityd_service",
+];
+
 fn is_subsystem(p: &ProcInfo) -> bool {
+    if p.signer.is_none() && p.signing_id.is_none() {
+        return KEYCHAIN_SUBSYSTEM_PATHS.contains(&p.path.as_str());
+    }
     p.platform_binary
         && p.signing_id
             .as_deref()
@@ -580,9 +1037,9 @@ fn read_finding(path: &str, m: Material) -> Finding {
         f.high_reasons
             .push("SystemKey unlocks the System keychain".into());
     }
-    if !m.in_keychains_folder && m.kind != MaterialKind::SystemKey {
+    if !m.at_home(path) && m.kind != MaterialKind::SystemKey {
         f.high_reasons
-            .push("staged copy outside its Keychains folder".into());
+            .push("a copy, mount or snapshot outside its live Keychains folder".into());
     }
     f
 }
@@ -595,7 +1052,7 @@ fn copy_finding(action: &'static str, verb: &str, src: &str, dest: String, m: Ma
     );
     f.target = Some(src.to_string());
     f.reveals = true;
-    let dest_material_home = material::in_keychains_folder(&dest);
+    let dest_material_home = material::is_live_location(&dest);
     if !dest_material_home {
         f.high_reasons
             .push("keychain material leaving its Keychains folder".into());
@@ -607,8 +1064,20 @@ fn copy_finding(action: &'static str, verb: &str, src: &str, dest: String, m: Ma
         f.high_reasons
             .push("SystemKey unlocks the System keychain".into());
     }
+    f.model = Some(Model::MirrorBackup);
     f.destination = Some(dest);
     f
+}
+
+fn is_system_keychain_path(p: &str) -> bool {
+    let b = basename(p);
+    b == "System.keychain" || b == "System.keychain-db"
+}
+
+/// Wi-Fi and 802.1X items (the System keychain's network secrets).
+fn is_wifi_item(v: &str) -> bool {
+    let l = v.to_ascii_lowercase();
+    l.contains("airport") || l.contains("802.1x") || l == "wi-fi" || l == "wifi"
 }
 
 /// Rows for exec events: `security` and known tools.
@@ -631,6 +1100,10 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             "security -i: commands read from stdin, hidden from the command line",
         );
         f.reveals = false;
+        // What it does is hidden: no rule can excuse it by what, only the
+        // model by who drives it.
+        f.high_value = true;
+        f.model = Some(Model::Interactive);
         return f;
     }
     let Some(verb) = inv.verb else {
@@ -669,8 +1142,11 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                 )
             };
             f.reveals = reveal;
+            f.high_value = reveal;
             f.keychain_dump = true;
             f.target = first_pos;
+            // `-o file`: where the dump is written.
+            f.destination = inv.value('o').map(String::from);
             f
         }
         "find-generic-password" | "find-internet-password" => {
@@ -680,44 +1156,81 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                 "find_internet_password"
             };
             let reveal = inv.has_flag('g') || inv.has_flag('w');
-            let mut f = if reveal {
+            let items: Vec<String> = ['s', 'a', 'l', 'D', 'G', 'j', 'r', 'c']
+                .iter()
+                .flat_map(|c| inv.values(*c).map(String::from).collect::<Vec<_>>())
+                .collect();
+            let target = first_pos.clone();
+            // What is read: another program's high-value secret (a browser's
+            // Safe Storage key, Wi-Fi and other System-keychain secrets), or
+            // whatever item comes first (no item named), against one named
+            // item of a tool's own (go-keyring's `-s SERVICE -wa USER`).
+            let browser = items.iter().find(|v| is_browser_item(v)).cloned();
+            let wifi = items.iter().find(|v| is_wifi_item(v)).cloned();
+            let system_kc = target.as_deref().is_some_and(is_system_keychain_path);
+            // One item is named by its service or label; an account alone
+            // (`-a alice`) matches whatever item of that account is first.
+            let named = ['s', 'l']
+                .iter()
+                .any(|c| inv.values(*c).any(|v| !v.is_empty()));
+            let high_value = browser.is_some() || wifi.is_some() || system_kc || !named;
+            let mut f = if !reveal {
+                Finding::new(
+                    action,
+                    Sev::Low,
+                    format!("{verb} queries item attributes only{abbrev}"),
+                )
+            } else if high_value {
                 Finding::new(
                     action,
                     Sev::Medium,
                     format!("{verb} reveals the password (-g/-w){abbrev}"),
                 )
             } else {
-                Finding::new(
+                let mut f = Finding::new(
                     action,
-                    Sev::Low,
-                    format!("{verb} queries item attributes only{abbrev}"),
-                )
+                    Sev::Medium,
+                    format!("{verb} reveals the password of one named item (-g/-w){abbrev}"),
+                );
+                f.model = Some(Model::NamedItem);
+                f
             };
             f.reveals = reveal;
+            f.high_value = reveal && high_value;
             f.password_query = true;
-            f.target = first_pos;
-            let item_values = ['s', 'a', 'l', 'D', 'G', 'j']
-                .iter()
-                .flat_map(|c| inv.values(*c).map(String::from).collect::<Vec<_>>())
-                .chain(inv.positionals.iter().cloned());
+            f.target = target;
             if reveal {
-                for v in item_values {
-                    if is_browser_item(&v) {
-                        f.high_reasons
-                            .push(format!("browser Safe Storage item `{}`", short(&v)));
-                        break;
+                if let Some(v) = &browser {
+                    f.high_reasons
+                        .push(format!("browser Safe Storage item `{}`", short(v)));
+                    if wifi.is_none() && !system_kc {
+                        f.model = Some(Model::BrowserImport);
                     }
                 }
+                if let Some(v) = wifi {
+                    f.high_reasons.push(format!("Wi-Fi item `{}`", short(&v)));
+                }
+                if system_kc {
+                    f.high_reasons
+                        .push("System keychain secret (Wi-Fi, 802.1X, machine accounts)".into());
+                }
+                if !named && f.high_reasons.is_empty() {
+                    f.reasons
+                        .push("no item named: whatever matches first".into());
+                }
             }
+            f.items = items;
             f
         }
         "find-certificate" => {
             let pem = inv.has_flag('p');
             let mut f = if pem {
+                // Certificates are public: no secret leaves (Homebrew's
+                // ca-certificates, proxy CA bundles, fastlane's checks).
                 Finding::new(
                     "find_certificate",
-                    Sev::Medium,
-                    format!("find-certificate -p exports certificates as PEM{abbrev}"),
+                    Sev::Low,
+                    format!("find-certificate -p exports public certificates as PEM{abbrev}"),
                 )
             } else {
                 Finding::new(
@@ -726,24 +1239,30 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                     format!("find-certificate lookup{abbrev}"),
                 )
             };
-            f.reveals = pem;
+            f.reveals = false;
             f.cert_export = true;
             f.target = first_pos;
+            f.items = inv.values('c').map(String::from).collect();
             f
         }
         "export" => {
             let kind_raw = inv.value('t').unwrap_or("all");
             let kind = short(kind_raw);
+            // Certificates and public keys are public; identities, private
+            // keys and everything are not.
+            let public_only = matches!(kind_raw, "certs" | "pubKeys");
             let mut f = Finding::new(
                 "export",
-                Sev::Medium,
+                if public_only { Sev::Low } else { Sev::Medium },
                 format!("export of keychain items (type {kind}){abbrev}"),
             );
-            f.reveals = true;
+            f.reveals = !public_only;
+            f.high_value = !public_only;
+            f.items = vec![kind_raw.to_string()];
             f.cert_export = true;
             f.target = inv.value('k').map(String::from);
             f.destination = inv.value('o').map(String::from);
-            if let Some(o) = &f.destination {
+            if let Some(o) = f.destination.as_ref().filter(|_| !public_only) {
                 if material::is_staging_path(o) {
                     f.high_reasons
                         .push("export written to a staging path".into());
@@ -803,6 +1322,13 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             )
         }
     };
+    if let Some(why) = inv.refused {
+        // Still a row: an attempt, even though security(1) runs nothing.
+        f.reasons.push(format!(
+            "security(1) would refuse it ({}): an attempt",
+            why.describe()
+        ));
+    }
     f.verb = Some(verb);
     f
 }
@@ -867,6 +1393,7 @@ fn tool_finding(info: &ProcInfo, args: &[String], script: Option<&str>) -> Optio
         format!("known keychain-theft tool {tool}"),
     );
     f.reveals = true;
+    f.high_value = true;
     f.high_reasons
         .push("its only purpose is credential theft".into());
     // A keychain argument, if any, is the target.
@@ -888,6 +1415,10 @@ mod tests {
 
     fn argv(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn sec_finding(s: &[&str]) -> Finding {
+        security_finding(&security_cli::parse(&argv(s)))
     }
 
     fn sec(s: &[&str]) -> Finding {
@@ -947,10 +1478,63 @@ mod tests {
                 true,
             ),
             (
-                &["security", "find-certificate", "-a", "-p"],
-                "find_certificate",
+                &["security", "find-internet-password", "-w"],
+                "find_internet_password",
                 Sev::Medium,
                 true,
+            ),
+            (
+                &["security", "find-generic-password", "-a", "alice", "-w"],
+                "find_generic_password",
+                Sev::Medium,
+                true,
+            ),
+            (
+                &[
+                    "security",
+                    "find-generic-password",
+                    "-D",
+                    "AirPort network password",
+                    "-a",
+                    "CorpWiFi",
+                    "-gw",
+                ],
+                "find_generic_password",
+                Sev::Medium,
+                true,
+            ),
+            (
+                &[
+                    "security",
+                    "find-generic-password",
+                    "-s",
+                    "gh:github.com",
+                    "-wa",
+                    "octocat",
+                ],
+                "find_generic_password",
+                Sev::Medium,
+                true,
+            ),
+            (
+                &[
+                    "security",
+                    "export",
+                    "-k",
+                    "/Library/Keychains/System.keychain",
+                    "-t",
+                    "certs",
+                    "-p",
+                ],
+                "export",
+                Sev::Low,
+                false,
+            ),
+            (
+                &["security", "find-certificate", "-a", "-p"],
+                "find_certificate",
+                Sev::Low,
+                false,
             ),
             (
                 &["security", "find-certificate", "-c", "Apple WWDR"],
@@ -1056,6 +1640,116 @@ mod tests {
             assert_eq!(f.base, *sev, "{a:?}");
             assert_eq!(f.reveals, *reveals, "{a:?}");
         }
+    }
+
+    #[test]
+    fn named_items_are_modelled_high_value_items_are_not() {
+        let named = sec(&[
+            "security",
+            "find-generic-password",
+            "-s",
+            "gh:github.com",
+            "-wa",
+            "me",
+        ]);
+        assert_eq!(named.model, Some(Model::NamedItem));
+        assert!(!named.high_value);
+        for argv in [
+            &["security", "find-generic-password", "-wa", "Chrome"][..],
+            &["security", "find-generic-password", "-a", "alice", "-w"][..],
+            &[
+                "security",
+                "find-generic-password",
+                "-s",
+                "x",
+                "-w",
+                "/Library/Keychains/System.keychain",
+            ][..],
+            &["security", "dump-keychain", "-d"][..],
+            &["security", "-i"][..],
+        ] {
+            let f = sec(argv);
+            assert!(f.high_value, "{argv:?}");
+            assert_ne!(f.model, Some(Model::NamedItem), "{argv:?}");
+        }
+    }
+
+    /// One eslogger exec line: `pid`/`pv` execs `path` with `args`, its
+    /// parent token naming `parent`.
+    fn exec_line(pid: i64, pv: i64, parent: (i64, i64), path: &str, args: &[&str]) -> String {
+        let proc_obj = |pid: i64, pv: i64, path: &str| {
+            serde_json::json!({
+                "audit_token": {"pid": pid, "pidversion": pv, "euid": 501, "auid": 501, "ruid": 501},
+                "parent_audit_token": {"pid": parent.0, "pidversion": parent.1},
+                "ppid": parent.0,
+                "codesigning_flags": 637623057u32,
+                "is_platform_binary": true,
+                "signing_id": format!("com.apple.{}", basename(path)),
+                "cdhash": "F988105881118CD77EF87293D97DECE8E193FA98",
+                "executable": {"path": path}
+            })
+        };
+        serde_json::json!({
+            "version": 9,
+            "time": "2026-01-01T00:00:00.000000000Z",
+            "process": proc_obj(pid, pv - 1, "/bin/zsh"),
+            "event": {"exec": {"target": proc_obj(pid, pv, path), "args": args}}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_long_lived_driver_is_not_forgotten_in_a_busy_session() {
+        // osascript (pid 10) keeps spawning children while 50 unrelated
+        // processes come and go in a 16-entry cache; its last child runs
+        // security. First-in-first-out eviction would have dropped
+        // osascript, and with it the raise to high.
+        let mut c = Classifier::new(Tuning::builtin(), 16);
+        let mut out = Vec::new();
+        let feed = |c: &mut Classifier, line: String, out: &mut Vec<KeychainAccess>| {
+            let (msg, ev) = crate::es::parse_line(&line).unwrap();
+            c.handle(&msg, &ev, out);
+        };
+        feed(
+            &mut c,
+            exec_line(
+                10,
+                100,
+                (1, 1),
+                "/usr/bin/osascript",
+                &["osascript", "-e", "x"],
+            ),
+            &mut out,
+        );
+        for i in 0..50 {
+            feed(
+                &mut c,
+                exec_line(1000 + i, 5, (1, 1), "/bin/ls", &["ls"]),
+                &mut out,
+            );
+            if i % 5 == 0 {
+                feed(
+                    &mut c,
+                    exec_line(2000 + i, 5, (10, 100), "/bin/echo", &["echo"]),
+                    &mut out,
+                );
+            }
+        }
+        feed(
+            &mut c,
+            exec_line(
+                3000,
+                5,
+                (10, 100),
+                "/usr/bin/security",
+                &["security", "dump-keychain", "-d"],
+            ),
+            &mut out,
+        );
+        let row = out.last().unwrap();
+        assert_eq!(row.parent_path.as_deref(), Some("/usr/bin/osascript"));
+        assert_eq!(row.severity.as_deref(), Some("high"));
+        assert!(c.cache.evictions > 0, "the cache was under pressure");
     }
 
     #[test]
@@ -1176,9 +1870,96 @@ mod tests {
         };
         assert!(t.allow_reason(&copy).is_none());
         let backup = Facts {
-            destination_path: Some("/Volumes/Backups of alice/2026/login.keychain-db"),
+            destination_path: Some(
+                "/Volumes/.timemachine/ABC/2026-01-01-120000.backup/Data/Users/alice/Library/Keychains/login.keychain-db",
+            ),
             ..copy
         };
         assert!(t.allow_reason(&backup).is_some());
+        // Another volume is not a declared Time Machine store.
+        let elsewhere = Facts {
+            destination_path: Some(
+                "/Volumes/share/Users/alice/Library/Keychains/login.keychain-db",
+            ),
+            ..copy
+        };
+        assert!(t.allow_reason(&elsewhere).is_none());
+    }
+
+    #[test]
+    fn agent_rules_never_excuse_other_softwares_high_value_items() {
+        let t = Tuning::builtin();
+        let jamf = ProcInfo {
+            path: "/usr/local/jamf/bin/jamf".into(),
+            signing_id: Some("com.jamf.management.jamf".into()),
+            team_id: Some("483DWKW443".into()),
+            signer: Some(Signer::DeveloperId),
+            ..Default::default()
+        };
+        let sec = ProcInfo {
+            path: "/usr/bin/security".into(),
+            signing_id: Some("com.apple.security".into()),
+            platform_binary: true,
+            signer: Some(Signer::Apple),
+            ..Default::default()
+        };
+        let ancestors = [&jamf];
+        let decide = |argv: &[&str]| {
+            let f = sec_finding(argv);
+            t.allow_reason_for(
+                &Facts {
+                    action: f.action,
+                    actor: &sec,
+                    ancestors: &ancestors,
+                    cmdline: None,
+                    target_path: f.target.as_deref(),
+                    destination_path: None,
+                    reveals_secret: f.reveals,
+                },
+                &What {
+                    items: &f.items,
+                    high_value: f.high_value,
+                },
+            )
+        };
+        assert!(decide(&["security", "find-generic-password", "-wa", "Chrome"]).is_none());
+        assert!(decide(&[
+            "security",
+            "find-generic-password",
+            "-D",
+            "AirPort network password",
+            "-a",
+            "Corp",
+            "-w",
+            "/Library/Keychains/System.keychain"
+        ])
+        .is_none());
+        assert!(decide(&["security", "find-generic-password", "-w"]).is_none());
+        assert!(decide(&["security", "find-generic-password", "-s", "JSSCID", "-w"]).is_some());
+        // An ad-hoc look-alike in the agent's folder is not the agent.
+        let fake = ProcInfo {
+            signer: Some(Signer::Adhoc),
+            team_id: None,
+            ..jamf.clone()
+        };
+        let f = sec_finding(&["security", "find-generic-password", "-s", "JSSCID", "-w"]);
+        let fake_anc = [&fake];
+        assert!(t
+            .allow_reason_for(
+                &Facts {
+                    action: f.action,
+                    actor: &sec,
+                    ancestors: &fake_anc,
+                    cmdline: None,
+                    target_path: None,
+                    destination_path: None,
+                    reveals_secret: true,
+                },
+                &What {
+                    items: &f.items,
+                    high_value: f.high_value,
+                },
+            )
+            .is_none());
     }
 }

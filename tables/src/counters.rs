@@ -65,4 +65,13 @@ scan_counters! {
     correlation_evictions,
     /// Correlation updates dropped because nobody drained them.
     correlation_updates_dropped,
+    /// Secret words scrubbed from rows' free text (see `tree_secrets`).
+    secrets_scrubbed,
+    /// Temporary files renamed over a live keychain: the keychain API's
+    /// in-place update (Apple's AtomicFile), not a copy.
+    keychain_updates,
+    /// Rowed `security`/tool processes whose exit event said 0 (the access
+    /// succeeded) or non-zero (attempted: not found, denied, cancelled).
+    accesses_succeeded,
+    accesses_failed,
 }

@@ -212,6 +212,21 @@ pub struct CloseEvent {
     pub target: EsFile,
 }
 
+/// es_event_link_t: a new hard link `target_dir/target_filename` to `source`.
+#[derive(Debug, Deserialize)]
+pub struct LinkEvent {
+    pub source: EsFile,
+    pub target_dir: EsFile,
+    pub target_filename: String,
+}
+
+/// es_event_exit_t: the wait(2)-style status.
+#[derive(Debug, Deserialize)]
+pub struct ExitEvent {
+    #[serde(default)]
+    pub stat: Option<i64>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ForkEvent {
     pub child: EsProcess,
@@ -234,7 +249,8 @@ pub enum EsEvent {
     Unlink(UnlinkEvent),
     Close(CloseEvent),
     Fork(Box<ForkEvent>),
-    Exit,
+    Link(LinkEvent),
+    Exit(ExitEvent),
 }
 
 /// Why a line did not yield an event.
@@ -259,7 +275,8 @@ impl EsEvent {
             EsEvent::Unlink(_) => "unlink",
             EsEvent::Close(_) => "close",
             EsEvent::Fork(_) => "fork",
-            EsEvent::Exit => "exit",
+            EsEvent::Link(_) => "link",
+            EsEvent::Exit(_) => "exit",
         }
     }
 }
@@ -292,7 +309,8 @@ pub fn parse_line(line: &str) -> Result<(EsMessage<'_>, EsEvent), EsError> {
         "unlink" => EsEvent::Unlink(body(raw, &name)?),
         "close" => EsEvent::Close(body(raw, &name)?),
         "fork" => EsEvent::Fork(Box::new(body(raw, &name)?)),
-        "exit" => EsEvent::Exit,
+        "link" => EsEvent::Link(body(raw, &name)?),
+        "exit" => EsEvent::Exit(body(raw, &name)?),
         other => return Err(EsError::UnknownType(other.to_string())),
     };
     Ok((msg, ev))

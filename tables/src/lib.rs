@@ -12,8 +12,9 @@
 //! * parse: [`es`] (eslogger JSON), [`unified_log`] (unified-log NDJSON:
 //!   record, relevance, patterns, rows);
 //! * normalise: [`procs`] (process cache and ancestry), [`redact`],
-//!   [`text`], [`timestamp`] (the one timestamp parser);
-//! * classify: [`classify`], [`security_cli`], [`material`],
+//!   [`inline_code`], [`tree_secrets`], [`text`], [`timestamp`] (the one
+//!   timestamp parser);
+//! * classify: [`classify`], [`security_cli`], [`material`], [`model`],
 //!   [`keychain_prompts`], with [`tuning`] (allowlist rules),
 //!   [`log_pattern`] (unified-log patterns and their matcher) and
 //!   [`wildcard`] (the one wildcard matcher) below them;
@@ -32,10 +33,12 @@ pub mod constraints;
 pub mod correlate;
 pub mod counters;
 pub mod es;
+pub mod inline_code;
 pub mod input;
 pub mod keychain_prompts;
 pub mod log_pattern;
 pub mod material;
+pub mod model;
 pub mod own_procs;
 pub mod procs;
 pub mod redact;
@@ -47,6 +50,7 @@ pub mod status;
 pub mod store;
 pub mod text;
 pub mod timestamp;
+pub mod tree_secrets;
 pub mod tuning;
 pub mod unified_log;
 pub mod wildcard;

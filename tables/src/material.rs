@@ -41,8 +41,71 @@ impl MaterialKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Material {
     pub kind: MaterialKind,
-    /// True when the file sits in a `Keychains` folder (its home).
+    /// True when the file sits in a folder named `Keychains` (anywhere).
     pub in_keychains_folder: bool,
+}
+
+impl Material {
+    /// Whether `path` (this material's path) is a live keychain location
+    /// rather than a copy, a mount or a snapshot of one.
+    pub fn at_home(&self, path: &str) -> bool {
+        is_live_location(path)
+    }
+}
+
+/// The live keychain locations of a Mac: a user's (or root's)
+/// `Library/Keychains` folder and its data-protection subfolder,
+/// `/Library/Keychains`, `/Network/Library/Keychains`, and SystemKey. The
+/// same names under `/Volumes/…`, a snapshot mount, `/tmp/…` or any other
+/// folder that happens to be called `Keychains` are copies: keychain
+/// material that lands there has left its home, whatever name it passed
+/// through.
+pub fn is_live_location(path: &str) -> bool {
+    if path.split('/').any(|c| c == "." || c == "..") {
+        return false;
+    }
+    let p = path
+        .strip_prefix("/System/Volumes/Data")
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or(path);
+    let p = p
+        .strip_prefix("/private")
+        .filter(|r| r.starts_with("/var/"))
+        .unwrap_or(p);
+    if p == "/var/db/SystemKey" {
+        return true;
+    }
+    let dir = match p.rfind('/') {
+        Some(i) => &p[..i],
+        None => return false,
+    };
+    let under = |prefix: &str| {
+        dir == prefix
+            || dir
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/') && rest[1..].find('/').is_none())
+    };
+    if under("/Library/Keychains")
+        || under("/Network/Library/Keychains")
+        || under("/var/root/Library/Keychains")
+    {
+        return true;
+    }
+    // /Users/<name>/Library/Keychains[/<UUID>]
+    if let Some(rest) = dir.strip_prefix("/Users/") {
+        let mut parts = rest.split('/');
+        let user = parts.next().unwrap_or("");
+        let lib = parts.next();
+        let kc = parts.next();
+        let sub = parts.next();
+        let extra = parts.next();
+        return !user.is_empty()
+            && lib == Some("Library")
+            && kc == Some("Keychains")
+            && extra.is_none()
+            && sub.is_none_or(|s| !s.is_empty());
+    }
+    false
 }
 
 /// Classify a path. `None` for anything that is not keychain material.
@@ -162,6 +225,30 @@ mod tests {
             "/Users/alice/Library/Keychains/.fl12345678",
         ] {
             assert!(classify(p).is_none(), "{p}");
+        }
+    }
+
+    #[test]
+    fn live_locations_versus_copies_mounts_and_snapshots() {
+        for p in [
+            "/Users/alice/Library/Keychains/login.keychain-db",
+            "/System/Volumes/Data/Users/alice/Library/Keychains/login.keychain-db",
+            "/Users/alice/Library/Keychains/6E3D0F7A-9B1C-5C2E-8F4A-1D2B3C4D5E6F/keychain-2.db",
+            "/Library/Keychains/System.keychain",
+            "/private/var/db/SystemKey",
+            "/private/var/root/Library/Keychains/login.keychain-db",
+        ] {
+            assert!(is_live_location(p), "{p}");
+        }
+        for p in [
+            "/Volumes/Backup/Users/alice/Library/Keychains/login.keychain-db",
+            "/private/tmp/snap/Users/alice/Library/Keychains/login.keychain-db",
+            "/private/tmp/x/Keychains/login.keychain-db",
+            "/Users/alice/Documents/Keychains/login.keychain-db",
+            "/Users/alice/Library/Keychains/a/b/login.keychain-db",
+            "/Users/Shared/Library/Keychains/../x",
+        ] {
+            assert!(!is_live_location(p), "{p}");
         }
     }
 

@@ -21,21 +21,136 @@ const MAX_DEPTH: usize = 4;
 
 /// Redact an argv. Returns the redacted words (same length as the input).
 pub fn redact_argv(args: &[String]) -> Vec<String> {
-    redact_argv_depth(args, 0)
+    redact_argv_depth(args, 0, &mut Vec::new(), None)
 }
 
-fn redact_argv_depth(args: &[String], depth: usize) -> Vec<String> {
+/// Who an exec is, as Endpoint Security says (not as argv[0] says).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecIdentity<'a> {
+    pub path: &'a str,
+    pub signing_id: Option<&'a str>,
+    /// The script an interpreter runs (ES `script`), if any.
+    pub script: Option<&'a str>,
+    pub parent_path: Option<&'a str>,
+    pub parent_signing_id: Option<&'a str>,
+}
+
+/// An exec's argv, redacted, and the secret values that were taken out
+/// (kept in memory only, to scrub the rest of the process tree).
+#[derive(Debug, Clone, Default)]
+pub struct ExecRedaction {
+    pub words: Vec<String>,
+    pub secrets: Vec<String>,
+}
+
+/// Redact an exec's argv knowing who runs it: `security` is recognised by
+/// its path or signing id (so `exec -a name` and a renamed copy are parsed
+/// as security(1)), and management-script parameters are redacted per
+/// `cfg` (Jamf's 4-11 by default).
+pub fn redact_exec(
+    id: &ExecIdentity<'_>,
+    args: &[String],
+    cfg: &crate::tree_secrets::RedactionConfig,
+) -> ExecRedaction {
+    let mut secrets = Vec::new();
+    let real = if is_security_binary(id.path, id.signing_id) {
+        Some("security")
+    } else {
+        Some(basename(id.path)).filter(|b| !b.is_empty())
+    };
+    let mut words = redact_argv_depth(args, 0, &mut secrets, real);
+    for idx in cfg.script_parameter_indices(id, args) {
+        if let Some(w) = words.get_mut(idx) {
+            if w != REDACTED && !w.is_empty() {
+                if let Some(orig) = args.get(idx) {
+                    collect(&mut secrets, orig);
+                }
+                *w = REDACTED.to_string();
+            }
+        }
+    }
+    ExecRedaction { words, secrets }
+}
+
+/// `/usr/bin/security` or Apple's signing id for it (a copy keeps it).
+pub fn is_security_binary(path: &str, signing_id: Option<&str>) -> bool {
+    path == "/usr/bin/security" || signing_id == Some("com.apple.security")
+}
+
+/// Most secret values remembered per exec.
+const MAX_COLLECTED: usize = 64;
+
+fn collect(found: &mut Vec<String>, value: &str) {
+    if found.len() < MAX_COLLECTED && !value.is_empty() && value != REDACTED {
+        found.push(value.to_string());
+    }
+}
+
+fn redact_argv_depth(
+    args: &[String],
+    depth: usize,
+    found: &mut Vec<String>,
+    real_prog: Option<&str>,
+) -> Vec<String> {
     let mut out: Vec<String> = args.to_vec();
-    for (idx, keep) in secret_words(args) {
+    let mut idxs = secret_words(args);
+    if let Some(prog) = real_prog.filter(|p| args.first().is_none_or(|a0| basename(a0) != *p)) {
+        // argv[0] lies (`exec -a`, a renamed copy): parse as the real program.
+        let mut as_real = args.to_vec();
+        if let Some(a0) = as_real.first_mut() {
+            *a0 = prog.to_string();
+        } else {
+            as_real.push(prog.to_string());
+        }
+        let mut more = Vec::new();
+        secret_words_into(&as_real, 0, &mut more, 0);
+        idxs.extend(more.into_iter().filter(|(i, _)| *i > 0 || args.is_empty()));
+        idxs.sort_unstable();
+        idxs.dedup_by_key(|(i, _)| *i);
+    }
+    for (idx, keep) in idxs {
         if let Some(w) = out.get_mut(idx) {
+            if let Some(v) = w.get(keep..) {
+                collect(found, v);
+            }
             *w = redact_word(w, keep);
         }
     }
+    if depth == 0
+        && out.len() > 2
+        && out
+            .iter()
+            .skip(1)
+            .filter(|w| w.contains(['"', '\'']))
+            .count()
+            > 1
+    {
+        // Inline code split over several arguments (`osascript -e 'set x
+        // to "..."' -e '... & x'`): literals found secret in the whole
+        // script are redacted in each argument.
+        let joined = out.get(1..).unwrap_or(&[]).join("\n");
+        let mut values = Vec::new();
+        crate::inline_code::redact_literals(&joined, &mut values);
+        for v in values.iter().filter(|v| !v.is_empty()) {
+            for w in out.iter_mut().skip(1) {
+                for q in ['"', '\''] {
+                    let lit = format!("{q}{v}{q}");
+                    if w.contains(&lit) {
+                        *w = w.replace(&lit, &format!("{q}{REDACTED}{q}"));
+                    }
+                }
+            }
+            collect(found, v);
+        }
+    }
     if depth < MAX_DEPTH {
-        // Shell strings inside arguments (`sh -c`, `osascript -e`, `python -c`).
+        // Shell strings and inline code inside arguments (`sh -c`,
+        // `osascript -e`, `python -c`).
         for w in out.iter_mut() {
-            if w.contains(char::is_whitespace) && w != REDACTED {
-                let r = redact_text_depth(w, depth + 1);
+            if (w.contains(char::is_whitespace) || w.contains(['"', '\'', '(', '[']))
+                && w != REDACTED
+            {
+                let r = redact_text_depth(w, depth + 1, found);
                 if r != *w {
                     *w = r;
                 }
@@ -50,9 +165,44 @@ fn redact_word(w: &str, keep: usize) -> String {
     format!("{prefix}{REDACTED}")
 }
 
+/// A parser error message fit for a log line: serde quotes the offending
+/// value (`invalid type: string "hunter2", expected a sequence`), and a
+/// malformed event can carry a password anywhere, so quoted parts go.
+pub fn without_quoted_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut open: Option<char> = None;
+    for c in msg.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '"' || c == '`' {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Redact a free-form shell (or AppleScript) string.
 pub fn redact_text(s: &str) -> String {
-    redact_text_depth(s, 0)
+    redact_text_depth(s, 0, &mut Vec::new())
+}
+
+/// [`redact_text`], also returning the secret values taken out.
+pub fn redact_text_collect(s: &str) -> (String, Vec<String>) {
+    let mut found = Vec::new();
+    let r = redact_text_depth(s, 0, &mut found);
+    (r, found)
 }
 
 #[derive(Debug, Clone)]
@@ -67,8 +217,17 @@ enum Tok {
     },
     Redirect {
         needs_target: bool,
+        /// `<<<` (here-string) or `<<` (here-document): the target is, or
+        /// names the end of, what the command reads on stdin.
+        feeds_stdin: Option<Here>,
     },
     Sep(char),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Here {
+    String,
+    Document,
 }
 
 fn tokenize(s: &str) -> Vec<Tok> {
@@ -81,7 +240,18 @@ fn tokenize(s: &str) -> Vec<Tok> {
             if let Some((start, value, quote)) = cur.take() {
                 if is_redirect(&value) && quote.is_none() {
                     let needs_target = value.ends_with('>') || value.ends_with('<');
-                    toks.push(Tok::Redirect { needs_target });
+                    let t = value.trim_start_matches(|c: char| c.is_ascii_digit());
+                    let feeds_stdin = if t == "<<<" {
+                        Some(Here::String)
+                    } else if t == "<<" || t == "<<-" {
+                        Some(Here::Document)
+                    } else {
+                        None
+                    };
+                    toks.push(Tok::Redirect {
+                        needs_target: needs_target || feeds_stdin.is_some(),
+                        feeds_stdin,
+                    });
                 } else {
                     toks.push(Tok::Word {
                         start,
@@ -143,9 +313,10 @@ fn tokenize(s: &str) -> Vec<Tok> {
             '>' | '<' => {
                 // A redirection starts a new word unless the current word
                 // is a bare fd number (`2>`).
-                let is_fd = cur
-                    .as_ref()
-                    .is_some_and(|(_, v, q)| q.is_none() && v.chars().all(|d| d.is_ascii_digit()));
+                let is_fd = cur.as_ref().is_some_and(|(_, v, q)| {
+                    // `2>`, and `<<<` / `>>` built one character at a time.
+                    q.is_none() && v.chars().all(|d| d.is_ascii_digit() || d == c)
+                });
                 if !is_fd {
                     flush(&mut cur, i, &mut toks);
                 }
@@ -184,24 +355,43 @@ fn is_redirect(v: &str) -> bool {
             .all(|c| matches!(c, '>' | '<' | '&' | '-') || c.is_ascii_digit())
 }
 
-fn redact_text_depth(s: &str, depth: usize) -> String {
+fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
+    let literals_done = crate::inline_code::redact_literals(s, found);
+    let s = literals_done.as_str();
     let toks = tokenize(s);
     // Split into simple commands, remembering the separator that ended each.
     let mut commands: Vec<(Vec<usize>, Option<char>)> = Vec::new();
     let mut cur: Vec<usize> = Vec::new();
     let mut skip_target = false;
+    let mut here: Option<Here> = None;
+    // What each command reads on stdin from the text itself: (command,
+    // here-string token) and (command, here-document delimiter).
+    let mut here_strings: Vec<(usize, usize)> = Vec::new();
+    let mut here_docs: Vec<(usize, String)> = Vec::new();
     for (ti, t) in toks.iter().enumerate() {
         match t {
-            Tok::Word { .. } => {
+            Tok::Word { value, .. } => {
                 if skip_target {
                     skip_target = false;
+                    match here.take() {
+                        Some(Here::String) => here_strings.push((commands.len(), ti)),
+                        Some(Here::Document) => here_docs.push((commands.len(), value.clone())),
+                        None => {}
+                    }
                 } else {
                     cur.push(ti);
                 }
             }
-            Tok::Redirect { needs_target } => skip_target = *needs_target,
+            Tok::Redirect {
+                needs_target,
+                feeds_stdin,
+            } => {
+                skip_target = *needs_target;
+                here = *feeds_stdin;
+            }
             Tok::Sep(c) => {
                 skip_target = false;
+                here = None;
                 commands.push((std::mem::take(&mut cur), Some(*c)));
             }
         }
@@ -210,39 +400,144 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
 
     // (token index, keep-prefix) to redact; plus nested replacements.
     let mut redactions: Vec<(usize, usize)> = Vec::new();
+    let mut aliases = Aliases::default();
     for (ci, (idxs, sep)) in commands.iter().enumerate() {
-        let words: Vec<String> = idxs
+        let mut words: Vec<String> = idxs
             .iter()
             .filter_map(|&ti| match &toks[ti] {
                 Tok::Word { value, .. } => Some(value.clone()),
                 _ => None,
             })
             .collect();
+        aliases.learn(&words);
+        if let Some(prog) = words.first().and_then(|w| aliases.resolve(w)) {
+            // A copy, link, alias or variable standing for a program.
+            words[0] = prog.to_string();
+        }
         for (wi, keep) in secret_words(&words) {
             if let Some(&ti) = idxs.get(wi) {
                 redactions.push((ti, keep));
             }
         }
-        // `echo pw | sudo -S ...`: the echoed words are the password.
+        // `echo pw | sudo -S ...`: the echoed words are the password;
+        // `echo pw | xargs security unlock-keychain -p`: they are the
+        // arguments xargs appends.
         if *sep == Some('|') {
             let first = words.first().map(|w| basename(w));
             if matches!(first, Some("echo") | Some("printf")) {
                 if let Some((next, _)) = commands.get(ci + 1) {
-                    let nwords: Vec<&str> = next
+                    let nwords: Vec<String> = next
                         .iter()
                         .filter_map(|&ti| match &toks[ti] {
-                            Tok::Word { value, .. } => Some(value.as_str()),
+                            Tok::Word { value, .. } => Some(value.clone()),
                             _ => None,
                         })
                         .collect();
-                    if sudo_reads_stdin(&nwords) {
+                    let nrefs: Vec<&str> = nwords.iter().map(String::as_str).collect();
+                    if sudo_reads_stdin(&nrefs) {
                         for &ti in idxs.iter().skip(1) {
                             redactions.push((ti, 0));
+                        }
+                    } else if nwords.first().is_some_and(|w| basename(w) == "xargs") {
+                        let echoed: Vec<usize> = idxs
+                            .iter()
+                            .copied()
+                            .skip(1)
+                            .skip_while(|&ti| {
+                                matches!(&toks[ti], Tok::Word { value, .. } if value.starts_with('-'))
+                            })
+                            .collect();
+                        let mut combined = nwords.clone();
+                        combined.extend(echoed.iter().filter_map(|&ti| match &toks[ti] {
+                            Tok::Word { value, .. } => Some(value.clone()),
+                            _ => None,
+                        }));
+                        for (wi, _) in secret_words(&combined) {
+                            if let Some(&ti) =
+                                wi.checked_sub(nwords.len()).and_then(|k| echoed.get(k))
+                            {
+                                redactions.push((ti, 0));
+                            }
                         }
                     }
                 }
             }
         }
+        // `sudo -S cmd <<< pw`, `sudo -S cmd <<EOF` + `pw` + `EOF`.
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        if sudo_reads_stdin(&refs) {
+            for &(c, ti) in &here_strings {
+                if c == ci {
+                    redactions.push((ti, 0));
+                }
+            }
+            for (c, delim) in &here_docs {
+                if *c != ci {
+                    continue;
+                }
+                for (body, _) in commands.iter().skip(ci + 1) {
+                    let is_end = body.len() == 1
+                        && matches!(&toks[body[0]], Tok::Word { value, .. } if value == delim);
+                    if is_end {
+                        break;
+                    }
+                    redactions.extend(body.iter().map(|&ti| (ti, 0)));
+                }
+            }
+        }
+    }
+
+    // `PW=x; security unlock-keychain -p "$PW"`: a secret that is a
+    // variable takes the variable's assignments in this text with it.
+    let word = |ti: usize| match &toks[ti] {
+        Tok::Word { value, .. } => Some(value.as_str()),
+        _ => None,
+    };
+    let mut assignments: Vec<(&str, usize)> = Vec::new();
+    for (idxs, _) in &commands {
+        for (k, &ti) in idxs.iter().enumerate() {
+            let builtin = matches!(
+                word(ti),
+                Some("export" | "local" | "readonly" | "declare" | "typeset")
+            );
+            if k == 0 && builtin {
+                continue;
+            }
+            let Some((name, _)) = word(ti).and_then(|w| w.split_once('=')) else {
+                break;
+            };
+            let leading = k == 0
+                || (k == 1
+                    && matches!(
+                        word(idxs[0]),
+                        Some("export" | "local" | "readonly" | "declare" | "typeset")
+                    ));
+            if !leading || name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            {
+                break;
+            }
+            assignments.push((name, ti));
+        }
+    }
+    if !assignments.is_empty() {
+        let mut more = Vec::new();
+        for &(ti, keep) in &redactions {
+            let Some(v) = word(ti).and_then(|w| w.get(keep..)) else {
+                continue;
+            };
+            let name = v
+                .strip_prefix("${")
+                .and_then(|n| n.strip_suffix('}'))
+                .or_else(|| v.strip_prefix('$'));
+            if let Some(name) = name {
+                for &(n, ati) in &assignments {
+                    if n == name {
+                        more.push((ati, n.len() + 1));
+                    }
+                }
+            }
+        }
+        redactions.extend(more);
     }
 
     // Token index -> keep-prefix (the smallest for a token wins). A map,
@@ -274,13 +569,16 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
                 }
             };
             if let Some(&keep) = keep_of.get(&ti) {
+                if let Some(v) = value.get(keep..) {
+                    collect(found, v);
+                }
                 let replacement = match quote {
                     Some(q) => format!("{q}{}{}", redact_word(value, keep), close(*q)),
                     None => redact_word(value, keep),
                 };
                 edits.push((*start, *end, replacement));
             } else if depth < MAX_DEPTH && quote.is_some() && value.contains(char::is_whitespace) {
-                let inner = redact_text_depth(value, depth + 1);
+                let inner = redact_text_depth(value, depth + 1, found);
                 if inner != *value {
                     let q = quote.unwrap_or('\'');
                     edits.push((*start, *end, format!("{q}{inner}{}", close(q))));
@@ -297,7 +595,7 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
         }
     }
     if edits.is_empty() {
-        return s.to_string();
+        return literals_done;
     }
     let mut out = String::with_capacity(s.len());
     let mut pos = 0;
@@ -311,6 +609,74 @@ fn redact_text_depth(s: &str, depth: usize) -> String {
     }
     out.push_str(&s[pos..]);
     out
+}
+
+/// Names a shell text gives a program we parse, learnt in order:
+/// `cp /usr/bin/security /tmp/s` (also `ln`, `ditto`, `install`, `mv`),
+/// `S=/usr/bin/security` (then `$S`, `${S}`), `alias s=security`.
+#[derive(Default)]
+struct Aliases {
+    names: Vec<(String, &'static str)>,
+}
+
+/// Most names remembered per text.
+const MAX_ALIASES: usize = 64;
+
+impl Aliases {
+    fn program(w: &str) -> Option<&'static str> {
+        let b = basename(w.trim_matches(['\'', '"']));
+        ["security", "dscl", "sudo", "curl"]
+            .into_iter()
+            .find(|p| *p == b)
+    }
+
+    fn add(&mut self, name: &str, prog: &'static str) {
+        if self.names.len() < MAX_ALIASES && !name.is_empty() {
+            self.names.push((name.to_string(), prog));
+            let b = basename(name);
+            if b != name && !b.is_empty() {
+                self.names.push((b.to_string(), prog));
+            }
+        }
+    }
+
+    fn learn(&mut self, words: &[String]) {
+        let Some(first) = words.first() else { return };
+        if matches!(basename(first), "cp" | "ln" | "ditto" | "install" | "mv") && words.len() >= 3 {
+            let srcs = &words[1..words.len() - 1];
+            if let Some(prog) = srcs
+                .iter()
+                .filter(|w| !w.starts_with('-'))
+                .find_map(|w| Self::program(w))
+            {
+                self.add(&words[words.len() - 1], prog);
+            }
+            return;
+        }
+        let assignment = if first == "alias" || first == "export" || first == "local" {
+            words.get(1)
+        } else {
+            Some(first)
+        };
+        if let Some((name, value)) = assignment.and_then(|w| w.split_once('=')) {
+            if let Some(prog) = Self::program(value) {
+                if first == "alias" {
+                    self.add(name, prog);
+                } else {
+                    self.add(&format!("${name}"), prog);
+                    self.add(&format!("${{{name}}}"), prog);
+                }
+            }
+        }
+    }
+
+    fn resolve(&self, w: &str) -> Option<&'static str> {
+        let b = basename(w);
+        self.names
+            .iter()
+            .find(|(n, _)| n == w || n == b)
+            .map(|(_, p)| *p)
+    }
 }
 
 /// Whether a string too deeply nested to parse might hold a secret.
@@ -334,6 +700,162 @@ fn sudo_reads_stdin(words: &[&str]) -> bool {
         .skip(1)
         .take_while(|w| w.starts_with('-'))
         .any(|w| *w == "--stdin" || (!w.starts_with("--") && w.contains('S')))
+}
+
+/// A full security(1) verb with a `-` (`unlock-keychain`): never a program
+/// name or an ordinary word, so where one appears a security command line
+/// starts.
+fn is_dashed_verb(w: &str) -> bool {
+    w.contains('-') && !w.starts_with('-') && security_cli::command(w).is_some()
+}
+
+/// Option names (lowercase, without dashes) whose value is a password:
+/// `sysadminctl -adminPassword`, `diskutil -passphrase`, `openssl -passin`,
+/// `wget --http-password`, `fastlane --keychain_password`.
+fn secret_option_name(name: &str) -> bool {
+    let n = name.trim_start_matches('-').to_ascii_lowercase();
+    if n.is_empty() || n.contains("prompt") || n.starts_with("no-") || n.starts_with("stdin") {
+        return false;
+    }
+    [
+        "password",
+        "passwd",
+        "passphrase",
+        "passin",
+        "passout",
+        "secret",
+        "token",
+        "apikey",
+        "api-key",
+        "api_key",
+    ]
+    .iter()
+    .any(|k| n.ends_with(k))
+        || ["_pass", "-pass", "_pw", "_pwd"]
+            .iter()
+            .any(|k| n.ends_with(k))
+        // Java keytool (certificate stores in Mac CI builds).
+        || n.ends_with("storepass")
+        || n.ends_with("keypass")
+        || n == "pass"
+        || n == "pw"
+        || n == "pwd"
+}
+
+/// Password options of other macOS and cross-platform tools that show up
+/// around keychain work: MDM scripts (`sysadminctl`, `networksetup`,
+/// `diskutil`, `fdesetup`), certificate prep (`openssl -passin pass:`),
+/// loot archiving (`zip -P`, `7z -p`), `sshpass -p`, and any
+/// `NAME=value` / `name:value` whose name says password (environment
+/// prefixes, fastlane's `password:value`).
+fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usize, usize)>) {
+    let prog_lower = prog.to_ascii_lowercase();
+    for (i, w) in words.iter().enumerate().skip(1) {
+        let next_exists = words.get(i + 1).is_some();
+        // `-adminPassword x`, `--http-password x`, `--password=x`, `-passin pass:x`.
+        if w.starts_with('-') && w.len() > 2 {
+            let (name, attached) = match w.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (w.as_str(), false),
+            };
+            if secret_option_name(name) {
+                let keep = |v: &str| if v.starts_with("pass:") { 5 } else { 0 };
+                if attached {
+                    let at = name.len() + 1;
+                    found.push((offset + i, at + keep(&w[at..])));
+                } else if next_exists {
+                    let v = &words[i + 1];
+                    if keep(v) > 0 || !v.starts_with('-') || v.len() == 1 {
+                        found.push((offset + i + 1, keep(v)));
+                    }
+                }
+                continue;
+            }
+        }
+        // NAME=value, name:value (not URLs, not paths).
+        if !w.starts_with('-') {
+            if let Some((name, value)) = w.split_once('=').or_else(|| w.split_once(':')) {
+                if !value.is_empty()
+                    && !name.contains('/')
+                    && !value.starts_with("//")
+                    && secret_option_name(name)
+                {
+                    found.push((offset + i, name.len() + 1));
+                }
+            }
+        }
+    }
+    // `scheme://user:password@host` (git, curl, mount_smbfs `//user:pw@host`).
+    for (i, w) in words.iter().enumerate().skip(1) {
+        if let Some(at) = w.find("//") {
+            let rest = &w[at + 2..];
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            if let Some(amp) = rest[..host_end].rfind('@') {
+                if let Some(colon) = rest[..amp].find(':') {
+                    // A redacted word keeps only its prefix
+                    // (`https://user:`), so the host goes with the
+                    // password: free text only, never a classification.
+                    found.push((offset + i, at + 2 + colon + 1));
+                }
+            }
+        }
+    }
+    let flag_value = |flags: &[&str], attached: bool, found: &mut Vec<(usize, usize)>| {
+        for (i, w) in words.iter().enumerate().skip(1) {
+            for f in flags {
+                if w == f {
+                    if words.get(i + 1).is_some() {
+                        found.push((offset + i + 1, 0));
+                    }
+                } else if attached && w.len() > f.len() && w.starts_with(f) {
+                    found.push((offset + i, f.len()));
+                }
+            }
+        }
+    };
+    match prog_lower.as_str() {
+        "zip" | "unzip" | "zipcloak" => flag_value(&["-P", "--password"], false, found),
+        "7z" | "7za" | "7zz" | "7zr" => flag_value(&["-p"], true, found),
+        "sshpass" | "mysql" | "mysqldump" => flag_value(&["-p"], prog_lower == "sshpass", found),
+        // `xcrun altool --upload-app ... -u <apple id> -p <app-specific password>`.
+        "altool" => flag_value(&["-p"], false, found),
+        "networksetup" => {
+            // -setairportnetwork <device> <network> [password];
+            // -addpreferredwirelessnetworkatindex <device> <network> <index> <security> [password].
+            for (i, w) in words.iter().enumerate() {
+                let at = match w.to_ascii_lowercase().as_str() {
+                    "-setairportnetwork" => i + 3,
+                    "-addpreferredwirelessnetworkatindex" => i + 5,
+                    _ => continue,
+                };
+                if words.get(at).is_some() {
+                    found.push((offset + at, 0));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Most command lines started inside one argv (see [`secret_words_into`]).
+const MAX_INNER_COMMANDS: usize = 32;
+
+/// Programs whose secret arguments this module knows.
+fn is_parsed_program(name: &str) -> bool {
+    matches!(
+        name,
+        "security"
+            | "dscl"
+            | "sudo"
+            | "curl"
+            | "sysadminctl"
+            | "networksetup"
+            | "zip"
+            | "7z"
+            | "7za"
+            | "sshpass"
+            | "altool"
+    ) || name.to_ascii_lowercase().contains("chainbreaker")
 }
 
 /// Wrappers whose arguments are another command line.
@@ -407,6 +929,38 @@ fn secret_words_into(
             secret_words_into(rest, offset + skip, found, depth + 1);
         }
     }
+    // Any wrapper, known or not (`script -q /dev/null`, `launchctl asuser
+    // 501`, `nice -n 5`, `caffeinate -i`, `security execute-with-privileges`,
+    // `timeout 5`): a word naming a program we parse starts a command line,
+    // whatever option syntax the wrapper has. Bounded, so repeated names
+    // cost linear work.
+    let mut starts = 0;
+    for (i, w) in words.iter().enumerate().skip(1) {
+        if depth > 0 || starts >= MAX_INNER_COMMANDS {
+            break;
+        }
+        if is_parsed_program(basename(w)) {
+            starts += 1;
+            secret_words_into(&words[i..], offset + i, found, depth + 1);
+        } else if is_dashed_verb(w) && !is_parsed_program(prog) {
+            // A security(1) verb after an unknown program: a copy re-signed
+            // under another name, `security -i` fed by echo or a here-doc.
+            starts += 1;
+            let mut as_security = vec!["security".to_string()];
+            as_security.extend(words[i..].iter().cloned());
+            for (j, keep) in security_cli::parse(&as_security).secrets {
+                found.push((offset + i + j - 1, keep));
+            }
+        }
+    }
+    if depth == 0 && is_dashed_verb(first) {
+        let mut as_security = vec!["security".to_string()];
+        as_security.extend(words.iter().cloned());
+        for (j, keep) in security_cli::parse(&as_security).secrets {
+            found.push((offset + j - 1, keep));
+        }
+    }
+    other_tools(prog, words, offset, found);
     match prog {
         "security" => {
             for (i, keep) in security_cli::parse(words).secrets {
@@ -460,11 +1014,25 @@ fn secret_words_into(
         "--pass",
         "--secret",
     ];
-    if words
+    let chainbreaker = words
         .iter()
-        .any(|w| w.to_ascii_lowercase().contains("chainbreaker"))
-    {
+        .take(4)
+        .any(|w| w.to_ascii_lowercase().contains("chainbreaker"));
+    if chainbreaker {
         names.push("--key");
+        // The original n0fate chainbreaker.py: `-p PASSWORD`, `-k MASTERKEY`
+        // (README: `chainbreaker.py -f [keychain file] -k [master key]`).
+        for (i, w) in words.iter().enumerate() {
+            for flag in ["-p", "-k"] {
+                if w == flag {
+                    if words.get(i + 1).is_some() {
+                        found.push((offset + i + 1, 0));
+                    }
+                } else if w.len() > 2 && w.starts_with(flag) && !w.starts_with("--") {
+                    found.push((offset + i, 2));
+                }
+            }
+        }
     }
     for (i, w) in words.iter().enumerate() {
         let lower = w.to_ascii_lowercase();
@@ -698,6 +1266,315 @@ mod tests {
         }
         let r = redact_text(&s);
         assert!(!r.contains("hunter2"), "{r}");
+    }
+
+    fn exec(path: &str, sid: Option<&str>, args: &[&str]) -> ExecRedaction {
+        let id = ExecIdentity {
+            path,
+            signing_id: sid,
+            ..Default::default()
+        };
+        redact_exec(&id, &v(args), &Default::default())
+    }
+
+    #[test]
+    fn security_is_known_by_path_and_signing_id_not_argv0() {
+        // `exec -a innocuous /usr/bin/security ...`
+        let r = exec(
+            "/usr/bin/security",
+            None,
+            &["innocuous", "unlock-keychain", "-p", "Hunter2x", "k"],
+        );
+        assert_eq!(
+            r.words.join(" "),
+            "innocuous unlock-keychain -p <redacted> k"
+        );
+        assert_eq!(r.secrets, vec!["Hunter2x"]);
+        // A renamed copy keeps Apple's signing id.
+        let r = exec(
+            "/tmp/.x",
+            Some("com.apple.security"),
+            &[
+                "/tmp/.x",
+                "add-generic-password",
+                "-a",
+                "a",
+                "-s",
+                "s",
+                "-wHunter2x",
+            ],
+        );
+        assert!(!r.words.join(" ").contains("Hunter2x"), "{:?}", r.words);
+    }
+
+    #[test]
+    fn wrappers_of_any_option_syntax() {
+        for pre in [
+            &["script", "-q", "/dev/null"][..],
+            &["env", "-i", "HOME=/x"],
+            &["xargs", "-0", "-n", "1"],
+            &["nice", "-n", "5"],
+            &["caffeinate", "-s", "-i"],
+            &["sudo", "-E", "-u", "alice"],
+            &["launchctl", "asuser", "501"],
+            &["launchctl", "asuser", "501", "sudo", "-u", "bob"],
+            &["security", "execute-with-privileges"],
+            &["timeout", "-s", "KILL", "9"],
+        ] {
+            let mut args: Vec<&str> = pre.to_vec();
+            args.extend([
+                "/usr/bin/security",
+                "unlock-keychain",
+                "-p",
+                "Wr4pped!",
+                "k",
+            ]);
+            let r = joined(&args);
+            assert!(!r.contains("Wr4pped"), "{r}");
+            let text = redact_text(&args.join(" "));
+            assert!(!text.contains("Wr4pped"), "{text}");
+        }
+    }
+
+    #[test]
+    fn chainbreaker_old_and_new_flags() {
+        for args in [
+            &[
+                "python2",
+                "chainbreaker.py",
+                "-f",
+                "login.keychain-db",
+                "-p",
+                "0ldPassw0rd",
+            ][..],
+            &[
+                "python2",
+                "chainbreaker.py",
+                "-f",
+                "login.keychain-db",
+                "-p0ldPassw0rd",
+            ],
+            &[
+                "./chainbreaker.py",
+                "-f",
+                "System.keychain",
+                "-k",
+                "0ldPassw0rd",
+            ],
+            &[
+                "python3",
+                "-m",
+                "chainbreaker",
+                "--password=0ldPassw0rd",
+                "k",
+            ],
+            &[
+                "python3",
+                "-m",
+                "chainbreaker",
+                "--password",
+                "0ldPassw0rd",
+                "k",
+            ],
+            &["python3", "chainbreaker.py", "--key", "0ldPassw0rd", "k"],
+        ] {
+            let r = joined(args);
+            assert!(!r.contains("0ldPassw0rd"), "{r}");
+        }
+    }
+
+    #[test]
+    fn inline_code_literals_in_argv() {
+        let r = joined(&[
+            "osascript",
+            "-e",
+            "set pw to \"L1teralPw\"",
+            "-e",
+            "do shell script \"security unlock-keychain -p \" & pw",
+        ]);
+        assert!(!r.contains("L1teralPw"), "{r}");
+        let r = joined(&[
+            "/usr/bin/python3",
+            "-c",
+            "import subprocess;subprocess.check_call(['security','unlock-keychain','-p','PyL1teral','k'])",
+        ]);
+        assert!(!r.contains("PyL1teral"), "{r}");
+        let r = joined(&[
+            "ruby",
+            "-e",
+            "system(%q(security), 'unlock-keychain', '-p', 'RbL1teral')",
+        ]);
+        assert!(!r.contains("RbL1teral"), "{r}");
+    }
+
+    #[test]
+    fn copies_links_aliases_and_variables_of_security() {
+        for t in [
+            "cp /usr/bin/security /tmp/.s; /tmp/.s unlock-keychain -p C0pyPass k",
+            "ln -s /usr/bin/security ./kc && ./kc unlock-keychain -p C0pyPass k",
+            "S=/usr/bin/security; $S unlock-keychain -p C0pyPass k",
+            "S=security; \"${S}\" unlock-keychain -p C0pyPass k",
+            "alias kc=security; kc unlock-keychain -p C0pyPass k",
+            "exec -a foo /usr/bin/security unlock-keychain -p C0pyPass k",
+        ] {
+            let r = redact_text(t);
+            assert!(!r.contains("C0pyPass"), "{r}");
+        }
+    }
+
+    #[test]
+    fn parser_errors_lose_their_quoted_values() {
+        assert_eq!(
+            without_quoted_values(
+                "invalid type: string \"hunter2\", expected a sequence at line 1"
+            ),
+            "invalid type: string \"…\", expected a sequence at line 1"
+        );
+        assert_eq!(
+            without_quoted_values("unknown field `pw` x"),
+            "unknown field `…` x"
+        );
+        assert_eq!(without_quoted_values("cut \"abc"), "cut \"…");
+    }
+
+    #[test]
+    fn variables_holding_a_secret() {
+        let r = redact_text("PW=abc1; security unlock-keychain -p \"$PW\" k");
+        assert_eq!(
+            r,
+            "PW=<redacted>; security unlock-keychain -p \"<redacted>\" k"
+        );
+        let r = redact_text("export KC_PASS=zz9; security create-keychain -p ${KC_PASS} k");
+        assert!(!r.contains("zz9"), "{r}");
+        let r = redact_text("X=1 Y=2 make");
+        assert_eq!(r, "X=1 Y=2 make");
+    }
+
+    #[test]
+    fn stdin_fed_from_the_text() {
+        for t in [
+            "sudo -S cat /private/var/db/SystemKey <<< 'Here-Str1ng'",
+            "sudo -S cat /private/var/db/SystemKey <<EOF\nHere-Str1ng\nEOF\nls",
+            "echo Here-Str1ng | xargs security unlock-keychain -p",
+            "printf 'unlock-keychain -p Here-Str1ng login.keychain' | security -i",
+            "security -i <<< 'unlock-keychain -p Here-Str1ng login.keychain'",
+            "security -i <<EOF\nunlock-keychain -p Here-Str1ng login.keychain\nEOF",
+        ] {
+            let r = redact_text(t);
+            assert!(!r.contains("Here-Str1ng"), "{r}");
+        }
+        let r = redact_text("sudo -S cat /private/var/db/SystemKey <<EOF\nHere-Str1ng\nEOF\nls -l");
+        assert!(r.ends_with("EOF\nls -l"), "{r}");
+    }
+
+    #[test]
+    fn other_tools_password_options() {
+        for args in [
+            &[
+                "sysadminctl",
+                "-adminUser",
+                "admin",
+                "-adminPassword",
+                "0ther-Pw1",
+                "-secureTokenOn",
+                "bob",
+                "-password",
+                "0ther-Pw1",
+            ][..],
+            &[
+                "openssl",
+                "pkcs12",
+                "-in",
+                "c.p12",
+                "-passin",
+                "pass:0ther-Pw1",
+                "-nodes",
+            ],
+            &["openssl", "pkcs12", "-export", "-passout=pass:0ther-Pw1"],
+            &["zip", "-r", "-P", "0ther-Pw1", "/tmp/loot.zip", "/tmp/loot"],
+            &["7z", "a", "-p0ther-Pw1", "loot.7z", "x"],
+            &[
+                "diskutil",
+                "apfs",
+                "unlockVolume",
+                "disk3s1",
+                "-passphrase",
+                "0ther-Pw1",
+            ],
+            &[
+                "networksetup",
+                "-setairportnetwork",
+                "en0",
+                "Corp",
+                "0ther-Pw1",
+            ],
+            &["env", "KEYCHAIN_PASSWORD=0ther-Pw1", "make", "sign"],
+            &[
+                "fastlane",
+                "run",
+                "unlock_keychain",
+                "path:login.keychain",
+                "password:0ther-Pw1",
+            ],
+            &["wget", "--http-password", "0ther-Pw1", "https://x"],
+            &["/tmp/resigned", "unlock-keychain", "-p", "0ther-Pw1", "k"],
+            &["sshpass", "-p", "0ther-Pw1", "ssh", "host"],
+            &[
+                "xcrun",
+                "altool",
+                "--upload-app",
+                "-f",
+                "a.ipa",
+                "-u",
+                "me@x.com",
+                "-p",
+                "0ther-Pw1",
+            ],
+            &[
+                "xcrun",
+                "notarytool",
+                "submit",
+                "a.zip",
+                "--apple-id",
+                "me@x.com",
+                "--password",
+                "0ther-Pw1",
+            ],
+            &[
+                "keytool",
+                "-importkeystore",
+                "-srcstorepass",
+                "0ther-Pw1",
+                "-deststorepass",
+                "0ther-Pw1",
+            ],
+            &[
+                "git",
+                "clone",
+                "https://bot:0ther-Pw1@github.com/org/repo.git",
+            ],
+            &[
+                "mount_smbfs",
+                "//alice:0ther-Pw1@nas/share",
+                "/Volumes/share",
+            ],
+        ] {
+            let r = joined(args);
+            assert!(!r.contains("0ther-Pw1"), "{r}");
+        }
+        assert_eq!(
+            joined(&["openssl", "pkcs12", "-passin", "pass:x1"]),
+            "openssl pkcs12 -passin pass:<redacted>"
+        );
+        // Not secrets: prompts, stdin flags, URLs.
+        assert_eq!(
+            joined(&["chainbreaker", "--password-prompt", "k"]),
+            "chainbreaker --password-prompt k"
+        );
+        assert_eq!(
+            joined(&["curl", "https://example.com/a:b"]),
+            "curl https://example.com/a:b"
+        );
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //!
 //! The prefilter runs on raw bytes before any JSON parsing: a line is parsed
 //! only if it mentions keychain material (`eychain`, `SystemKey`), a known
-//! tool, or is an exec/fork (needed for process ancestry). Needles contain
-//! no `/`, because eslogger escapes slashes as `\/`.
+//! tool, the name of a file that received keychain material under another
+//! name (a hard link or copy the classifier followed), or is an
+//! exec/fork/exit (needed for process ancestry and the cache's memory).
+//! Needles contain no `/`, because eslogger escapes slashes as `\/`.
 
 use crate::classify::Classifier;
 use crate::correlate::{CorrelationOptions, CorrelationUpdate, Correlator};
@@ -28,6 +30,7 @@ pub const PREFILTER_NEEDLES: &[&str] = &[
     "SystemKey",
     "\"exec\":",
     "\"fork\":",
+    "\"exit\":",
     "azagne",
     "AZAGNE",
     "hainbreaker",
@@ -37,9 +40,9 @@ const SEQ_NEEDLE: &str = "\"global_seq_num\":";
 const TYPE_NEEDLE: &str = "\"event_type\":";
 
 /// ES event type numbers the classifier handles (exec, open, fork, close,
-/// create, exit, rename, unlink, clone, copyfile). Others are counted as
-/// unknown types, without parsing.
-pub const HANDLED_EVENT_TYPES: &[u64] = &[9, 10, 11, 12, 13, 15, 25, 32, 61, 110];
+/// create, exit, link, rename, unlink, clone, copyfile). Others are counted
+/// as unknown types, without parsing.
+pub const HANDLED_EVENT_TYPES: &[u64] = &[9, 10, 11, 12, 13, 15, 19, 25, 32, 61, 110];
 
 pub use crate::counters::ScanStats;
 
@@ -154,6 +157,10 @@ pub struct Scanner {
     pub unified: crate::unified_log::UnifiedLogParser,
     /// Links ES and unified-log rows of the same access (see `correlate`).
     pub correlator: Correlator,
+    /// Needles for the names of files that received keychain material
+    /// under another name, with the classifier's version they were built
+    /// from.
+    derived_needles: Option<(u64, AhoCorasick)>,
 }
 
 impl Scanner {
@@ -167,7 +174,30 @@ impl Scanner {
             last_seq: None,
             unified,
             correlator: Correlator::default(),
+            derived_needles: None,
         }
+    }
+
+    /// Whether the line names a file that received keychain material under
+    /// another name (by its JSON-escaped base name).
+    fn mentions_derived(&mut self, line: &[u8]) -> bool {
+        let version = self.classifier.derived_version();
+        if version == 0 {
+            return false;
+        }
+        if self.derived_needles.as_ref().map(|(v, _)| *v) != Some(version) {
+            let names: Vec<String> = self
+                .classifier
+                .derived_names()
+                .filter_map(|n| serde_json::to_string(n).ok())
+                .map(|q| q.trim_matches('"').to_string())
+                .filter(|n| !n.is_empty())
+                .collect();
+            self.derived_needles = AhoCorasick::new(&names).ok().map(|ac| (version, ac));
+        }
+        self.derived_needles
+            .as_ref()
+            .is_some_and(|(_, ac)| ac.is_match(line))
     }
 
     /// Change the correlation settings (window, bounds, on/off). Rows
@@ -205,7 +235,11 @@ impl Scanner {
             }
             return;
         }
-        if crate::unified_log::looks_like_unified_log(trimmed) {
+        // One pass of the prefilter also finds eslogger's numeric
+        // `"event_type":`; only a line without it can be a unified-log
+        // record, so eslogger lines skip that second search.
+        let peek = self.prefilter.peek(trimmed);
+        if peek.event_type.is_none() && crate::unified_log::looks_like_unified_log(trimmed) {
             let before = out.len();
             let ctx = crate::unified_log::LineContext {
                 cache: Some(&self.classifier.cache),
@@ -215,11 +249,10 @@ impl Scanner {
             self.finish_rows(out, before);
             return;
         }
-        let peek = self.prefilter.peek(trimmed);
         if let Some(seq) = peek.global_seq_num {
             self.track_seq(seq);
         }
-        if !peek.relevant {
+        if !peek.relevant && !self.mentions_derived(trimmed) {
             // Not parsed: check the structure cheaply. A type error inside an
             // event that never mentions keychain material is not detected, by
             // design (parsing it would cost what the prefilter saves).
@@ -252,7 +285,11 @@ impl Scanner {
             }
             Err(EsError::Malformed(e)) => {
                 self.stats.malformed += 1;
-                log::debug!("line {}: malformed: {e}", self.stats.lines_read);
+                log::debug!(
+                    "line {}: malformed: {}",
+                    self.stats.lines_read,
+                    crate::redact::without_quoted_values(&e)
+                );
             }
             Err(EsError::UnknownType(t)) => {
                 self.stats.unknown_types += 1;
@@ -265,6 +302,8 @@ impl Scanner {
     /// Correlate and count the rows this line produced.
     fn finish_rows(&mut self, out: &mut [KeychainAccess], before: usize) {
         if let Some(new) = out.get_mut(before..) {
+            let c = &mut self.classifier;
+            crate::tree_secrets::scrub_rows(&c.cache, &mut c.tree_secrets, new);
             for r in new.iter_mut() {
                 self.correlator.observe(r);
             }
@@ -312,6 +351,10 @@ impl Scanner {
         self.stats.root_certificate_reads = self.classifier.counters.root_certificate_reads;
         self.stats.cache_evictions = self.classifier.cache.evictions;
         self.stats.field_caps = self.classifier.counters.field_caps;
+        self.stats.secrets_scrubbed = self.classifier.tree_secrets.scrubs;
+        self.stats.keychain_updates = self.classifier.counters.keychain_updates;
+        self.stats.accesses_succeeded = self.classifier.counters.accesses_succeeded;
+        self.stats.accesses_failed = self.classifier.counters.accesses_failed;
         self.stats.correlated_rows = self.correlator.counters.correlated_rows;
         self.stats.correlation_evictions = self.correlator.counters.evictions;
         self.stats.correlation_updates_dropped = self.correlator.counters.updates_dropped;

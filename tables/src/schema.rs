@@ -217,7 +217,7 @@ declare_columns! {
     keychain_dump: Integer = "1 for `security dump-keychain` (the seed query's KeychainDump flag).",
     password_query: Integer = "1 for `security find-generic-password` / `find-internet-password` (PasswordQuery).",
     cert_export: Integer = "1 for `security find-certificate` / `export` (CertExport).",
-    reveals_secret: Integer = "1 when the access reveals or exports secrets: `-d`, `-g`, `-w`, `-p` of find-certificate, `export`, known tools, raw reads of keychain files.",
+    reveals_secret: Integer = "1 when the access reveals or exports secrets: `dump-keychain -d`/`-r`, `find-*-password -g`/`-w`, `export` of identities or private keys, known tools, reads and copies of keychain files. Public certificates (`find-certificate -p`, `export -t certs`) are not secrets.",
     allowlisted: Integer = "1 when a tuning rule excused this row (it is kept, never deleted).",
     allow_reason: Text = "The tuning rule that excused the row.",
     severity: Text = "`info`, `low`, `medium` or `high`, by the documented rules.",

@@ -48,6 +48,8 @@ status_columns! {
     restarts: BigInt = "Times the source command was restarted." => |r| int(r.restarts),
     cache_evictions: BigInt = "Process-cache evictions (bounded cache at capacity)."
         => |r| int(r.stats.cache_evictions),
+    secrets_scrubbed: BigInt = "Words scrubbed from cmdline, parent_cmdline, message or reason because they are secrets known in the row's process tree."
+        => |r| int(r.stats.secrets_scrubbed),
     last_event_time: BigInt = "Unix time of the newest row from this source."
         => |r| r.last_event_time.map_or(Value::Null, Value::Int),
     last_error: Text = "The last error, in words a person can act on."
@@ -147,6 +149,7 @@ mod tests {
         s.stats.oversize = 6;
         s.stats.es_drops = 7;
         s.stats.cache_evictions = 12;
+        s.stats.secrets_scrubbed = 16;
         let m = s.to_osquery_map();
         let want = [
             ("source", "file:/x"),
@@ -161,6 +164,7 @@ mod tests {
             ("es_drops", "7"),
             ("restarts", "11"),
             ("cache_evictions", "12"),
+            ("secrets_scrubbed", "16"),
             ("last_event_time", "13"),
             ("last_error", "boom"),
             ("buffer_rows", "14"),

@@ -1,11 +1,21 @@
 //! Tuning: allowlist rules that excuse known-good keychain access.
 //!
 //! A rule names the actions it excuses (nothing else) and the conditions
-//! under which it applies: the acting process, its parent or any ancestor
-//! (by signing id with team id where the code is signed, since paths can be
-//! forged; by path or command line otherwise), the row's command line,
-//! target and destination. An allowlisted row is kept with
-//! `allowlisted = 1` and `allow_reason`: tuning hides, it never deletes.
+//! under which it applies: the acting process, its parent or any ancestor —
+//! always by code identity (team id, or `apple` for platform binaries, with
+//! an optional signing id; a path or command line may only narrow such a
+//! matcher, since anyone can place a binary at a path or write a string) —
+//! the row's command line, target, destination and the item it names.
+//! Rows that read other software's high-value secrets (browser Safe
+//! Storage, Wi-Fi, `-d` dumps, private-key exports, hidden `security -i`
+//! commands, known tools) are only excused by a rule that names the item
+//! (`item`): an agent rule excuses its own work, never whatever its agent is
+//! made to read. An allowlisted row is kept with `allowlisted = 1` and
+//! `allow_reason`: tuning hides, it never deletes.
+//!
+//! The section `model` tunes the behaviour models of [`crate::classify`]
+//! (the keychain-file reader model, how far up an interpreter counts,
+//! extra raw-reader tools, backup destinations).
 //!
 //! The default tuning (`tuning/default.json`, built in) covers the false
 //! positives the original Sentinel query lists. `--tuning FILE` replaces it
@@ -85,7 +95,8 @@ pub enum TuningError {
     Io { path: String, err: std::io::Error },
 }
 
-/// Conditions on one process.
+/// Conditions on one process. `team_id` is required: trust is bound to
+/// code identity; `signing_id`, `path` and `cmdline` narrow it.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ProcMatch {
@@ -104,10 +115,14 @@ impl ProcMatch {
             }
         }
         if let Some(t) = &self.team_id {
-            let team = if p.platform_binary || p.signer == Some(crate::procs::Signer::Apple) {
-                Some("apple")
-            } else {
-                p.team_id.as_deref()
+            // A team id counts only with a valid signature that carries it
+            // (Developer ID, App Store, enterprise); `apple` only for
+            // platform code.
+            let team = match p.signer {
+                _ if p.platform_binary => Some("apple"),
+                Some(crate::procs::Signer::Apple) => Some("apple"),
+                Some(crate::procs::Signer::DeveloperId) => p.team_id.as_deref(),
+                _ => None,
             };
             if !t.any(team) {
                 return false;
@@ -159,6 +174,42 @@ pub struct Rule {
     /// When set, the rule only applies to rows whose reveals_secret equals it.
     #[serde(default)]
     pub reveals_secret: Option<bool>,
+    /// Item names (service, account, label, kind of a `security` row) the
+    /// rule excuses. Required to excuse a high-value read (see the module
+    /// documentation); when set, rows that name no matching item are not
+    /// excused.
+    #[serde(default)]
+    pub item: Option<Patterns>,
+}
+
+/// Tunable parts of the classifier's behaviour models.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// A read-only open of a live file keychain by a validly signed app that
+    /// is not a raw reader, not staged and not driven by an interpreter is
+    /// the keychain API at work: `low`. `false`: every such open is `medium`.
+    pub reader_model: bool,
+    /// How many ancestors above the acting process an interpreter or
+    /// osascript counts as driving it (node five levels above an npm
+    /// script is not evidence).
+    pub interpreter_depth: usize,
+    /// More raw readers / copy tools (executable basenames, lower case).
+    pub extra_raw_readers: Vec<String>,
+    /// Where a signed backup tool may mirror keychain files (wildcards).
+    /// Narrow it to the destinations your fleet declares.
+    pub backup_destinations: Vec<String>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            reader_model: true,
+            interpreter_depth: 3,
+            extra_raw_readers: Vec::new(),
+            backup_destinations: vec!["/Volumes/*".into()],
+        }
+    }
 }
 
 /// The tuning file.
@@ -179,6 +230,12 @@ pub struct TuningFile {
     /// whose id the file does not reuse.
     #[serde(default)]
     pub unified_log_patterns_mode: Option<PatternsMode>,
+    /// Redaction settings (see [`crate::tree_secrets::RedactionConfig`]).
+    #[serde(default)]
+    pub redaction: Option<crate::tree_secrets::RedactionConfig>,
+    /// Behaviour-model settings; absent: the defaults.
+    #[serde(default)]
+    pub model: Option<ModelConfig>,
 }
 
 /// How a tuning file's unified-log patterns combine with the built-in ones.
@@ -200,12 +257,25 @@ pub struct Facts<'a> {
     pub reveals_secret: bool,
 }
 
+/// What a row reads, for the "excuse by what" check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct What<'a> {
+    /// Item names the row carries (service, account, label, kind).
+    pub items: &'a [String],
+    /// Other software's high-value secrets, a dump of everything, hidden
+    /// commands or a known tool: only a rule naming the item excuses it.
+    pub high_value: bool,
+}
+
 /// Loaded, validated tuning.
 #[derive(Debug, Clone, Default)]
 pub struct Tuning {
+    pub model: ModelConfig,
     pub rules: Vec<Rule>,
     /// Validated unified-log patterns, in match order (first match wins).
     pub unified_log_patterns: Vec<UnifiedLogPattern>,
+    /// Which script parameters are secrets (Jamf's 4-11 by default).
+    pub redaction: crate::tree_secrets::RedactionConfig,
 }
 
 impl Tuning {
@@ -213,8 +283,10 @@ impl Tuning {
     /// patterns stay: they are detection content, not allowlisting.
     pub fn none() -> Self {
         Tuning {
+            model: ModelConfig::default(),
             rules: Vec::new(),
             unified_log_patterns: builtin_unified_log_patterns(),
+            redaction: Default::default(),
         }
     }
 
@@ -257,13 +329,14 @@ impl Tuning {
                 if m.is_empty() {
                     return Err(err("an empty process matcher would match everything"));
                 }
-                if m.signing_id.is_some() && m.team_id.is_none() {
+                if m.team_id.is_none() {
                     return Err(err(
-                        "`signing_id` needs `team_id` (or `apple`): signing ids alone can be self-assigned",
+                        "a process matcher needs `team_id` (or `apple`): trust is bound to code identity; signing ids can be self-assigned and paths and command lines forged",
                     ));
                 }
             }
-            let has_condition = r.actor.is_some()
+            let has_condition = r.item.is_some()
+                || r.actor.is_some()
                 || r.parent.is_some()
                 || r.ancestor.is_some()
                 || r.cmdline.is_some()
@@ -290,17 +363,26 @@ impl Tuning {
                 }
             }
         };
+        let model = file.model.unwrap_or_default();
         Ok(Tuning {
+            model,
             rules: file.rules,
             unified_log_patterns: patterns,
+            redaction: file.redaction.unwrap_or_default(),
         })
     }
 
-    /// The first rule that excuses these facts, as `"<id>: <reason>"`.
+    /// The first rule that excuses these facts, as `"<id>: <reason>"`
+    /// (rows that name no item and read nothing of high value).
     pub fn allow_reason(&self, f: &Facts<'_>) -> Option<String> {
+        self.allow_reason_for(f, &What::default())
+    }
+
+    /// The first rule that excuses these facts given what the row reads.
+    pub fn allow_reason_for(&self, f: &Facts<'_>, what: &What<'_>) -> Option<String> {
         self.rules
             .iter()
-            .find(|r| rule_matches(r, f))
+            .find(|r| rule_matches(r, f) && item_matches(r, what))
             .map(|r| format!("{}: {}", r.id, r.reason))
     }
 }
@@ -340,6 +422,15 @@ pub fn validate_patterns(patterns: &[UnifiedLogPattern]) -> Result<(), TuningErr
         crate::log_pattern::validate_pattern(p).map_err(err)?;
     }
     Ok(())
+}
+
+/// Excuse by what: a rule with `item` needs a matching item; a high-value
+/// read needs a rule with `item`.
+fn item_matches(r: &Rule, what: &What<'_>) -> bool {
+    match &r.item {
+        Some(p) => what.items.iter().any(|i| p.any(Some(i))),
+        None => !what.high_value,
+    }
 }
 
 fn rule_matches(r: &Rule, f: &Facts<'_>) -> bool {
@@ -423,6 +514,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("team_id"), "{e}");
+        let e = Tuning::from_json(r#"{"version":1,"rules":[{"id":"x","reason":"r","actions":["keychain_read"],"ancestor":{"path":"/usr/local/jamf/*"}}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("code identity"), "{e}");
         let e = Tuning::from_json(r#"{"version":1,"bogus":1}"#)
             .unwrap_err()
             .to_string();

@@ -169,9 +169,28 @@ class FakeManager(ExtensionManager.Iface):
 
     def query(self, sql):
         self.emit("query", sql=sql)
-        return ExtensionResponse(
-            status=ExtensionStatus(code=1, message="fake manager cannot run SQL"), response=[]
-        )
+        if not self.args.query_db:
+            return ExtensionResponse(
+                status=ExtensionStatus(code=1, message="fake manager cannot run SQL"), response=[]
+            )
+        # osqueryd runs the SQL over its tables and answers every value as a
+        # string; here the tables are those of a SQLite file the test writes
+        # (e.g. es_process_events rows in osquery's columns), read-only.
+        import sqlite3
+        try:
+            con = sqlite3.connect("file:%s?mode=ro" % self.args.query_db, uri=True)
+            try:
+                cur = con.execute(sql)
+                names = [d[0] for d in cur.description or []]
+                rows = [
+                    {n: "" if v is None else str(v) for n, v in zip(names, r)}
+                    for r in cur.fetchall()
+                ]
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            return ExtensionResponse(status=ExtensionStatus(code=1, message=str(exc)), response=[])
+        return ExtensionResponse(status=ExtensionStatus(code=0, message="OK"), response=rows)
 
     def getQueryColumns(self, sql):
         self.emit("get_query_columns", sql=sql)
@@ -514,6 +533,8 @@ def build_parser():
     m.add_argument("--uuid", type=int, default=1, help="first uuid to assign (default 1)")
     m.add_argument("--events-out", metavar="FILE", help="also append event lines to FILE")
     m.add_argument("--print-pings", action="store_true", help="one event per ping (default: first only)")
+    m.add_argument("--query-db", metavar="SQLITE",
+                   help="answer ExtensionManager.query with this SQLite file's tables (read-only)")
     m.add_argument("--exit-on-stdin-eof", action="store_true",
                    help="exit when stdin is closed (give the child a pipe, not /dev/null)")
     m.add_argument("--max-seconds", type=float, default=0,

@@ -15,7 +15,8 @@ pub const CONFIG_ENV: &str = "KEYCHAIN_ACCESS_CONFIG";
 
 /// The event list eslogger is started with (what the classifier needs).
 pub const ESLOGGER_EVENTS: &[&str] = &[
-    "exec", "fork", "open", "close", "clone", "copyfile", "rename", "create", "unlink",
+    "exec", "fork", "exit", "open", "close", "clone", "copyfile", "rename", "create", "unlink",
+    "link",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,6 +54,27 @@ pub struct Sources {
     pub log_stream: CommandSource,
     /// Captures to tail (NDJSON from eslogger or `log stream`).
     pub files: Vec<PathBuf>,
+    /// osquery's own ES tables, read through the extension manager.
+    pub osquery_es: OsqueryEsSource,
+}
+
+/// `sources.osquery_es`: poll `es_process_events` and
+/// `es_process_file_events` through osquery's `query` call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OsqueryEsSource {
+    pub enabled: bool,
+    /// Seconds between polls; keep it well under osquery's `events_expiry`.
+    pub interval_seconds: u64,
+}
+
+impl Default for OsqueryEsSource {
+    fn default() -> Self {
+        OsqueryEsSource {
+            enabled: false,
+            interval_seconds: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +129,7 @@ impl Default for Sources {
                 ..CommandSource::default()
             },
             files: Vec::new(),
+            osquery_es: OsqueryEsSource::default(),
         }
     }
 }
@@ -179,6 +202,9 @@ pub fn parse(text: &str) -> Result<Config, String> {
         if s.enabled && s.command.is_empty() {
             return Err(format!("`sources.{name}.command` is empty"));
         }
+    }
+    if c.sources.osquery_es.interval_seconds == 0 {
+        return Err("`sources.osquery_es.interval_seconds` must be at least 1".into());
     }
     Ok(c)
 }

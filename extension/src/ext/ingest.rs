@@ -24,6 +24,10 @@ pub struct Ingest {
     /// resolved only for live sources, never for captures from elsewhere).
     pub live: Vec<bool>,
     usernames: HashMap<i64, Option<String>>,
+    /// Set when eslogger and osquery's ES tables both run.
+    pub dedup: Option<super::dedup::CrossSourceDedup>,
+    /// The source index of osquery's ES tables, if configured.
+    pub osquery_source: Option<usize>,
     /// Marks the rows of registered `keychain-access selftest` runs.
     pub selftest: Option<crate::selftest::Marks>,
 }
@@ -51,6 +55,8 @@ impl Ingest {
             retention,
             live,
             usernames: HashMap::new(),
+            dedup: None,
+            osquery_source: None,
             selftest: None,
         }
     }
@@ -102,7 +108,7 @@ impl Ingest {
             } => {
                 let before = self.scanner.finish_stats();
                 let mut rows: Vec<KeychainAccess> = Vec::new();
-                for l in &lines {
+                for l in lines.iter() {
                     self.scanner.scan_line(l, &mut rows);
                 }
                 for n in &oversize {
@@ -114,6 +120,13 @@ impl Ingest {
                 if !updates.is_empty() {
                     keychain_access_tables::correlate::apply_updates(&mut rows, &updates);
                 }
+                if self.osquery_source == Some(source) {
+                    super::osquery_es::clear_absent_columns(&mut rows);
+                }
+                let dropped_alerts = match self.dedup.as_mut() {
+                    Some(d) => d.filter(source, &mut rows),
+                    None => 0,
+                };
                 if self.live.get(source).copied().unwrap_or(false) {
                     self.fill_usernames(&mut rows);
                 }
@@ -160,6 +173,7 @@ impl Ingest {
                     }
                     if let Some(s) = b.sources.get_mut(source) {
                         s.stats.add(&after.since(&before));
+                        s.stats.alerts = s.stats.alerts.saturating_sub(dropped_alerts);
                         s.rows_stored += added as u64;
                         if newest.is_some() {
                             s.last_event_time = newest.max(s.last_event_time);

@@ -10,9 +10,11 @@
 //! ended and nothing is left behind but the database.
 
 pub mod config;
+pub mod dedup;
 pub mod forward;
 pub mod ingest;
 pub mod logger;
+pub mod osquery_es;
 pub mod sources;
 pub mod status;
 pub mod tables;
@@ -90,6 +92,16 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
 
     ensure_db_dir(&cfg.database)?;
     let mut store = Store::open(&cfg.database).map_err(|e| e.to_string())?;
+    // A large answer spills, encoded, to an unlinked file beside the buffer
+    // (a directory Store::open has checked is ours and private) instead of
+    // being held in memory.
+    let spool_dir = cfg
+        .database
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    server = server.with_spool_dir(spool_dir);
 
     // Sources, in status-row order.
     struct Planned {
@@ -119,6 +131,17 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
             live: true,
         });
     }
+    if cfg.sources.osquery_es.enabled {
+        planned.push(Planned {
+            status: SourceStatus {
+                source: osquery_es::SOURCE_NAME.into(),
+                kind: "osquery".into(),
+                state: "starting".into(),
+                ..Default::default()
+            },
+            live: true,
+        });
+    }
     for f in &cfg.sources.files {
         planned.push(Planned {
             status: SourceStatus {
@@ -142,6 +165,13 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     }
 
     // Resume offsets for file sources.
+    let osquery_resume = if cfg.sources.osquery_es.enabled {
+        store
+            .source_offset(osquery_es::SOURCE_NAME)
+            .map_err(|e| e.to_string())?
+    } else {
+        None
+    };
     let mut resumes = Vec::new();
     for f in &cfg.sources.files {
         let name = format!("file:{}", f.display());
@@ -153,11 +183,21 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let children: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = mpsc::sync_channel::<sources::Feed>(64);
-    let scanner = Scanner::new(ScanOptions {
+    #[allow(unused_mut)]
+    let mut scanner = Scanner::new(ScanOptions {
         max_line: cfg.max_line_bytes,
         cache_capacity: cfg.process_cache_entries,
         tuning,
     });
+    // Processes that were running before eslogger started have no exec
+    // event: seed the tree from the running processes (macOS only).
+    #[cfg(target_os = "macos")]
+    seed_process_tree(
+        &mut scanner,
+        keychain_access_tables::procs::running_processes(
+            keychain_access_tables::classify::CACHE_CMDLINE_MAX,
+        ),
+    );
     let mut ingest = ingest::Ingest::new(
         store,
         scanner,
@@ -165,6 +205,21 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
         cfg.retention.clone(),
         planned.iter().map(|p| p.live).collect(),
     );
+    ingest.osquery_source = planned
+        .iter()
+        .position(|p| p.status.source == osquery_es::SOURCE_NAME);
+    // Both ES sources see the same accesses: keep one row of each.
+    if cfg.sources.eslogger.enabled && cfg.sources.osquery_es.enabled {
+        let sides = planned
+            .iter()
+            .map(|p| match p.status.source.as_str() {
+                "eslogger" => Some(0u8),
+                osquery_es::SOURCE_NAME => Some(1u8),
+                _ => None,
+            })
+            .collect();
+        ingest.dedup = Some(dedup::CrossSourceDedup::new(sides));
+    }
     // `keychain-access selftest` runs register here; their rows are marked.
     match crate::selftest::ensure_registration_dir(&cfg.database) {
         Ok(dir) => ingest.selftest = Some(crate::selftest::Marks::new(dir)),
@@ -202,6 +257,19 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
                 children,
                 stop,
             )
+        }));
+        id += 1;
+    }
+    if cfg.sources.osquery_es.enabled {
+        let (tx, board, stop) = (tx.clone(), board.clone(), stop.clone());
+        let spec = osquery_es::Spec {
+            socket: args.socket.clone(),
+            interval: Duration::from_secs(cfg.sources.osquery_es.interval_seconds),
+            io_timeout: Duration::from_secs(30),
+        };
+        let this = id;
+        threads.push(std::thread::spawn(move || {
+            osquery_es::run(this, spec, osquery_resume, tx, board, stop)
         }));
         id += 1;
     }
@@ -303,5 +371,46 @@ fn kill_child(pid: u32) {
     };
     if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
         log::debug!("kill {}: {e}", pid.as_raw_nonzero());
+    }
+}
+
+/// Seed the classifier's process tree with the running processes; a failure
+/// is logged, never fatal (ancestry of older processes is then unknown).
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn seed_process_tree(
+    scanner: &mut Scanner,
+    running: std::io::Result<(Vec<keychain_access_tables::procs::ProcInfo>, usize)>,
+) -> usize {
+    match running {
+        Ok((procs, skipped)) => {
+            let n = procs.len();
+            scanner.classifier.cache.seed(procs);
+            log::info!(
+                "process tree seeded with {n} running processes ({skipped} ps lines skipped)"
+            );
+            scanner.classifier.cache.seeded_len()
+        }
+        Err(e) => {
+            log::warn!("could not list running processes to seed the process tree: {e}");
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod seed_tests {
+    use super::*;
+
+    #[test]
+    fn seeding_logs_and_bounds_and_survives_failure() {
+        let mut scanner = Scanner::new(ScanOptions::default());
+        let ps = "1 0 0 /sbin/launchd\n412 1 501 /usr/bin/osascript -e x\n";
+        let n = seed_process_tree(
+            &mut scanner,
+            Ok(keychain_access_tables::procs::parse_ps(ps, 2048)),
+        );
+        assert_eq!(n, 2);
+        let err = seed_process_tree(&mut scanner, Err(std::io::Error::other("no ps")));
+        assert_eq!(err, 0);
     }
 }

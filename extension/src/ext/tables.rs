@@ -7,11 +7,12 @@
 //! readers never block the ingest writer or each other.
 
 use super::status::Board;
-use keychain_access_tables::constraints::parse_context;
-use keychain_access_tables::schema::{Column, ColumnType as KType, COLUMNS, TABLE_NAME};
+use keychain_access_tables::constraints::{parse_context, where_clause};
+use keychain_access_tables::schema::{Column, ColumnType as KType, Value, COLUMNS, TABLE_NAME};
 use keychain_access_tables::status::{STATUS_COLUMNS, STATUS_TABLE};
-use keychain_access_tables::store::{query_conn, Store};
+use keychain_access_tables::store::{Store, EVENTS_TABLE};
 use osquery_rust::plugin::{ColumnDef, ColumnOptions, ColumnType, ReadOnlyTable};
+use osquery_rust::rows::RowWriter;
 use osquery_rust::{
     ExtensionPluginRequest, ExtensionPluginResponse, ExtensionResponse, ExtensionStatus,
 };
@@ -60,20 +61,29 @@ impl EventsTable {
         }
     }
 
-    /// Answer one generate request (also used directly by tests and benches).
-    pub fn answer(&self, context: &str) -> Result<ExtensionPluginResponse, String> {
+    /// Answer one generate request by writing each row into `out` as SQLite
+    /// produces it (the vendored server's streamed answer): the rows are
+    /// never held as maps, only once as encoded bytes, spilled to disk past
+    /// a small memory limit. Only the columns osquery uses (`colsUsed`) are
+    /// selected and sent; NULL is sent as "" as osquery expects.
+    pub fn answer_into(&self, context: &str, out: &mut RowWriter) -> Result<(), String> {
         let constraints = parse_context(context).map_err(|e| e.to_string())?;
+        let only = keychain_access_tables::constraints::cols_used(context);
+        let cols: Vec<&'static Column> = COLUMNS
+            .iter()
+            .filter(|c| only.as_ref().is_none_or(|o| o.iter().any(|n| n == c.name)))
+            .collect();
         let conn = match self.pool.lock().ok().and_then(|mut p| p.pop()) {
             Some(c) => c,
             None => Store::open_reader(&self.db).map_err(|e| format!("opening the buffer: {e}"))?,
         };
-        let result = query_conn(&conn, &constraints, self.max_rows);
+        let result = stream_rows(&conn, &constraints, &cols, self.max_rows, out);
         if let Ok(mut p) = self.pool.lock() {
-            if p.len() < 10 {
+            if p.len() < MAX_POOLED_READERS {
                 p.push(conn);
             }
         }
-        let (rows, truncated) = result.map_err(|e| format!("querying the buffer: {e}"))?;
+        let truncated = result?;
         if truncated {
             if let Ok(mut b) = self.board.lock() {
                 b.bound_hit(
@@ -82,12 +92,72 @@ impl EventsTable {
                 );
             }
         }
-        let only = keychain_access_tables::constraints::cols_used(context);
-        Ok(rows
-            .into_iter()
-            .map(|r| r.into_osquery_map(only.as_deref()))
-            .collect())
+        Ok(())
     }
+}
+
+/// Readers kept between calls: osquery calls from a few threads at once.
+const MAX_POOLED_READERS: usize = 4;
+
+/// Run the constrained query and write at most `limit` rows of `cols`;
+/// true when more rows matched.
+fn stream_rows(
+    conn: &rusqlite::Connection,
+    constraints: &[keychain_access_tables::constraints::Constraint],
+    cols: &[&'static Column],
+    limit: usize,
+    out: &mut RowWriter,
+) -> Result<bool, String> {
+    use rusqlite::types::ValueRef;
+    let (clause, mut params) = where_clause(constraints);
+    let select = if cols.is_empty() {
+        // osquery sent a colsUsed naming none of ours: rows still count.
+        "1".to_string()
+    } else {
+        cols.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+    };
+    let sql =
+        format!("SELECT {select} FROM {EVENTS_TABLE} WHERE {clause} ORDER BY time, rowid LIMIT ?");
+    params.push(Value::Int(
+        i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX),
+    ));
+    let err = |e: rusqlite::Error| format!("querying the buffer: {e}");
+    let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+    let mut q = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(err)?;
+    // One scratch string per column, reused for every row.
+    let mut values: Vec<String> = vec![String::new(); cols.len()];
+    let mut n = 0usize;
+    while let Some(r) = q.next().map_err(err)? {
+        if n == limit {
+            return Ok(true);
+        }
+        for (i, v) in values.iter_mut().enumerate() {
+            v.clear();
+            match r.get_ref(i).map_err(err)? {
+                ValueRef::Null => {}
+                ValueRef::Integer(x) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(v, "{x}");
+                }
+                ValueRef::Text(t) => v.push_str(&String::from_utf8_lossy(t)),
+                ValueRef::Real(x) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(v, "{x}");
+                }
+                ValueRef::Blob(_) => {}
+            }
+        }
+        out.row(
+            cols.iter()
+                .map(|c| c.name)
+                .zip(values.iter().map(String::as_str)),
+        )
+        .map_err(|e| format!("writing the answer: {e}"))?;
+        n += 1;
+    }
+    Ok(false)
 }
 
 impl ReadOnlyTable for EventsTable {
@@ -100,14 +170,32 @@ impl ReadOnlyTable for EventsTable {
     }
 
     fn generate(&self, req: ExtensionPluginRequest) -> ExtensionResponse {
+        // Only reached through a server that does not stream: build the
+        // rows through the same path and decode them.
         let ctx = req.get("context").map(String::as_str).unwrap_or("");
-        match self.answer(ctx) {
-            Ok(rows) => ok(rows),
+        let mut out = RowWriter::new(None, usize::MAX);
+        match self.answer_into(ctx, &mut out) {
+            Ok(()) => ok(out.into_maps()),
             Err(e) => {
                 log::warn!("{TABLE_NAME} generate: {e}");
                 failure(e)
             }
         }
+    }
+
+    fn generate_streamed(
+        &self,
+        req: &ExtensionPluginRequest,
+        rows: &mut RowWriter,
+    ) -> Option<ExtensionStatus> {
+        let ctx = req.get("context").map(String::as_str).unwrap_or("");
+        Some(match self.answer_into(ctx, rows) {
+            Ok(()) => ExtensionStatus::new(0, "OK".to_string(), None),
+            Err(e) => {
+                log::warn!("{TABLE_NAME} generate: {e}");
+                ExtensionStatus::new(1, e, None)
+            }
+        })
     }
 
     fn shutdown(&self) {

@@ -338,7 +338,10 @@ impl UnifiedLogParser {
             Ok(r) => r,
             Err(e) => {
                 stats.malformed += 1;
-                log::debug!("unified-log record malformed: {e}");
+                log::debug!(
+                    "unified-log record malformed: {}",
+                    crate::redact::without_quoted_values(&e.to_string())
+                );
                 return;
             }
         };

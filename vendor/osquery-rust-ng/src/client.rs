@@ -249,3 +249,45 @@ impl ExtensionClient {
         self.client.shutdown()
     }
 }
+
+/// A client for the extension manager's own socket (osqueryd's
+/// `--extensions_socket`) that runs SQL through `ExtensionManager.query`
+/// (vendored patch 10), as osquery-go's `ExtensionManagerClient.Query` does.
+/// An extension uses it to read osquery's own tables; open one next to the
+/// server's connection, which carries only register, ping and deregister.
+pub struct ManagerClient {
+    client: Client,
+}
+
+impl ManagerClient {
+    /// Connect, retrying for up to `connect_timeout` while the socket does not
+    /// exist or refuses connections; `io_timeout` bounds each call.
+    pub fn connect_with_timeout(
+        path: impl AsRef<Path>,
+        connect_timeout: Duration,
+        io_timeout: Option<Duration>,
+    ) -> Result<Self, Error> {
+        let path = path
+            .as_ref()
+            .to_str()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "socket path is not valid UTF-8"))?;
+        Ok(ManagerClient {
+            client: Client::new(path, connect_timeout, io_timeout)?,
+        })
+    }
+
+    /// `ExtensionManager.query(sql)`: osquery runs the SQL and answers its
+    /// rows as string maps (osquery's table format), with status code 0 on
+    /// success and the SQL error message otherwise.
+    pub fn query(&mut self, sql: &str) -> thrift::Result<crate::ExtensionResponse> {
+        use crate::_osquery::TExtensionManagerSyncClient as _;
+        self.client.query(sql.to_string())
+    }
+
+    /// `ExtensionManager.getQueryColumns(sql)`: the columns the SQL would
+    /// return, one `{name: type}` map per column.
+    pub fn query_columns(&mut self, sql: &str) -> thrift::Result<crate::ExtensionResponse> {
+        use crate::_osquery::TExtensionManagerSyncClient as _;
+        self.client.get_query_columns(sql.to_string())
+    }
+}

@@ -5,7 +5,10 @@
 pub(crate) mod _osquery;
 /// Thrift clients; [`client::ExtensionClient`] is public (vendored patch 4).
 pub mod client;
+mod listener;
 pub mod plugin;
+/// Streamed table answers: [`rows::RowWriter`] (vendored patch 9).
+pub mod rows;
 pub(crate) mod server;
 mod util;
 
@@ -32,7 +35,8 @@ pub type ExtensionStatus = _osquery::osquery::ExtensionStatus;
 /// use osquery_rust_ng::prelude::*;
 /// ```
 pub mod prelude {
-    pub use crate::client::ExtensionClient;
+    pub use crate::client::{ExtensionClient, ManagerClient};
+    pub use crate::rows::RowWriter;
     pub use crate::Server;
     pub use crate::ServerStopHandle;
     pub use crate::{

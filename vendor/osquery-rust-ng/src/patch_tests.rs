@@ -140,8 +140,19 @@ mod tests {
             self.state.lock().unwrap().deregistered.push(uuid);
             Ok(ok_status())
         }
-        fn handle_query(&self, _sql: String) -> thrift::Result<osquery::ExtensionResponse> {
-            Ok(osquery::ExtensionResponse::new(ok_status(), vec![]))
+        fn handle_query(&self, sql: String) -> thrift::Result<osquery::ExtensionResponse> {
+            if sql.contains("no_such_table") {
+                return Ok(osquery::ExtensionResponse::new(
+                    osquery::ExtensionStatus {
+                        code: Some(1),
+                        message: Some("no such table: no_such_table".into()),
+                        uuid: None,
+                    },
+                    vec![],
+                ));
+            }
+            let row = BTreeMap::from([("sql".to_string(), sql)]);
+            Ok(osquery::ExtensionResponse::new(ok_status(), vec![row]))
         }
         fn handle_get_query_columns(
             &self,
@@ -174,6 +185,43 @@ mod tests {
                 ),
             ]);
             ExtensionResponse::new(ExtensionStatus::new(0, Some("OK".into()), None), vec![row])
+        }
+        fn shutdown(&self) {}
+    }
+
+    /// A table that streams `n` rows (the count comes in `context`).
+    struct CountingTable;
+
+    impl ReadOnlyTable for CountingTable {
+        fn name(&self) -> String {
+            "counting".into()
+        }
+        fn columns(&self) -> Vec<ColumnDef> {
+            vec![
+                ColumnDef::new("i", ColumnType::BigInt, ColumnOptions::DEFAULT),
+                ColumnDef::new("text", ColumnType::Text, ColumnOptions::DEFAULT),
+            ]
+        }
+        fn generate(&self, _req: ExtensionPluginRequest) -> ExtensionResponse {
+            panic!("a streaming table is asked through generate_streamed")
+        }
+        fn generate_streamed(
+            &self,
+            req: &ExtensionPluginRequest,
+            rows: &mut crate::rows::RowWriter,
+        ) -> Option<ExtensionStatus> {
+            let n: usize = req.get("context").and_then(|c| c.parse().ok()).unwrap_or(0);
+            if n == 13 {
+                rows.row([("i", "0")]).unwrap();
+                return Some(ExtensionStatus::new(1, Some("failed midway".into()), None));
+            }
+            for i in 0..n {
+                let i = i.to_string();
+                let text = format!("row {i} {}", "x".repeat(100));
+                rows.row([("i", i.as_str()), ("text", text.as_str())])
+                    .unwrap();
+            }
+            Some(ExtensionStatus::new(0, Some("OK".into()), None))
         }
         fn shutdown(&self) {}
     }
@@ -472,5 +520,172 @@ mod tests {
             mock.state.lock().unwrap().deregistered,
             vec![123_456_789_012]
         );
+    }
+
+    // ----- patch 8: the extension socket stops cleanly -----------------------------
+
+    #[test]
+    fn stop_ends_accept_loop_workers_and_idle_connections() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = manager_socket(&dir);
+        let mock = MockManager::new(11);
+        mock.serve(&sock);
+        let mut server =
+            Server::new_with_timeout(None, sock.to_str().unwrap(), Duration::from_secs(2))
+                .expect("connect")
+                .with_listener_threads(2);
+        server.register_plugin(Plugin::readonly_table(EchoTable));
+        let (handle, rx) = spawn_run(server);
+        let reg = wait_registration(&handle);
+
+        // One client that answered a call and stays connected, idle, holding
+        // a worker; upstream's listener could not end it.
+        let mut idle = ExtensionClient::connect_with_timeout(
+            &reg.listen_path,
+            Duration::from_secs(2),
+            Some(Duration::from_secs(10)),
+        )
+        .expect("connect");
+        assert_eq!(idle.ping().expect("ping").code, Some(0));
+
+        let start = Instant::now();
+        handle.stop();
+        let result = rx.recv_timeout(Duration::from_secs(5)).expect("run() hung");
+        assert!(result.is_ok(), "{result:?}");
+        // Every socket thread was joined well inside the stop timeout (a
+        // thread still running would have cost the full 5 s).
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        // The idle connection was ended by the server, not left open.
+        let err = idle.ping().expect_err("connection must be closed");
+        assert!(!err.to_string().is_empty());
+        assert!(!Path::new(&reg.listen_path).exists(), "socket not cleaned");
+        assert_eq!(mock.state.lock().unwrap().deregistered, vec![11]);
+    }
+
+    #[test]
+    fn listener_stop_joins_every_thread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ext.sock");
+        let path = path.to_str().unwrap();
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handler =
+            crate::server::Handler::new(&[Plugin::readonly_table(EchoTable)], flag.clone())
+                .expect("handler");
+        let listener = crate::listener::Listener::start(
+            path,
+            handler,
+            3,
+            crate::listener::StreamOptions {
+                spool_dir: None,
+                memory_limit: 1024,
+            },
+            flag,
+        )
+        .expect("start");
+        let mut c = ExtensionClient::connect(path).expect("connect");
+        assert_eq!(c.ping().expect("ping").code, Some(0));
+        let start = Instant::now();
+        assert!(
+            listener.stop(Duration::from_secs(3)),
+            "a thread was left running"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    // ----- patch 9: streamed answers -----------------------------------------------
+
+    #[test]
+    fn streamed_answer_spills_and_decodes_like_upstream() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = tempfile::tempdir().expect("spool");
+        let sock = manager_socket(&dir);
+        let mock = MockManager::new(12);
+        mock.serve(&sock);
+        let mut server =
+            Server::new_with_timeout(None, sock.to_str().unwrap(), Duration::from_secs(2))
+                .expect("connect")
+                .with_spool_dir(spool.path())
+                .with_spool_memory_limit(16 * 1024);
+        server.register_plugin(Plugin::readonly_table(CountingTable));
+        server.register_plugin(Plugin::readonly_table(EchoTable));
+        let (handle, rx) = spawn_run(server);
+        let reg = wait_registration(&handle);
+        let mut c = ExtensionClient::connect_with_timeout(
+            &reg.listen_path,
+            Duration::from_secs(2),
+            Some(Duration::from_secs(10)),
+        )
+        .expect("connect");
+        let gen = |n: &str| {
+            BTreeMap::from([
+                ("action".to_string(), "generate".to_string()),
+                ("context".to_string(), n.to_string()),
+            ])
+        };
+        // 5,000 rows of ~130 bytes: far past the 16 KiB memory limit.
+        for n in [0usize, 1, 5000] {
+            let resp = c
+                .call("table", "counting", gen(&n.to_string()))
+                .expect("call");
+            assert_eq!(resp.status.as_ref().and_then(|s| s.code), Some(0));
+            let rows = resp.response.expect("rows");
+            assert_eq!(rows.len(), n);
+            for (i, r) in rows.iter().enumerate() {
+                assert_eq!(r["i"], i.to_string());
+                assert!(r["text"].starts_with(&format!("row {i} ")));
+                assert_eq!(r.len(), 2);
+            }
+        }
+        // A failed answer carries its status and no partial rows.
+        let resp = c.call("table", "counting", gen("13")).expect("call");
+        assert_eq!(resp.status.as_ref().and_then(|s| s.code), Some(1));
+        assert_eq!(resp.response.map(|r| r.len()), Some(0));
+        // A table that does not stream is answered as upstream, on the same
+        // connection; so are the columns of a streaming one.
+        let resp = c.call("table", "echo_table", gen("{}")).expect("call");
+        assert_eq!(resp.response.expect("rows")[0]["value"], "42");
+        let cols = BTreeMap::from([("action".to_string(), "columns".to_string())]);
+        let resp = c.call("table", "counting", cols).expect("columns");
+        assert_eq!(resp.response.expect("routes").len(), 2);
+        // Spill files are unlinked when created: nothing left behind.
+        assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
+        handle.stop();
+        assert!(rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("stop")
+            .is_ok());
+    }
+
+    // ----- patch 10: the manager's query ------------------------------------------
+
+    #[test]
+    fn manager_client_runs_query() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = manager_socket(&dir);
+        MockManager::new(1).serve(&sock);
+        let mut m = crate::client::ManagerClient::connect_with_timeout(
+            &sock,
+            Duration::from_secs(2),
+            Some(Duration::from_secs(5)),
+        )
+        .expect("connect");
+        let resp = m.query("SELECT 1 AS one").expect("query");
+        assert_eq!(resp.status.as_ref().and_then(|s| s.code), Some(0));
+        assert_eq!(resp.response.expect("rows")[0]["sql"], "SELECT 1 AS one");
+        let resp = m.query("SELECT * FROM no_such_table").expect("query");
+        assert_eq!(resp.status.as_ref().and_then(|s| s.code), Some(1));
+        assert!(resp
+            .status
+            .and_then(|s| s.message)
+            .unwrap_or_default()
+            .contains("no such table"));
     }
 }

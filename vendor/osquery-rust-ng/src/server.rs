@@ -8,36 +8,17 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 use strum::VariantNames;
-use thrift::protocol::*;
-use thrift::transport::*;
 
 use crate::_osquery as osquery;
 use crate::_osquery::{TExtensionManagerSyncClient, TExtensionSyncClient};
 use crate::client::Client;
+use crate::listener::{Listener, StreamOptions};
 use crate::plugin::{OsqueryPlugin, Registry};
 use crate::util::OptionToThriftResult;
 
-/// Transport buffer size (vendored patch 6): thrift's default is 4 KiB, so
+/// Transport buffer size (vendored patch 7): thrift's default is 4 KiB, so
 /// a 1,000-row `generate` answer (~1 MB) took hundreds of write calls.
 pub const TRANSPORT_BUFFER_BYTES: usize = 64 * 1024;
-
-/// Buffered read transports with [`TRANSPORT_BUFFER_BYTES`].
-struct LargeReadBuffers;
-
-impl TReadTransportFactory for LargeReadBuffers {
-    fn create(&self, channel: Box<dyn std::io::Read + Send>) -> Box<dyn TReadTransport + Send> {
-        Box::new(TBufferedReadTransport::with_capacity(TRANSPORT_BUFFER_BYTES, channel))
-    }
-}
-
-/// Buffered write transports with [`TRANSPORT_BUFFER_BYTES`].
-struct LargeWriteBuffers;
-
-impl TWriteTransportFactory for LargeWriteBuffers {
-    fn create(&self, channel: Box<dyn std::io::Write + Send>) -> Box<dyn TWriteTransport + Send> {
-        Box::new(TBufferedWriteTransport::with_capacity(TRANSPORT_BUFFER_BYTES, channel))
-    }
-}
 
 const DEFAULT_PING_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -52,8 +33,9 @@ pub const DEFAULT_EXTENSION_VERSION: &str = "1.0";
 /// connection occupies one worker until the peer closes it.
 pub const DEFAULT_LISTENER_THREADS: usize = 10;
 
-/// How long `run()` waits for the listener to bind `<socket>.<uuid>` (vendored patch 5).
-const LISTENER_READY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long shutdown waits for the extension socket's threads (vendored
+/// patch 8); a worker in the middle of an answer finishes it first.
+const LISTENER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest single sleep in the ping loop, so shutdown requests are noticed
 /// promptly even with a long ping interval.
@@ -169,10 +151,12 @@ pub struct Server<P: OsqueryPlugin + Clone + Send + Sync + 'static> {
     // Used to ensure tests wait until the server is actually started
     started: bool,
     shutdown_flag: Arc<AtomicBool>,
-    /// Handle to the listener thread for graceful shutdown
-    listener_thread: Option<thread::JoinHandle<thrift::Result<()>>>,
-    /// Path to the listener socket for wake-up connection on shutdown
+    /// The extension socket's accept loop and workers (vendored patch 8).
+    listener: Option<Listener>,
+    /// Path of the extension socket, once registered.
     listen_path: Option<String>,
+    /// Where streamed answers spill (vendored patch 9).
+    stream: StreamOptions,
     // --- vendored patches (see PATCHES.md) ---
     /// Version / SDK versions sent in `InternalExtensionInfo`.
     version: String,
@@ -220,8 +204,12 @@ impl<P: OsqueryPlugin + Clone + Send + 'static> Server<P> {
             uuid: None,
             started: false,
             shutdown_flag: Arc::new(AtomicBool::new(false)),
-            listener_thread: None,
+            listener: None,
             listen_path: None,
+            stream: StreamOptions {
+                spool_dir: None,
+                memory_limit: crate::rows::DEFAULT_SPOOL_MEMORY_BYTES,
+            },
             version: DEFAULT_EXTENSION_VERSION.to_string(),
             sdk_version: "Unknown".to_string(),
             min_sdk_version: "Unknown".to_string(),
@@ -284,6 +272,21 @@ impl<P: OsqueryPlugin + Clone + Send + 'static> Server<P> {
     /// Values below 1 are raised to 1.
     pub fn with_listener_threads(mut self, threads: usize) -> Self {
         self.listener_threads = threads.max(1);
+        self
+    }
+
+    /// A private directory where a table answer larger than the spool's
+    /// memory limit spills, in an unlinked file (vendored patch 9). Without
+    /// one, streamed answers stay in memory (encoded once, compactly).
+    pub fn with_spool_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.stream.spool_dir = Some(dir.into());
+        self
+    }
+
+    /// Encoded bytes of one answer kept in memory before spilling (default
+    /// [`crate::rows::DEFAULT_SPOOL_MEMORY_BYTES`]).
+    pub fn with_spool_memory_limit(mut self, bytes: usize) -> Self {
+        self.stream.memory_limit = bytes;
         self
     }
 
@@ -405,42 +408,17 @@ impl<P: OsqueryPlugin + Clone + Send + 'static> Server<P> {
         self.cleanup_socket();
     }
 
-    /// Attempt to join the listener thread with a timeout.
-    ///
-    /// The thrift listener has an infinite loop that we cannot control, so we use
-    /// a timed join: repeatedly wake the listener and check if it has exited.
-    /// If it doesn't exit within the timeout, we orphan the thread (it will be
-    /// cleaned up when the process exits).
-    ///
-    /// This is a pragmatic solution per:
-    /// - <https://matklad.github.io/2019/08/23/join-your-threads.html>
-    /// - <https://github.com/rust-lang/rust/issues/26446>
+    /// Stop the extension socket's threads and join them (vendored patch 8:
+    /// upstream could not stop thrift's accept loop and orphaned it).
     fn join_listener_thread(&mut self) {
-        const JOIN_TIMEOUT: Duration = Duration::from_millis(100);
-        const POLL_INTERVAL: Duration = Duration::from_millis(10);
-
-        let Some(thread) = self.listener_thread.take() else {
+        let Some(listener) = self.listener.take() else {
             return;
         };
-
-        log::debug!("Waiting for listener thread to exit");
-        let start = Instant::now();
-
-        while !thread.is_finished() {
-            if start.elapsed() > JOIN_TIMEOUT {
-                log::warn!(
-                    "Listener thread did not exit within {:?}, orphaning (will terminate on process exit)",
-                    JOIN_TIMEOUT
-                );
-                return;
-            }
-            self.wake_listener();
-            thread::sleep(POLL_INTERVAL);
-        }
-
-        // Thread finished, now we can join without blocking
-        if let Err(e) = thread.join() {
-            log::warn!("Listener thread panicked: {e:?}");
+        log::debug!("Stopping the extension socket's threads");
+        if !listener.stop(LISTENER_STOP_TIMEOUT) {
+            log::warn!(
+                "An extension socket thread was still answering after {LISTENER_STOP_TIMEOUT:?}"
+            );
         }
     }
 
@@ -480,76 +458,34 @@ impl<P: OsqueryPlugin + Clone + Send + 'static> Server<P> {
         let listen_path = format!("{}.{}", self.socket_path, self.uuid.unwrap_or(0));
         remove_stale_socket(&listen_path);
 
-        let processor = osquery::ExtensionManagerSyncProcessor::new(Handler::new(
-            &self.plugins,
-            self.shutdown_flag.clone(),
-        )?);
-        let i_tr_fact: Box<dyn TReadTransportFactory + Send> = Box::new(LargeReadBuffers);
-        let i_pr_fact: Box<dyn TInputProtocolFactory + Send> =
-            Box::new(TBinaryInputProtocolFactory::new());
-        let o_tr_fact: Box<dyn TWriteTransportFactory + Send> = Box::new(LargeWriteBuffers);
-        let o_pr_fact: Box<dyn TOutputProtocolFactory + Send> =
-            Box::new(TBinaryOutputProtocolFactory::new());
-
-        let mut server = thrift::server::TServer::new(
-            i_tr_fact,
-            i_pr_fact,
-            o_tr_fact,
-            o_pr_fact,
-            processor,
+        let handler = Handler::new(&self.plugins, self.shutdown_flag.clone())?;
+        // Vendored patches 5 and 8: bind here, so a failed bind (stale file,
+        // path too long, permissions) fails run() instead of leaving the
+        // extension registered and serving nothing.
+        let listener = match Listener::start(
+            &listen_path,
+            handler,
             self.listener_threads,
-        );
-
-        // Store the listen path for wake-up connection on shutdown
-        self.listen_path = Some(listen_path.clone());
-
-        // Spawn the listener in a background thread so we can check shutdown flag
-        // in run_loop(). The thrift listen_uds() blocks forever, so without this
-        // the server cannot gracefully shutdown.
-        let thread_listen_path = listen_path.clone();
-        let listener_thread = thread::spawn(move || {
-            let result = server.listen_uds(thread_listen_path);
-            if let Err(ref e) = result {
-                // Log but don't panic - listener exiting is expected on shutdown
-                log::debug!("Listener thread exited: {e}");
-            }
-            result
-        });
-
-        // Vendored patch 5: upstream never noticed a failed bind (stale file,
-        // path too long, permissions) and stayed registered serving nothing.
-        // Wait until the socket file exists or the listener thread has died.
-        let start = Instant::now();
-        while !Path::new(&listen_path).exists() && !listener_thread.is_finished() {
-            if start.elapsed() > LISTENER_READY_TIMEOUT {
-                log::warn!(
-                    "Listener socket {listen_path} not created after {LISTENER_READY_TIMEOUT:?}"
-                );
-                break;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-        if listener_thread.is_finished() {
-            let cause = match listener_thread.join() {
-                Ok(Err(e)) => describe(&e),
-                Ok(Ok(())) => "listener exited".to_string(),
-                Err(_) => "listener thread panicked".to_string(),
-            };
-            // thrift's ApplicationError drops its message in Display; use User.
-            let err = thrift::Error::User(Box::new(Error::other(format!(
-                "listening on {listen_path}: {cause}"
-            ))));
-            if let Some(uuid) = self.uuid {
-                if let Err(e) = self.client.deregister_extension(uuid) {
-                    log::warn!("Failed to deregister after listener failure: {e}");
+            self.stream.clone(),
+            self.shutdown_flag.clone(),
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                // thrift's ApplicationError drops its message in Display; use User.
+                let err = thrift::Error::User(Box::new(Error::other(format!(
+                    "listening on {listen_path}: {e}"
+                ))));
+                if let Some(uuid) = self.uuid {
+                    if let Err(e) = self.client.deregister_extension(uuid) {
+                        log::warn!("Failed to deregister after listener failure: {e}");
+                    }
                 }
+                self.uuid = None;
+                return Err(err);
             }
-            self.listen_path = None;
-            self.uuid = None;
-            return Err(err);
-        }
-
-        self.listener_thread = Some(listener_thread);
+        };
+        self.listen_path = Some(listen_path.clone());
+        self.listener = Some(listener);
         self.started = true;
         let _ = self.registration.set(Registration {
             uuid: self.uuid.unwrap_or(0),
@@ -583,35 +519,6 @@ impl<P: OsqueryPlugin + Clone + Send + 'static> Server<P> {
     /// Request shutdown by setting the shutdown flag.
     fn request_shutdown(&self) {
         self.shutdown_flag.store(true, Ordering::Release);
-    }
-
-    /// Wake the blocking listener thread by making a dummy connection.
-    ///
-    /// # Why This Workaround Exists
-    ///
-    /// The thrift crate's `TServer::listen_uds()` blocks forever on `accept()` with no
-    /// shutdown mechanism - it only exposes `new()`, `listen()`, and `listen_uds()`.
-    /// See: <https://docs.rs/thrift/latest/thrift/server/struct.TServer.html>
-    ///
-    /// More elegant alternatives and why we can't use them:
-    /// - `shutdown(fd, SHUT_RD)`: Thrift owns the socket, we have no access to the raw FD
-    /// - Async (tokio): Thrift uses a synchronous API
-    /// - Non-blocking + poll: Would require modifying thrift internals
-    /// - `close()` on listener: Doesn't reliably wake threads on Linux
-    ///
-    /// The dummy connection pattern is a documented workaround:
-    /// <https://stackoverflow.com/questions/2486335/wake-up-thread-blocked-on-accept-call>
-    ///
-    /// # How It Works
-    ///
-    /// 1. Shutdown flag is set (by caller)
-    /// 2. We connect to our own socket, which unblocks `accept()`
-    /// 3. The listener thread receives the connection, checks shutdown flag, and exits
-    /// 4. The connection is immediately dropped (never read from)
-    fn wake_listener(&self) {
-        if let Some(ref path) = self.listen_path {
-            let _ = std::os::unix::net::UnixStream::connect(path);
-        }
     }
 
     /// Notify all registered plugins that shutdown is occurring.
@@ -677,13 +584,23 @@ impl<P: OsqueryPlugin + Clone + Send + 'static> Server<P> {
     }
 }
 
-struct Handler<P: OsqueryPlugin + Clone> {
+pub(crate) struct Handler<P: OsqueryPlugin + Clone> {
     registry: HashMap<String, HashMap<String, P>>,
     shutdown_flag: Arc<AtomicBool>,
 }
 
 impl<P: OsqueryPlugin + Clone> Handler<P> {
-    fn new(plugins: &[P], shutdown_flag: Arc<AtomicBool>) -> thrift::Result<Self> {
+    /// The plugin serving `registry`/`item`, or the application error
+    /// upstream answered with.
+    pub(crate) fn plugin(&self, registry: &str, item: &str) -> thrift::Result<&P> {
+        self.registry
+            .get(registry)
+            .ok_or_thrift_err(|| format!("Failed to get registry:{registry} from registries"))?
+            .get(item)
+            .ok_or_thrift_err(|| format!("Failed to item:{item} from registry:{registry}"))
+    }
+
+    pub(crate) fn new(plugins: &[P], shutdown_flag: Arc<AtomicBool>) -> thrift::Result<Self> {
         let mut reg: HashMap<String, HashMap<String, P>> = HashMap::new();
         for var in Registry::VARIANTS {
             reg.insert((*var).to_string(), HashMap::new());
@@ -723,24 +640,7 @@ impl<P: OsqueryPlugin + Clone> osquery::ExtensionSyncHandler for Handler<P> {
         log::trace!("Item: {item}");
         log::trace!("Request: {request:?}");
 
-        let plugin = self
-            .registry
-            .get(registry.as_str())
-            .ok_or_thrift_err(|| {
-                format!(
-                    "Failed to get registry:{} from registries",
-                    registry.as_str()
-                )
-            })?
-            .get(item.as_str())
-            .ok_or_thrift_err(|| {
-                format!(
-                    "Failed to item:{} from registry:{}",
-                    item.as_str(),
-                    registry.as_str()
-                )
-            })?;
-
+        let plugin = self.plugin(&registry, &item)?;
         Ok(plugin.handle_call(request))
     }
 

@@ -83,6 +83,18 @@ impl OsqueryPlugin for Plugin {
         }
     }
 
+    // Vendored patch 9: tables may stream their rows.
+    fn handle_call_streamed(
+        &self,
+        request: &ExtensionPluginRequest,
+        rows: &mut crate::rows::RowWriter,
+    ) -> Option<osquery::ExtensionStatus> {
+        match self {
+            Plugin::Table(t) => t.handle_call_streamed(request, rows),
+            Plugin::Config(_) | Plugin::Logger(_) => None,
+        }
+    }
+
     // Shutdown notifies the plugin to stop.
     fn shutdown(&self) {
         match self {

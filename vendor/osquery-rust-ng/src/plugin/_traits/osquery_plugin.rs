@@ -9,5 +9,15 @@ pub trait OsqueryPlugin: Send + Sync {
         &self,
         request: crate::_osquery::ExtensionPluginRequest,
     ) -> crate::_osquery::ExtensionResponse;
+    /// Answer `call` by writing rows into `rows` instead of building them
+    /// (vendored patch 9): return the status, or `None` to be asked through
+    /// [`OsqueryPlugin::handle_call`] instead (the default).
+    fn handle_call_streamed(
+        &self,
+        _request: &crate::_osquery::ExtensionPluginRequest,
+        _rows: &mut crate::rows::RowWriter,
+    ) -> Option<crate::_osquery::ExtensionStatus> {
+        None
+    }
     fn shutdown(&self);
 }

@@ -9,8 +9,8 @@ pub use query_constraint::QueryConstraints;
 use crate::_osquery::{
     osquery, ExtensionPluginRequest, ExtensionPluginResponse, ExtensionResponse, ExtensionStatus,
 };
-use crate::plugin::ExtensionResponseEnum::SuccessWithId;
 use crate::plugin::_enums::response::ExtensionResponseEnum;
+use crate::plugin::ExtensionResponseEnum::SuccessWithId;
 use crate::plugin::{OsqueryPlugin, Registry};
 use enum_dispatch::enum_dispatch;
 use serde_json::Value;
@@ -110,6 +110,19 @@ impl OsqueryPlugin for TablePlugin {
                 "Invalid table plugin action:{action:?} request:{request:?}"
             ))
             .into(),
+        }
+    }
+
+    fn handle_call_streamed(
+        &self,
+        request: &ExtensionPluginRequest,
+        rows: &mut crate::rows::RowWriter,
+    ) -> Option<ExtensionStatus> {
+        match (self, request.get("action").map(String::as_str)) {
+            (TablePlugin::Readonly(table), Some("generate")) => {
+                table.generate_streamed(request, rows)
+            }
+            _ => None,
         }
     }
 
@@ -287,5 +300,16 @@ pub trait ReadOnlyTable: Send + Sync + 'static {
     fn name(&self) -> String;
     fn columns(&self) -> Vec<ColumnDef>;
     fn generate(&self, req: crate::ExtensionPluginRequest) -> crate::ExtensionResponse;
+    /// Answer `generate` by writing each row into `rows` as it is produced,
+    /// so the answer is never held as maps (vendored patch 9). Return the
+    /// status (rows are dropped when it is not 0), or `None` (the default)
+    /// to be answered by [`ReadOnlyTable::generate`].
+    fn generate_streamed(
+        &self,
+        _req: &crate::ExtensionPluginRequest,
+        _rows: &mut crate::rows::RowWriter,
+    ) -> Option<crate::ExtensionStatus> {
+        None
+    }
     fn shutdown(&self);
 }
