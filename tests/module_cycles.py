@@ -30,15 +30,21 @@ CRATES = {
     "extension": ("extension/src", "main.rs"),
 }
 
-# Modules whose files other branches still change: cycles that need one of
-# them are listed but do not fail the check. Empty this list once that work
-# is merged, so every cycle fails.
+# Modules whose files other work was still changing when the module layout
+# was redone (an entry covers its submodules too): a cycle that needs one of
+# them is listed but does not fail the check. Today that is the cycle among
+# classify, model, procs, redact, tree_secrets and tuning; empty this list
+# once it is broken, so every cycle fails.
 OWNED_ELSEWHERE = {
     "tables": {"classify", "procs", "material", "es", "security_cli", "redact", "tuning"},
-    "extension": {"ext", "ext::config", "ext::forward", "ext::ingest", "ext::logger",
-                  "ext::sources", "ext::status", "ext::tables"},
+    "extension": {"ext"},
     "sentinel": set(),
 }
+
+
+def is_owned(module, owned):
+    return any(module == o or module.startswith(o + "::") for o in owned)
+
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 USE_RE = re.compile(r"\buse\s+([^;]*);", re.S)
@@ -231,14 +237,15 @@ def check(names, crates=None, owned_elsewhere=None, root=ROOT):
             members = set(comp)
             edges = sorted(f"{a} -> {b}" for a in comp for b in graph[a] if b in members)
             # Does a cycle remain without the modules other branches own?
-            rest = {a: {b for b in graph[a] if b in members and b not in owned}
-                    for a in comp if a not in owned}
+            rest = {a: {b for b in graph[a] if b in members and not is_owned(b, owned)}
+                    for a in comp if not is_owned(a, owned)}
             if strongly_connected(rest):
                 crate_failed = failed = True
                 print(f"{name}: MODULE CYCLE {{{', '.join(comp)}}}: " + "; ".join(edges))
             else:
                 print(f"{name}: known cycle through modules another branch still changes "
-                      f"({', '.join(sorted(members & owned))}), reported only: " + "; ".join(edges))
+                      f"({', '.join(m for m in comp if is_owned(m, owned))}), reported only: "
+                      + "; ".join(edges))
         if not crate_failed:
             print(f"{name}: {len(mods)} modules, no module cycle outside files owned elsewhere")
     return failed
