@@ -205,13 +205,6 @@ pub use predicate::{
 pub use record::{looks_like_unified_log, parse_record, LogRecord};
 pub use row::{LineContext, MESSAGE_MAX};
 
-/// Parse a unified-log timestamp (`2026-10-04 17:50:33.803491+0200`) into
-/// unix seconds (fractions dropped). The offset is required: the local time
-/// of an unknown zone cannot be placed. See [`crate::timestamp`].
-pub fn parse_log_timestamp(s: &str) -> Option<i64> {
-    crate::timestamp::parse_timestamp(s, crate::timestamp::MissingOffset::Reject)
-}
-
 use crate::counters::ScanStats;
 use crate::keychain_prompts::{max_severity, Observation, PromptTracker};
 use crate::log_pattern::{match_text, wildcard_needle, Compiled, UnifiedLogPattern, Where};
@@ -221,6 +214,13 @@ use crate::tuning::Tuning;
 use aho_corasick::AhoCorasick;
 use row::build_row;
 use std::borrow::Cow;
+
+/// Parse a unified-log timestamp (`2026-10-04 17:50:33.803491+0200`) into
+/// unix seconds (fractions dropped). The offset is required: the local time
+/// of an unknown zone cannot be placed. See [`crate::timestamp`].
+pub fn parse_log_timestamp(s: &str) -> Option<i64> {
+    crate::timestamp::parse_timestamp(s, crate::timestamp::MissingOffset::Reject)
+}
 
 /// Turns unified-log records into rows.
 #[derive(Debug, Default)]
