@@ -22,6 +22,13 @@ stage "install: npm packages for KQL validation (tests/kql, pinned lockfile)"
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 
+stage "workspace: every crate inherits the true minimum rust-version (clippy's MSRV lints read it)"
+python3 tests/workspace_checks.py
+
+stage "module cycles (from crate:: and super:: paths, every crate)"
+python3 tests/module_cycles.py --self-test
+python3 tests/module_cycles.py
+
 stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 

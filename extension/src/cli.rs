@@ -24,12 +24,12 @@ pub struct TuningArgs {
 }
 
 impl TuningArgs {
-    pub fn load(&self) -> Result<Tuning, String> {
+    pub fn load(&self) -> anyhow::Result<Tuning> {
         if self.no_tuning {
             return Ok(Tuning::none());
         }
         match &self.tuning {
-            Some(p) => Tuning::from_file(p).map_err(|e| e.to_string()),
+            Some(p) => Ok(Tuning::from_file(p)?),
             None => Ok(Tuning::builtin()),
         }
     }
@@ -60,12 +60,12 @@ pub struct InputArgs {
 
 /// `--max-line`: 0 (or any cap below one real record) would skip every
 /// line and report a clean "0 rows".
-fn parse_max_line(s: &str) -> Result<usize, String> {
+fn parse_max_line(s: &str) -> anyhow::Result<usize> {
     let n: usize = s
         .parse()
-        .map_err(|_| format!("`{s}` is not a number of bytes"))?;
+        .map_err(|_| anyhow::anyhow!("`{s}` is not a number of bytes"))?;
     if n < MIN_MAX_LINE {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{n} would skip every record (an eslogger line is a few KB); use at least {MIN_MAX_LINE}"
         ));
     }
@@ -83,7 +83,7 @@ pub struct Scanned {
 }
 
 /// Scan every input in order with one scanner, collecting the rows.
-pub fn scan_inputs(args: &InputArgs) -> Result<Scanned, String> {
+pub fn scan_inputs(args: &InputArgs) -> anyhow::Result<Scanned> {
     let mut rows = Vec::new();
     let (per_input, total, updates) = scan_inputs_into(args, &mut |r| {
         rows.push(r);
@@ -108,8 +108,8 @@ type ScanResult = (Vec<SourceStatus>, ScanStats, Vec<CorrelationUpdate>);
 /// `correlation_id`: the returned updates say which (by `eid`).
 pub fn scan_inputs_into(
     args: &InputArgs,
-    sink: &mut dyn FnMut(KeychainAccess) -> Result<(), String>,
-) -> Result<ScanResult, String> {
+    sink: &mut dyn FnMut(KeychainAccess) -> anyhow::Result<()>,
+) -> anyhow::Result<ScanResult> {
     let tuning = args.tuning.load()?;
     let mut scanner = Scanner::new(ScanOptions {
         max_line: args.max_line,
@@ -139,15 +139,15 @@ pub fn scan_inputs_into(
             (Box::new(io::stdin()), None)
         } else {
             let f = std::fs::File::open(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             let size = f.metadata().ok().map(|m| m.len());
             (Box::new(f), size)
         };
         opened.push((path.clone(), canonical_input(path)));
         let (reader, shape) = keychain_access_tables::input::open_capture(raw)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         if let Some(e) = shape.unreadable() {
-            return Err(format!("{}: {e}", path.display()));
+            return Err(anyhow::anyhow!("{}: {e}", path.display()));
         }
         // Progress is by bytes of the file; a decompressed stream has more.
         let mut progress = Progress::new(path, size.filter(|_| !shape.gzip));
@@ -170,12 +170,12 @@ pub fn scan_inputs_into(
                 progress.tick(offset);
                 Ok(())
             })
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         progress.done();
         let after = scanner.finish_stats();
         let stats = after.since(&before);
         if let Some(e) = shape.explain_nothing_read(&stats) {
-            return Err(format!("{}: {e}", path.display()));
+            return Err(anyhow::anyhow!("{}: {e}", path.display()));
         }
         if stats.lines_read == 0 {
             let name = if path == Path::new("-") {
@@ -270,7 +270,7 @@ pub fn run_scan(
     format: Format,
     all_columns: bool,
     no_truncate: bool,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     if format == Format::Table {
         // A terminal table needs every row for its column widths.
         return run_scan_table(args, all_columns, no_truncate);
@@ -282,12 +282,14 @@ pub fn run_scan(
     // it is read back through its handle, and whatever ends the process (a
     // signal, a crash) leaves no copy of the rows on disk.
     let columns: Vec<String> = COLUMNS.iter().map(|c| c.name.to_string()).collect();
-    let mut spool = tempfile::tempfile().map_err(|e| format!("creating spool file: {e}"))?;
+    let mut spool =
+        tempfile::tempfile().map_err(|e| anyhow::anyhow!("creating spool file: {e}"))?;
     let mut w = io::BufWriter::new(&mut spool);
     let (_, total, updates) = scan_inputs_into(args, &mut |r| {
-        output::write_jsonl_row(&mut w, &columns, &r.values()).map_err(|e| format!("spool: {e}"))
+        output::write_jsonl_row(&mut w, &columns, &r.values())
+            .map_err(|e| anyhow::anyhow!("spool: {e}"))
     })?;
-    w.flush().map_err(|e| format!("spool: {e}"))?;
+    w.flush().map_err(|e| anyhow::anyhow!("spool: {e}"))?;
     drop(w);
     let linked: HashMap<&str, &str> = updates
         .iter()
@@ -301,17 +303,17 @@ pub fn run_scan(
     }
     {
         use std::io::Seek;
-        spool.rewind().map_err(|e| format!("spool: {e}"))?;
+        spool.rewind().map_err(|e| anyhow::anyhow!("spool: {e}"))?;
     }
     let reader = BufReader::new(spool);
     for line in reader.lines() {
-        let line = line.map_err(|e| format!("spool: {e}"))?;
+        let line = line.map_err(|e| anyhow::anyhow!("spool: {e}"))?;
         if format == Format::Jsonl && linked.is_empty() {
             writeln!(out, "{line}").map_err(werr)?;
             continue;
         }
         let mut obj: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&line).map_err(|e| format!("spool: {e}"))?;
+            serde_json::from_str(&line).map_err(|e| anyhow::anyhow!("spool: {e}"))?;
         if let Some(c) = obj
             .get("eid")
             .and_then(|e| e.as_str())
@@ -340,7 +342,7 @@ pub fn run_scan(
     Ok(())
 }
 
-fn run_scan_table(args: &InputArgs, all_columns: bool, no_truncate: bool) -> Result<(), String> {
+fn run_scan_table(args: &InputArgs, all_columns: bool, no_truncate: bool) -> anyhow::Result<()> {
     let scanned = scan_inputs(args)?;
     let cols: Vec<&str> = if all_columns {
         COLUMNS.iter().map(|c| c.name).collect()
@@ -375,31 +377,33 @@ fn run_scan_table(args: &InputArgs, all_columns: bool, no_truncate: bool) -> Res
 
 /// An in-memory database holding the scanned rows as `keychain_access_events`
 /// and the per-input health rows as `keychain_access_status`.
-pub fn load_database(scanned: &Scanned) -> Result<Store, String> {
-    let mut store = Store::open_in_memory().map_err(|e| e.to_string())?;
-    store
-        .insert(&scanned.rows, None)
-        .map_err(|e| e.to_string())?;
+pub fn load_database(scanned: &Scanned) -> anyhow::Result<Store> {
+    let mut store = Store::open_in_memory()?;
+    store.insert(&scanned.rows, None)?;
     let conn = store.connection();
-    conn.execute(&status::sqlite_create_status_table(), [])
-        .map_err(|e| e.to_string())?;
-    status::insert_status(conn, &scanned.per_input).map_err(|e| e.to_string())?;
+    conn.execute(&status::sqlite_create_status_table(), [])?;
+    status::insert_status(conn, &scanned.per_input)?;
     Ok(store)
 }
 
 /// Run one SQL statement and collect its result. The connection must be
 /// sealed ([`crate::sql_guard::seal`]): only read-only statements run.
-pub fn run_sql(conn: &rusqlite::Connection, sql: &str) -> Result<ResultSet, String> {
-    let mut stmt = crate::sql_guard::prepare(conn, sql).map_err(|e| e.to_string())?;
+pub fn run_sql(conn: &rusqlite::Connection, sql: &str) -> anyhow::Result<ResultSet> {
+    let mut stmt = crate::sql_guard::prepare(conn, sql)?;
     let columns: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
     let n = columns.len();
     let mut rows = Vec::new();
-    let mut q = stmt.query([]).map_err(|e| format!("SQL error: {e}"))?;
-    while let Some(r) = q.next().map_err(|e| format!("SQL error: {e}"))? {
+    let mut q = stmt
+        .query([])
+        .map_err(|e| anyhow::anyhow!("SQL error: {e}"))?;
+    while let Some(r) = q.next().map_err(|e| anyhow::anyhow!("SQL error: {e}"))? {
         let mut vals = Vec::with_capacity(n);
         for i in 0..n {
             use rusqlite::types::ValueRef;
-            let v = match r.get_ref(i).map_err(|e| format!("SQL error: {e}"))? {
+            let v = match r
+                .get_ref(i)
+                .map_err(|e| anyhow::anyhow!("SQL error: {e}"))?
+            {
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(i) => Value::Int(i),
                 ValueRef::Real(f) => Value::Text(f.to_string()),
@@ -418,7 +422,7 @@ pub fn run_query(
     format: Format,
     no_truncate: bool,
     sql: &str,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let scanned = scan_inputs(args)?;
     let mut store = load_database(&scanned)?;
     crate::sql_guard::seal(store.connection_mut())?;
@@ -446,7 +450,7 @@ pub enum SchemaFormat {
     Sql,
 }
 
-pub fn run_schema(format: SchemaFormat) -> Result<(), String> {
+pub fn run_schema(format: SchemaFormat) -> anyhow::Result<()> {
     let text = match format {
         SchemaFormat::Markdown => schema::markdown_table(),
         SchemaFormat::Json => schema::schema_json(),
@@ -457,19 +461,31 @@ pub fn run_schema(format: SchemaFormat) -> Result<(), String> {
 
 /// The error `main` turns into a quiet exit 0: the reader of our output
 /// went away (`keychain-access scan ... | head`), as Unix filters do.
-pub const BROKEN_PIPE: &str = "output closed by its reader (broken pipe)";
+#[derive(Debug, thiserror::Error)]
+#[error("output closed by its reader (broken pipe)")]
+pub struct BrokenPipe;
+
+/// The error of a command whose module still reports errors as text
+/// (extension mode, `forward`, `selftest`): a broken pipe stays recognisable.
+pub fn from_message(message: String) -> anyhow::Error {
+    if message == BrokenPipe.to_string() {
+        anyhow::Error::new(BrokenPipe)
+    } else {
+        anyhow::Error::msg(message)
+    }
+}
 
 /// An output write error as the CLI reports it.
-pub fn write_error(e: io::Error) -> String {
+pub fn write_error(e: io::Error) -> anyhow::Error {
     if e.kind() == io::ErrorKind::BrokenPipe {
-        BROKEN_PIPE.to_string()
+        anyhow::Error::new(BrokenPipe)
     } else {
-        format!("writing output: {e}")
+        anyhow::anyhow!("writing output: {e}")
     }
 }
 
 /// Write text to stdout (print! panics when the reader has gone away).
-pub fn print_stdout(text: &str) -> Result<(), String> {
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(write_error)?;
     out.flush().map_err(write_error)

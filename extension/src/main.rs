@@ -12,6 +12,7 @@ mod ext;
 mod logging;
 mod output;
 mod pack;
+mod result_set;
 mod selftest;
 mod sql_guard;
 mod table;
@@ -130,8 +131,8 @@ fn main() -> ExitCode {
         }) => cli::run_query(&input, format, no_truncate, &sql),
         Some(Cmd::Schema { format }) => cli::run_schema(format),
         Some(Cmd::Pack(p)) => pack::run(p),
-        Some(Cmd::Forward(f)) => ext::forward::run(f),
-        Some(Cmd::Selftest(a)) => selftest::run(a),
+        Some(Cmd::Forward(f)) => ext::forward::run(f).map_err(cli::from_message),
+        Some(Cmd::Selftest(a)) => selftest::run(a).map_err(cli::from_message),
         None => match cli.socket {
             Some(socket) => ext::run(ext::ExtensionArgs {
                 socket,
@@ -139,7 +140,8 @@ fn main() -> ExitCode {
                 interval: cli.interval,
                 config: cli.config,
                 inputs: cli.inputs,
-            }),
+            })
+            .map_err(cli::from_message),
             None if !cli.inputs.is_empty() || cli.config.is_some() => {
                 // Extension options without the socket: say what is missing
                 // rather than print the whole help.
@@ -165,12 +167,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `keychain-access scan ... | head`: the reader has what it wanted.
-        Err(e) if e == cli::BROKEN_PIPE => ExitCode::SUCCESS,
+        Err(e) if e.is::<cli::BrokenPipe>() => ExitCode::SUCCESS,
         Err(e) => {
             // An error may quote an answer from a server: scrub it as a log record.
             eprintln!(
                 "keychain-access: error: {}",
-                keychain_access_sentinel::secrets::scrub(&e)
+                keychain_access_sentinel::secrets::scrub(&format!("{e:#}"))
             );
             ExitCode::from(1)
         }

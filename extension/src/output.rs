@@ -9,6 +9,8 @@ use keychain_access_tables::schema::Value;
 use keychain_access_tables::text::display_safe;
 use std::io::{self, Write};
 
+pub use crate::result_set::ResultSet;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// One JSON object per row; keys are column names, integers are numbers.
@@ -17,12 +19,6 @@ pub enum Format {
     Table,
     /// RFC 4180 CSV with a header row.
     Csv,
-}
-
-/// A result set: column names and rows of values.
-pub struct ResultSet {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
 }
 
 pub fn write(out: &mut dyn Write, format: Format, rs: &ResultSet) -> io::Result<()> {

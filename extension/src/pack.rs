@@ -61,7 +61,7 @@ pub enum PackCmd {
     },
 }
 
-pub fn run(cmd: PackCmd) -> Result<(), String> {
+pub fn run(cmd: PackCmd) -> anyhow::Result<()> {
     match cmd {
         PackCmd::Run {
             pack,
@@ -76,8 +76,8 @@ pub fn run(cmd: PackCmd) -> Result<(), String> {
     }
 }
 
-fn load(pack: &Path) -> Result<model::Pack, String> {
-    model::load_pack(pack).map_err(|diags| report(&diags))
+fn load(pack: &Path) -> anyhow::Result<model::Pack> {
+    model::load_pack(pack).map_err(|diags| anyhow::Error::msg(report(&diags)))
 }
 
 /// Print problems on stderr; the summary becomes the error.
@@ -103,7 +103,7 @@ fn cmd_run(
     decorations: Option<String>,
     now: Option<i64>,
     pack_name: Option<String>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let mut pack = load(pack_path)?;
     if let Some(n) = pack_name {
         pack.name = n;
@@ -131,7 +131,7 @@ fn cmd_run(
         crate::cli::summary(&scanned.total, input.inputs.len())
     );
     if failed > 0 {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{failed} query(ies) of {} failed",
             pack_path.display()
         ));
@@ -139,7 +139,7 @@ fn cmd_run(
     Ok(())
 }
 
-fn cmd_check(files: &[PathBuf]) -> Result<(), String> {
+fn cmd_check(files: &[PathBuf]) -> anyhow::Result<()> {
     let mut c = check::Checker::new()?;
     for f in files {
         c.check_file(f);
@@ -149,7 +149,7 @@ fn cmd_check(files: &[PathBuf]) -> Result<(), String> {
         eprintln!("skipped {}: {why}", p.display());
     }
     if !c.diags.is_empty() {
-        return Err(report(&c.diags));
+        return Err(anyhow::Error::msg(report(&c.diags)));
     }
     let skipped = match c.skipped.len() {
         0 => String::new(),
@@ -161,7 +161,7 @@ fn cmd_check(files: &[PathBuf]) -> Result<(), String> {
     ))
 }
 
-fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Result<(), String> {
+fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> anyhow::Result<()> {
     // Never export a broken pack.
     let mut c = check::Checker::new()?;
     c.check_file(pack_path);
@@ -170,7 +170,7 @@ fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Resul
         c.check_file(&policies_path);
     }
     if !c.diags.is_empty() {
-        return Err(report(&c.diags));
+        return Err(anyhow::Error::msg(report(&c.diags)));
     }
     let fallback_path = export::fallback_path(pack_path);
     let has_fallback = fallback_path.is_file();
@@ -178,7 +178,7 @@ fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Resul
         let mut c = check::Checker::new()?;
         c.check_file(&fallback_path);
         if !c.diags.is_empty() {
-            return Err(report(&c.diags));
+            return Err(anyhow::Error::msg(report(&c.diags)));
         }
     }
     let pack = load(pack_path)?;
@@ -187,7 +187,7 @@ fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Resul
     } else {
         None
     };
-    let policies = export::load_policies(&policies_path).map_err(|d| d.to_string())?;
+    let policies = export::load_policies(&policies_path).map_err(|d| anyhow::anyhow!("{d}"))?;
     let files = export::render(&pack, &policies, fallback.as_ref())?;
     let out = out.unwrap_or_else(|| {
         pack_path
@@ -211,7 +211,10 @@ fn cmd_export(pack_path: &Path, out: Option<PathBuf>, check_only: bool) -> Resul
                     pack_path.display()
                 );
             }
-            return Err(format!("{} generated file(s) out of date", drift.len()));
+            return Err(anyhow::anyhow!(
+                "{} generated file(s) out of date",
+                drift.len()
+            ));
         }
         return crate::cli::print_stdout(&format!(
             "ok: {} generated file(s) up to date\n",

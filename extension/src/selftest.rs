@@ -591,7 +591,8 @@ pub fn run(args: SelftestArgs) -> Result<(), String> {
     crate::cli::print_stdout(&format!(
         "keychain-access selftest: run {nonce} (pid {})\n",
         reg.pid
-    ))?;
+    ))
+    .map_err(|e| e.to_string())?;
     // Let the extension see the registration before the first behaviour.
     std::thread::sleep(RELOAD_EVERY + Duration::from_millis(200));
     // 2. The throwaway keychain and its item, with random secrets.
@@ -690,11 +691,11 @@ pub fn run(args: SelftestArgs) -> Result<(), String> {
     // 5. Report; the cleanup guard removes the keychain, copy and registration.
     let (text, ok) = report(&results, deadline);
     drop(cleanup);
-    crate::cli::print_stdout(&text)?;
+    crate::cli::print_stdout(&text).map_err(|e| e.to_string())?;
     if ok {
         crate::cli::print_stdout(&format!(
             "keychain-access selftest: every behaviour raised an alert row (marked with run {nonce})\n"
-        ))
+        )).map_err(|e| e.to_string())
     } else {
         Err(format!(
             "selftest: {} of {} behaviour(s) did not raise an alert row",

@@ -39,7 +39,7 @@ thread_local! {
 
 /// Install the authorizer on `conn`. Call it once the database is loaded:
 /// from then on nothing can change it or reach a file through it.
-pub fn seal(conn: &mut Connection) -> Result<(), String> {
+pub fn seal(conn: &mut Connection) -> anyhow::Result<()> {
     conn.authorizer(Some(|ctx: AuthContext<'_>| match decide(&ctx.action) {
         Ok(()) => Authorization::Allow,
         Err(why) => {
@@ -51,7 +51,7 @@ pub fn seal(conn: &mut Connection) -> Result<(), String> {
             Authorization::Deny
         }
     }))
-    .map_err(|e| format!("installing the SQL authorizer: {e}"))
+    .map_err(|e| anyhow::anyhow!("installing the SQL authorizer: {e}"))
 }
 
 /// The policy: `Err(reason)` for what is refused.
@@ -168,6 +168,8 @@ impl std::fmt::Display for Refusal {
         }
     }
 }
+
+impl std::error::Error for Refusal {}
 
 #[cfg(test)]
 mod tests {

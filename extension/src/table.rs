@@ -17,7 +17,7 @@
 //! Integer `time` and `*_time` columns show as UTC dates here only: jsonl
 //! and CSV keep Unix seconds, which is what tools read.
 
-use crate::output::ResultSet;
+use crate::result_set::ResultSet;
 use keychain_access_tables::schema::Value;
 use keychain_access_tables::text::display_safe;
 use std::io::{self, Write};

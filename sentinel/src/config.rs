@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::filter::NameFilter;
-use crate::queue::QueueLimits;
+use crate::limits::{QueueLimits, API_MAX_BODY};
 use crate::Error;
 
 /// The OAuth2 scope for the Logs Ingestion API in Azure's public cloud
@@ -16,9 +16,6 @@ use crate::Error;
 /// for sovereign clouds; set `scope`).
 pub const DEFAULT_SCOPE: &str = "https://monitor.azure.com/.default";
 
-/// Azure's limit for one Logs Ingestion API call is 1 MB; a batch's JSON
-/// array is kept at or under this many bytes before compression.
-pub(crate) const API_MAX_BODY: usize = 1_000_000;
 const MIN_BATCH: usize = 256;
 
 /// Delivery settings: the `sentinel` section of the extension's JSON config,

@@ -106,9 +106,11 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod counters;
 mod filter;
 mod forward;
 mod http;
+mod limits;
 mod queue;
 pub mod secrets;
 mod shipper;
@@ -118,7 +120,8 @@ mod stats;
 pub use config::{SentinelConfig, DEFAULT_SCOPE};
 pub use filter::NameFilter;
 pub use forward::{forward, STATS_LOG_TARGET};
-pub use queue::{FileCursor, Offer, Queue, QueueLimits};
+pub use limits::QueueLimits;
+pub use queue::{FileCursor, Offer, Queue};
 pub use shipper::Shipper;
 pub use sink::{SentinelLogger, SentinelSink};
 pub use stats::Stats;

@@ -18,35 +18,12 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::filter::NameFilter;
+use crate::counters::{Counters, ShipState};
+use crate::limits::QueueLimits;
 use crate::stats::Stats;
 use crate::{unix_now, Error};
 
 const SCHEMA_VERSION: i64 = 1;
-
-/// Queue bounds and intake rules (see [`SentinelConfig::queue_limits`](crate::SentinelConfig::queue_limits)).
-#[derive(Debug, Clone)]
-pub struct QueueLimits {
-    /// At most this many lines queued; at the bound the newest is refused.
-    pub max_rows: u64,
-    /// At most this many bytes of line text queued.
-    pub max_bytes: u64,
-    /// A longer line is refused (`dropped_too_large`): it could never fit a batch.
-    pub max_line_bytes: usize,
-    /// Which result names are kept.
-    pub filter: NameFilter,
-}
-
-impl Default for QueueLimits {
-    fn default() -> Self {
-        QueueLimits {
-            max_rows: 100_000,
-            max_bytes: 100_000_000,
-            max_line_bytes: crate::config::API_MAX_BODY - 2,
-            filter: NameFilter::default(),
-        }
-    }
-}
 
 /// What happened to one offered line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,67 +58,6 @@ pub struct FileCursor {
     pub ino: u64,
     /// Offset just after the last line committed to the queue.
     pub offset: u64,
-}
-
-/// Persisted counters (names are the `counters` table keys and the [`Stats`] fields).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Counters {
-    pub accepted: u64,
-    pub delivered: u64,
-    pub dropped_at_bound: u64,
-    pub dropped_too_large: u64,
-    pub dropped_invalid: u64,
-    pub filtered: u64,
-    pub requests: u64,
-    pub throttled: u64,
-    pub server_errors: u64,
-    pub network_errors: u64,
-    pub client_errors: u64,
-    pub splits: u64,
-    pub token_requests: u64,
-    pub token_failures: u64,
-}
-
-macro_rules! counter_names {
-    ($($f:ident),*) => {
-        impl Counters {
-            fn pairs(&self) -> Vec<(&'static str, u64)> {
-                vec![$((stringify!($f), self.$f)),*]
-            }
-            fn set(&mut self, name: &str, v: u64) {
-                match name { $(stringify!($f) => self.$f = v,)* _ => {} }
-            }
-        }
-    };
-}
-counter_names!(
-    accepted,
-    delivered,
-    dropped_at_bound,
-    dropped_too_large,
-    dropped_invalid,
-    filtered,
-    requests,
-    throttled,
-    server_errors,
-    network_errors,
-    client_errors,
-    splits,
-    token_requests,
-    token_failures
-);
-
-/// The shipper's last outcome, persisted so a restart still shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ShipState {
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    pub last_error_unix: Option<i64>,
-    pub last_success_unix: Option<i64>,
-    pub consecutive_failures: u64,
-    pub retry_at_unix: Option<i64>,
-    /// `running`, `backoff` (transient trouble) or `failed` (needs a person).
-    pub state: Option<String>,
 }
 
 struct Inner {
@@ -832,6 +748,7 @@ fn save_state(conn: &Connection, old: &ShipState, new: &ShipState) -> rusqlite::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::NameFilter;
     use std::os::unix::fs::PermissionsExt;
     use std::sync::atomic::AtomicUsize;
 

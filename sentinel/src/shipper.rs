@@ -1,5 +1,5 @@
 //! The delivery loop: queue → JSON array → gzip → POST, with the status
-//! handling of the issue (413 split, 429 Retry-After, 5xx/network backoff
+//! handling Azure's Logs Ingestion API calls for (413 split, 429 Retry-After, 5xx/network backoff
 //! with jitter, 400/401/403 surfaced and retried slowly).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -168,7 +168,7 @@ impl Shipper {
         state: &str,
         status: Option<u16>,
         msg: String,
-        count: impl FnOnce(&mut crate::queue::Counters),
+        count: impl FnOnce(&mut crate::counters::Counters),
     ) -> Result<(), Error> {
         self.queue.record(|c, s| {
             count(c);

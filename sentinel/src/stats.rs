@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::queue::{Counters, ShipState};
+use crate::counters::{Counters, ShipState};
 
 /// Everything the queue and shipper know, as one snapshot. All counters are
 /// totals since the queue file was created (they survive restarts).

@@ -44,7 +44,7 @@
 //! [`ACTIVITY_REPEAT_SECS`]; repeats are counted, not rowed.
 
 use crate::procs::Signer;
-use crate::tuning::wildcard;
+use crate::wildcard::wildcard;
 use std::collections::{HashMap, VecDeque};
 
 /// Item descriptions that guard other software's secrets.

@@ -3,12 +3,26 @@
 //!
 //! It turns Apple Endpoint Security events (as `eslogger` prints them) and
 //! unified-log NDJSON into rows describing macOS Keychain credential access
-//! (MITRE ATT&CK T1555.001). Data flows one way:
-//! source ([`scan::LineReader`]) -> parse ([`es`], [`unified_log`]) ->
-//! normalise ([`procs`], [`redact`], [`text`]) -> classify ([`classify`],
-//! [`security_cli`], [`material`], [`model`], [`tuning`]) -> correlate ([`correlate`])
-//! -> store ([`store`]) ->
-//! table/CLI ([`constraints`], [`schema`]).
+//! (MITRE ATT&CK T1555.001). Data flows one way, and modules depend only
+//! on the stages below them (no module cycle; `tests/module_cycles.py`
+//! checks it):
+//!
+//! * source: [`input`] (plain or gzip captures), [`scan`] (bounded lines,
+//!   byte prefilter, the [`scan::Scanner`] that drives the stages below);
+//! * parse: [`es`] (eslogger JSON), [`unified_log`] (unified-log NDJSON:
+//!   record, relevance, patterns, rows);
+//! * normalise: [`procs`] (process cache and ancestry), [`redact`],
+//!   [`inline_code`], [`tree_secrets`], [`text`], [`timestamp`] (the one
+//!   timestamp parser);
+//! * classify: [`classify`], [`security_cli`], [`material`], [`model`],
+//!   [`keychain_prompts`], with [`tuning`] (allowlist rules),
+//!   [`log_pattern`] (unified-log patterns and their matcher) and
+//!   [`wildcard`] (the one wildcard matcher) below them;
+//! * correlate: [`correlate`];
+//! * store: [`store`] (the SQLite buffer), [`state_file`];
+//! * table: [`schema`] (the columns, declared once), [`constraints`],
+//!   [`status`] (the health table), fed by [`counters`] (every count a
+//!   scan keeps) and [`own_procs`].
 //!
 //! The crate has no osquery dependency: the `keychain-access` binary wraps it.
 
@@ -17,10 +31,12 @@
 pub mod classify;
 pub mod constraints;
 pub mod correlate;
+pub mod counters;
 pub mod es;
 pub mod inline_code;
 pub mod input;
 pub mod keychain_prompts;
+pub mod log_pattern;
 pub mod material;
 pub mod model;
 pub mod own_procs;
@@ -33,9 +49,11 @@ pub mod state_file;
 pub mod status;
 pub mod store;
 pub mod text;
+pub mod timestamp;
 pub mod tree_secrets;
 pub mod tuning;
 pub mod unified_log;
+pub mod wildcard;
 
 pub use scan::{ScanOptions, ScanStats, Scanner};
 pub use schema::{KeychainAccess, COLUMNS};

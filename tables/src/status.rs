@@ -9,34 +9,56 @@ use crate::schema::{Column, ColumnType, Value};
 /// The health table's name.
 pub const STATUS_TABLE: &str = "keychain_access_status";
 
+/// Each column is declared once with its type, its description and how its
+/// value is read from a [`SourceStatus`] (`|row| expr`), so the column list
+/// and the values cannot drift apart: reordering lines reorders both, and a
+/// new counter is one more line.
 macro_rules! status_columns {
-    ($( $name:ident : $kind:ident = $desc:literal ),+ $(,)?) => {
+    ($( $name:ident : $kind:ident = $desc:literal => |$row:ident| $value:expr ),+ $(,)?) => {
         /// Columns of `keychain_access_status`.
         pub const STATUS_COLUMNS: &[Column] = &[
             $( Column { name: stringify!($name), kind: ColumnType::$kind, description: $desc }, )+
         ];
+
+        impl SourceStatus {
+            /// Values in [`STATUS_COLUMNS`] order.
+            pub fn values(&self) -> Vec<Value> {
+                vec![ $( { let $row = self; $value }, )+ ]
+            }
+        }
     };
 }
 
 status_columns! {
-    source: Text = "Source name: `eslogger`, `log_stream`, `file:<path>`, `sentinel`.",
-    kind: Text = "`command`, `file` or `delivery`.",
-    state: Text = "`running`, `starting`, `backoff`, `stopped`, `failed`, `done`, `not_permitted`, `unconfigured`.",
-    lines_read: BigInt = "Lines read from the source.",
-    rows_stored: BigInt = "Rows the source produced and the buffer stored.",
-    alerts: BigInt = "Rows that meet the alert rule.",
-    malformed: BigInt = "Malformed lines skipped (bad JSON, wrong types, invalid records).",
-    unknown_types: BigInt = "Well-formed events of types the classifier does not handle.",
-    oversize: BigInt = "Lines longer than the line cap, skipped.",
-    es_drops: BigInt = "Events Endpoint Security dropped (gaps in global_seq_num).",
-    restarts: BigInt = "Times the source command was restarted.",
-    cache_evictions: BigInt = "Process-cache evictions (bounded cache at capacity).",
-    secrets_scrubbed: BigInt = "Words scrubbed from cmdline, parent_cmdline, message or reason because they are secrets known in the row's process tree.",
-    last_event_time: BigInt = "Unix time of the newest row from this source.",
-    last_error: Text = "The last error, in words a person can act on.",
-    buffer_rows: BigInt = "Rows in the buffer now.",
-    buffer_bytes: BigInt = "Size of the buffer database in bytes.",
-    bound_hits: Text = "Resource bounds hit so far (JSON object of counters).",
+    source: Text = "Source name: `eslogger`, `log_stream`, `file:<path>`, `sentinel`."
+        => |r| Value::Text(r.source.clone()),
+    kind: Text = "`command`, `file` or `delivery`." => |r| Value::Text(r.kind.clone()),
+    state: Text = "`running`, `starting`, `backoff`, `stopped`, `failed`, `done`, `not_permitted`, `unconfigured`."
+        => |r| Value::Text(r.state.clone()),
+    lines_read: BigInt = "Lines read from the source." => |r| int(r.stats.lines_read),
+    rows_stored: BigInt = "Rows the source produced and the buffer stored." => |r| int(r.rows_stored),
+    alerts: BigInt = "Rows that meet the alert rule." => |r| int(r.stats.alerts),
+    malformed: BigInt = "Malformed lines skipped (bad JSON, wrong types, invalid records)."
+        => |r| int(r.stats.malformed),
+    unknown_types: BigInt = "Well-formed events of types the classifier does not handle."
+        => |r| int(r.stats.unknown_types),
+    oversize: BigInt = "Lines longer than the line cap, skipped." => |r| int(r.stats.oversize),
+    es_drops: BigInt = "Events Endpoint Security dropped (gaps in global_seq_num)."
+        => |r| int(r.stats.es_drops),
+    restarts: BigInt = "Times the source command was restarted." => |r| int(r.restarts),
+    cache_evictions: BigInt = "Process-cache evictions (bounded cache at capacity)."
+        => |r| int(r.stats.cache_evictions),
+    secrets_scrubbed: BigInt = "Words scrubbed from cmdline, parent_cmdline, message or reason because they are secrets known in the row's process tree."
+        => |r| int(r.stats.secrets_scrubbed),
+    last_event_time: BigInt = "Unix time of the newest row from this source."
+        => |r| r.last_event_time.map_or(Value::Null, Value::Int),
+    last_error: Text = "The last error, in words a person can act on."
+        => |r| r.last_error.clone().map_or(Value::Null, Value::Text),
+    buffer_rows: BigInt = "Rows in the buffer now." => |r| r.buffer_rows.map_or(Value::Null, int),
+    buffer_bytes: BigInt = "Size of the buffer database in bytes."
+        => |r| r.buffer_bytes.map_or(Value::Null, int),
+    bound_hits: Text = "Resource bounds hit so far (JSON object of counters)."
+        => |r| r.bound_hits.clone().map_or(Value::Null, Value::Text),
 }
 
 /// One status row.
@@ -60,31 +82,6 @@ fn int(v: u64) -> Value {
 }
 
 impl SourceStatus {
-    /// Values in [`STATUS_COLUMNS`] order.
-    pub fn values(&self) -> Vec<Value> {
-        let s = &self.stats;
-        vec![
-            Value::Text(self.source.clone()),
-            Value::Text(self.kind.clone()),
-            Value::Text(self.state.clone()),
-            int(s.lines_read),
-            int(self.rows_stored),
-            int(s.alerts),
-            int(s.malformed),
-            int(s.unknown_types),
-            int(s.oversize),
-            int(s.es_drops),
-            int(self.restarts),
-            int(s.cache_evictions),
-            int(s.secrets_scrubbed),
-            self.last_event_time.map_or(Value::Null, Value::Int),
-            self.last_error.clone().map_or(Value::Null, Value::Text),
-            self.buffer_rows.map_or(Value::Null, int),
-            self.buffer_bytes.map_or(Value::Null, int),
-            self.bound_hits.clone().map_or(Value::Null, Value::Text),
-        ]
-    }
-
     pub fn to_osquery_map(&self) -> std::collections::BTreeMap<String, String> {
         STATUS_COLUMNS
             .iter()
@@ -126,6 +123,58 @@ mod tests {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute(&sqlite_create_status_table(), []).unwrap();
         insert_status(&conn, &[s]).unwrap();
+    }
+
+    /// Every field set to a value no other field has: each column must show
+    /// its own field's value (a mislabelled column fails here).
+    #[test]
+    fn each_column_shows_its_own_field() {
+        let mut s = SourceStatus {
+            source: "file:/x".into(),
+            kind: "file".into(),
+            state: "running".into(),
+            rows_stored: 2,
+            restarts: 11,
+            last_event_time: Some(13),
+            last_error: Some("boom".into()),
+            buffer_rows: Some(14),
+            buffer_bytes: Some(15),
+            bound_hits: Some("{}".into()),
+            ..SourceStatus::default()
+        };
+        s.stats.lines_read = 1;
+        s.stats.alerts = 3;
+        s.stats.malformed = 4;
+        s.stats.unknown_types = 5;
+        s.stats.oversize = 6;
+        s.stats.es_drops = 7;
+        s.stats.cache_evictions = 12;
+        s.stats.secrets_scrubbed = 16;
+        let m = s.to_osquery_map();
+        let want = [
+            ("source", "file:/x"),
+            ("kind", "file"),
+            ("state", "running"),
+            ("lines_read", "1"),
+            ("rows_stored", "2"),
+            ("alerts", "3"),
+            ("malformed", "4"),
+            ("unknown_types", "5"),
+            ("oversize", "6"),
+            ("es_drops", "7"),
+            ("restarts", "11"),
+            ("cache_evictions", "12"),
+            ("secrets_scrubbed", "16"),
+            ("last_event_time", "13"),
+            ("last_error", "boom"),
+            ("buffer_rows", "14"),
+            ("buffer_bytes", "15"),
+            ("bound_hits", "{}"),
+        ];
+        assert_eq!(m.len(), want.len());
+        for (k, v) in want {
+            assert_eq!(m.get(k).map(String::as_str), Some(v), "column {k}");
+        }
     }
 }
 

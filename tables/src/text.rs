@@ -170,61 +170,10 @@ impl Fnv64 {
 }
 
 /// Parse an RFC 3339 timestamp (`2025-08-07T15:13:09.811587464Z`, or with a
-/// `+hh:mm` offset) into unix seconds. Fractions are dropped.
+/// `+hh:mm` offset; none means UTC) into unix seconds. Fractions are dropped.
+/// The crate's one parser, [`crate::timestamp::parse_timestamp`], does it.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse::<i64>().ok() };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !matches!(b.get(10), Some(b'T') | Some(b't') | Some(b' ')) {
-        return None;
-    }
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
-            i += 1;
-        }
-    }
-    let offset = match b.get(i) {
-        Some(b'Z') | Some(b'z') => 0,
-        Some(sign @ (b'+' | b'-')) => {
-            let rest = s.get(i + 1..)?;
-            let digits: String = rest.chars().filter(|c| c.is_ascii_digit()).collect();
-            if digits.len() != 4 {
-                return None;
-            }
-            let oh: i64 = digits.get(0..2)?.parse().ok()?;
-            let om: i64 = digits.get(2..4)?.parse().ok()?;
-            let off = oh * 3600 + om * 60;
-            if *sign == b'+' {
-                off
-            } else {
-                -off
-            }
-        }
-        None => 0,
-        _ => return None,
-    };
-    civil_to_unix(y, mo, d, h, mi, se).map(|t| t - offset)
-}
-
-/// Days-from-civil (Howard Hinnant's algorithm) to unix seconds.
-pub fn civil_to_unix(y: i64, m: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + s)
+    crate::timestamp::parse_timestamp(s, crate::timestamp::MissingOffset::Utc)
 }
 
 #[cfg(test)]

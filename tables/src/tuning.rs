@@ -33,6 +33,13 @@
 use crate::procs::ProcInfo;
 use serde::Deserialize;
 
+// The unified-log pattern type and its vocabulary live in `log_pattern`, the
+// wildcard matcher in `wildcard`; re-exported for the rules and for callers.
+pub use crate::log_pattern::{
+    UnifiedLogPattern, EVIDENCE, LOG_LEVELS, SEVERITIES, UNIFIED_LOG_ACTIONS, UNIFIED_LOG_EVENTS,
+};
+pub use crate::wildcard::{wildcard, Patterns};
+
 /// The built-in default tuning.
 pub const DEFAULT_TUNING_JSON: &str = include_str!("../tuning/default.json");
 
@@ -86,32 +93,6 @@ pub enum TuningError {
     },
     #[error("reading tuning file {path}: {err}")]
     Io { path: String, err: std::io::Error },
-}
-
-/// A string or a list of strings (any of them may match).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Patterns {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Patterns {
-    /// Every pattern given.
-    pub fn list(&self) -> Vec<&str> {
-        match self {
-            Patterns::One(s) => vec![s.as_str()],
-            Patterns::Many(v) => v.iter().map(String::as_str).collect(),
-        }
-    }
-
-    /// Whether any pattern matches the value (a missing value matches none).
-    pub fn any(&self, value: Option<&str>) -> bool {
-        let Some(v) = value else {
-            return false;
-        };
-        self.list().iter().any(|p| wildcard(p, v))
-    }
 }
 
 /// Conditions on one process. `team_id` is required: trust is bound to
@@ -240,7 +221,7 @@ pub struct TuningFile {
     pub description: Option<String>,
     #[serde(default)]
     pub rules: Vec<Rule>,
-    /// Unified-log message patterns (see [`crate::unified_log`]); kept here
+    /// Unified-log message patterns (see [`crate::log_pattern`]); kept here
     /// so a fleet can add one without a rebuild. Absent: the built-in ones.
     #[serde(default)]
     pub unified_log_patterns: Option<Vec<UnifiedLogPattern>>,
@@ -263,104 +244,6 @@ pub struct TuningFile {
 pub enum PatternsMode {
     Replace,
     Extend,
-}
-
-/// Actions a unified-log pattern may give a row (a subset of [`ACTIONS`]),
-/// plus `ignore` for known noise (counted, never a row).
-pub const UNIFIED_LOG_ACTIONS: &[&str] = &[
-    "keychain_unlock",
-    "keychain_prompt",
-    "keychain_db_open",
-    "keychain_auth",
-    "authorization_right",
-    "keychain_prompt_answer",
-    "keychain_api",
-    "ignore",
-];
-
-/// Record kinds a unified-log pattern applies to: `log` (`eventType`
-/// `logEvent`, the default) or `activity` (`activityCreateEvent`: the
-/// activity name is the message, logged in the calling process).
-pub const UNIFIED_LOG_EVENTS: &[&str] = &["log", "activity"];
-
-/// Levels a message is logged at (`messageType`; activities have none).
-pub const LOG_LEVELS: &[&str] = &["default", "info", "debug", "error", "activity"];
-
-/// Severities a row can carry.
-pub const SEVERITIES: &[&str] = &["info", "low", "medium", "high"];
-
-/// Kinds of evidence behind a pattern's message text.
-pub const EVIDENCE: &[&str] = &[
-    "log_capture",
-    "apple_source",
-    "article",
-    "synthetic",
-    "none",
-];
-
-/// One unified-log message pattern as written in the tuning file. See
-/// [`crate::unified_log`] for the matcher syntax and semantics.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnifiedLogPattern {
-    /// Unique id (letters, digits, `.`, `_`, `-`); shown in the row's reason.
-    pub id: String,
-    /// The row's action (one of [`UNIFIED_LOG_ACTIONS`]).
-    pub action: String,
-    /// Wildcards on the record's `subsystem` (`""` when it has none).
-    #[serde(default)]
-    pub subsystem: Option<Patterns>,
-    /// Wildcards on the record's `category`.
-    #[serde(default)]
-    pub category: Option<Patterns>,
-    /// Wildcards on the basename of the record's `processImagePath`.
-    #[serde(default)]
-    pub process: Option<Patterns>,
-    /// Wildcards on the whole `processImagePath` (two binaries are called
-    /// `securityd`: `/usr/sbin/securityd` and `/usr/libexec/securityd`).
-    #[serde(default)]
-    pub process_path: Option<Patterns>,
-    /// Wildcards on the whole `processImagePath` that exclude a record
-    /// (activity volume: Apple's own daemons under `/System/`). A literal
-    /// prefix ending in one `*` also goes into the `log stream` predicate.
-    #[serde(default)]
-    pub process_path_except: Option<Patterns>,
-    /// Wildcards on the basename of `senderImagePath` (the library that
-    /// logged, e.g. `Security` for Security.framework).
-    #[serde(default)]
-    pub sender: Option<Patterns>,
-    /// `log` (default) or `activity`.
-    #[serde(default)]
-    pub event: Option<String>,
-    /// Message matchers (any may match): wildcards with placeholders.
-    pub message: Patterns,
-    /// Wildcards the `{right}` placeholder's value must match.
-    #[serde(default)]
-    pub right: Option<Patterns>,
-    /// Wildcards the `{keychain}` placeholder's value must match.
-    #[serde(default)]
-    pub keychain: Option<Patterns>,
-    /// `info`, `low`, `medium` or `high` (not for `ignore`).
-    #[serde(default)]
-    pub severity: Option<String>,
-    /// Why this is keychain access, in words (goes into the row's reason).
-    pub reason: String,
-    /// Citation: where the message text comes from.
-    pub source: String,
-    /// The macOS release the text was seen on, or `unconfirmed`.
-    pub seen_on: String,
-    /// True only when a captured log line from a known release shows the text.
-    pub confirmed: bool,
-    /// `log_capture`, `apple_source`, `article`, `synthetic` or `none`.
-    #[serde(default)]
-    pub evidence: Option<String>,
-    /// The level the text is logged at (`default`, `info`, `debug`,
-    /// `error`, or `activity`), and since which release, in `levels`.
-    #[serde(default)]
-    pub level: Option<String>,
-    /// What each release family logs, in words (README table).
-    #[serde(default)]
-    pub levels: Option<String>,
 }
 
 /// What a rule is checked against.
@@ -536,7 +419,7 @@ pub fn validate_patterns(patterns: &[UnifiedLogPattern]) -> Result<(), TuningErr
         if patterns[..index].iter().any(|q| q.id == p.id) {
             return Err(err("duplicate id".into()));
         }
-        crate::unified_log::validate_pattern(p).map_err(err)?;
+        crate::log_pattern::validate_pattern(p).map_err(err)?;
     }
     Ok(())
 }
@@ -591,33 +474,6 @@ fn rule_matches(r: &Rule, f: &Facts<'_>) -> bool {
         }
     }
     true
-}
-
-/// Wildcard match: `*` matches any run (including `/`), `?` one character.
-pub fn wildcard(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 #[cfg(test)]

@@ -235,11 +235,11 @@ fn header(pack: &Pack, what: &str, with_policies: bool) -> String {
     )
 }
 
-fn yaml<T: Serialize>(v: &T) -> Result<String, String> {
-    serde_yaml_ng::to_string(v).map_err(|e| format!("YAML serialisation: {e}"))
+fn yaml<T: Serialize>(v: &T) -> anyhow::Result<String> {
+    serde_yaml_ng::to_string(v).map_err(|e| anyhow::anyhow!("YAML serialisation: {e}"))
 }
 
-fn docs<T: Serialize>(kind: &'static str, specs: &[T]) -> Result<String, String> {
+fn docs<T: Serialize>(kind: &'static str, specs: &[T]) -> anyhow::Result<String> {
     let mut out = String::new();
     for s in specs {
         out.push_str("---\n");
@@ -262,14 +262,14 @@ pub fn render(
     pack: &Pack,
     policies: &[FleetPolicy],
     fallback: Option<&Pack>,
-) -> Result<Vec<(PathBuf, String)>, String> {
+) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let name = &pack.name;
     if let Some(q) = pack
         .queries
         .iter()
         .find(|q| q.name.starts_with(FALLBACK_PREFIX))
     {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{}: query {} belongs in the fallback pack ({}): the pack's discovery requires the extension, the fallback requires it absent, so here it could never return a row",
             pack.path.display(),
             q.name,
@@ -281,7 +281,7 @@ pub fn render(
             .iter()
             .find(|q| !q.name.starts_with(FALLBACK_PREFIX))
     }) {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "fallback pack: query {} does not start with {FALLBACK_PREFIX}; the fallback pack holds only the Endpoint Security fallbacks",
             q.name
         ));
@@ -419,7 +419,7 @@ fn kolide_docs(
     fleet_queries: &[FleetQuery],
     pack_name: &str,
     description: &str,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let kq: Vec<KolideQuery> = fleet_queries
         .iter()
         .map(|q| KolideQuery {
@@ -463,7 +463,7 @@ fn kolide_docs(
 }
 
 /// osqueryd config (JSON) for a Mac with the extension (or, `fallback`, without).
-fn osquery_config(pack: &Pack, fallback: bool) -> Result<String, String> {
+fn osquery_config(pack: &Pack, fallback: bool) -> anyhow::Result<String> {
     let file = if fallback {
         format!("{OSQUERY_DIR}/packs/{}-fallback.conf", pack.name)
     } else {
@@ -484,8 +484,7 @@ fn osquery_config(pack: &Pack, fallback: bool) -> Result<String, String> {
             serde_json::json!({ "keychains": FIM_PATHS }),
         );
     }
-    let text =
-        serde_json::to_string_pretty(&serde_json::Value::Object(cfg)).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&serde_json::Value::Object(cfg))?;
     Ok(format!("{text}\n"))
 }
 
@@ -570,9 +569,9 @@ fn fleet_default_yml(pack: &Pack, has_fallback: bool, list_key: &str) -> String 
 /// folder, which is then renamed over `path`. A symbolic link planted at
 /// `path` is replaced, never followed, so nothing is written where it
 /// points; a reader never sees a half-written file.
-fn write_replacing(path: &Path, text: &str) -> Result<(), String> {
+fn write_replacing(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
-    let err = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot write {}: {e}", path.display());
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -595,13 +594,13 @@ fn write_replacing(path: &Path, text: &str) -> Result<(), String> {
 }
 
 /// Write the files under `out`; returns what was written.
-pub fn write_all(out: &Path, files: &[(PathBuf, String)]) -> Result<Vec<PathBuf>, String> {
+pub fn write_all(out: &Path, files: &[(PathBuf, String)]) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (rel, text) in files {
         let p = out.join(rel);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         }
         write_replacing(&p, text)?;
         written.push(p);

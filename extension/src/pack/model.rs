@@ -401,17 +401,17 @@ fn opt_platform(
 ) -> Option<String> {
     let s = opt_string(path, item, "platform", v, diags)?;
     if let Err(e) = check_platform_list(&s, PLATFORMS) {
-        diags.push(Diag::new(path, item, e));
+        diags.push(Diag::new(path, item, e.to_string()));
     }
     Some(s)
 }
 
 /// Check a comma-separated platform list against the allowed names.
-pub fn check_platform_list(s: &str, allowed: &[&str]) -> Result<(), String> {
+pub fn check_platform_list(s: &str, allowed: &[&str]) -> anyhow::Result<()> {
     for p in s.split(',') {
         let p = p.trim();
         if !allowed.contains(&p) {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "unknown platform `{p}` in `{s}` (known: {}; comma-separated)",
                 allowed.join(", ")
             ));

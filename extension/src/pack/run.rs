@@ -54,12 +54,12 @@ pub enum Outcome {
 }
 
 /// Parse `--decorations`: a JSON object; values become strings as osquery's are.
-pub fn parse_decorations(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("--decorations is not valid JSON: {e}"))?;
+pub fn parse_decorations(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| anyhow::anyhow!("--decorations is not valid JSON: {e}"))?;
     let obj = v
         .as_object()
-        .ok_or("--decorations must be a JSON object of name -> value")?;
+        .ok_or_else(|| anyhow::anyhow!("--decorations must be a JSON object of name -> value"))?;
     let mut out = BTreeMap::new();
     for (k, v) in obj {
         let s = match v {
@@ -67,7 +67,7 @@ pub fn parse_decorations(text: &str) -> Result<BTreeMap<String, String>, String>
             serde_json::Value::Null => String::new(),
             serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
             _ => {
-                return Err(format!(
+                return Err(anyhow::anyhow!(
                     "--decorations: `{k}` must be a string, number or boolean"
                 ))
             }
@@ -90,7 +90,7 @@ fn runs_on_darwin(platform: Option<&str>) -> bool {
 
 /// Add osquery's emulated tables to the offline database, then seal it
 /// (read-only statements from here on, as in `pack check`).
-pub fn prepare_database(conn: &mut rusqlite::Connection, now: i64) -> Result<(), String> {
+pub fn prepare_database(conn: &mut rusqlite::Connection, now: i64) -> anyhow::Result<()> {
     schema_db::emulate(conn, now)?;
     crate::sql_guard::seal(conn)
 }
@@ -123,7 +123,7 @@ fn discovery_passes(
     conn: &rusqlite::Connection,
     pack: &Pack,
     log: &mut dyn Write,
-) -> Result<bool, String> {
+) -> anyhow::Result<bool> {
     for sql in &pack.discovery {
         if let Some(o) = not_runnable(conn, sql) {
             match o {
@@ -132,7 +132,10 @@ fn discovery_passes(
                     continue;
                 }
                 Outcome::Failed(e) => {
-                    return Err(format!("{}: discovery `{sql}`: {e}", pack.path.display()))
+                    return Err(anyhow::anyhow!(
+                        "{}: discovery `{sql}`: {e}",
+                        pack.path.display()
+                    ))
                 }
                 Outcome::Ran { .. } => {}
             }
@@ -174,7 +177,7 @@ fn write_line(
     calendar: &str,
     columns: Option<&BTreeMap<String, String>>,
     snapshot: Option<&[BTreeMap<String, String>]>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let line = ResultLine {
         name,
         host_identifier: &opts.host_identifier,
@@ -204,7 +207,7 @@ fn run_query(
     opts: &RunOptions,
     calendar: &str,
     out: &mut dyn Write,
-) -> Result<Outcome, String> {
+) -> anyhow::Result<Outcome> {
     let platform = q.platform.as_deref().or(pack.platform.as_deref());
     if !runs_on_darwin(platform) {
         return Ok(Outcome::Skipped(format!(
@@ -217,7 +220,7 @@ fn run_query(
     }
     let rs = match crate::cli::run_sql(conn, &q.sql) {
         Ok(rs) => rs,
-        Err(e) => return Ok(Outcome::Failed(e)),
+        Err(e) => return Ok(Outcome::Failed(format!("{e:#}"))),
     };
     let name = pack.result_name(&q.name);
     if q.snapshot {
@@ -245,7 +248,7 @@ pub fn run_pack(
     opts: &RunOptions,
     out: &mut dyn Write,
     log: &mut dyn Write,
-) -> Result<usize, String> {
+) -> anyhow::Result<usize> {
     if !runs_on_darwin(pack.platform.as_deref()) {
         let _ = writeln!(
             log,

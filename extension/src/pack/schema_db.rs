@@ -114,15 +114,12 @@ pub fn known_tables() -> Vec<&'static str> {
 }
 
 /// A database to prepare statements against (no rows).
-pub fn check_db() -> Result<Connection, String> {
-    let mut conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
-    conn.execute(&sqlite_create_table(TABLE_NAME), [])
-        .map_err(|e| e.to_string())?;
-    conn.execute(&sqlite_create_status_table(), [])
-        .map_err(|e| e.to_string())?;
+pub fn check_db() -> anyhow::Result<Connection> {
+    let mut conn = Connection::open_in_memory()?;
+    conn.execute(&sqlite_create_table(TABLE_NAME), [])?;
+    conn.execute(&sqlite_create_status_table(), [])?;
     for (name, cols) in OSQUERY_TABLES {
-        conn.execute(&format!("CREATE TABLE \"{name}\" ({cols})"), [])
-            .map_err(|e| e.to_string())?;
+        conn.execute(&format!("CREATE TABLE \"{name}\" ({cols})"), [])?;
     }
     for f in OSQUERY_FUNCTIONS {
         conn.create_scalar_function(
@@ -130,8 +127,7 @@ pub fn check_db() -> Result<Connection, String> {
             -1,
             rusqlite::functions::FunctionFlags::SQLITE_UTF8,
             |_| Ok(rusqlite::types::Value::Null),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     }
     // What `pack run` allows, exactly (see crate::sql_guard).
     crate::sql_guard::seal(&mut conn)?;
@@ -179,15 +175,14 @@ pub fn sqlite_message(e: &rusqlite::Error) -> String {
 }
 
 /// Add osquery's `osquery_registry` and `time` to the offline database.
-pub fn emulate(conn: &Connection, now: i64) -> Result<(), String> {
-    let ddl = |name: &str| -> Result<(), String> {
+pub fn emulate(conn: &Connection, now: i64) -> anyhow::Result<()> {
+    let ddl = |name: &str| -> anyhow::Result<()> {
         let cols = OSQUERY_TABLES
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, c)| *c)
-            .ok_or_else(|| format!("no declaration for {name}"))?;
-        conn.execute(&format!("CREATE TABLE \"{name}\" ({cols})"), [])
-            .map_err(|e| e.to_string())?;
+            .ok_or_else(|| anyhow::anyhow!("no declaration for {name}"))?;
+        conn.execute(&format!("CREATE TABLE \"{name}\" ({cols})"), [])?;
         Ok(())
     };
     ddl("osquery_registry")?;
@@ -196,7 +191,7 @@ pub fn emulate(conn: &Connection, now: i64) -> Result<(), String> {
             "INSERT INTO osquery_registry (registry, name, owner_uuid, internal, active) VALUES ('table', ?1, 1, 0, 1)",
             [t],
         )
-        .map_err(|e| e.to_string())?;
+        ?;
     }
     ddl("time")?;
     let c = super::time::Civil::from_unix(now);
@@ -217,7 +212,7 @@ pub fn emulate(conn: &Connection, now: i64) -> Result<(), String> {
             c.iso_8601(),
         ],
     )
-    .map_err(|e| e.to_string())?;
+    ?;
     Ok(())
 }
 

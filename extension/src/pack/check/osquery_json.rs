@@ -1,0 +1,267 @@
+//! osquery JSON: packs (keys, intervals, platforms, versions, shards; every
+//! query and discovery statement prepared), configs (`options`,
+//! `decorators`, `packs`, `schedule`, ...: decorator and schedule SQL
+//! prepared, inline packs checked as packs) and Fleet policy lists
+//! (`<pack>.policies.json`).
+
+use super::{Checker, ListKind};
+use crate::pack::model;
+use serde_json::Value as Json;
+use std::path::Path;
+
+/// osquery config top-level keys (osquery docs "Configuration").
+const OSQUERY_CONFIG_KEYS: &[&str] = &[
+    "options",
+    "decorators",
+    "packs",
+    "schedule",
+    "file_paths",
+    "file_paths_query",
+    "exclude_paths",
+    "file_accesses",
+    "events",
+    "yara",
+    "prometheus_targets",
+    "views",
+    "auto_table_construction",
+    "feature_vectors",
+];
+
+impl Checker {
+    pub(super) fn check_json(&mut self, path: &Path, text: &str) {
+        let json: Json = match serde_json::from_str(text) {
+            Ok(j) => j,
+            Err(e) => {
+                self.diag(path, None, format!("not valid JSON: {e}"));
+                return;
+            }
+        };
+        let Some(obj) = json.as_object() else {
+            self.diag(
+                path,
+                None,
+                "expected a JSON object (an osquery pack, an osquery config or a policies file)",
+            );
+            return;
+        };
+        if obj.contains_key("policies") && !obj.contains_key("queries") {
+            match obj.get("policies") {
+                Some(Json::Array(items)) => {
+                    for k in obj.keys().filter(|k| *k != "policies") {
+                        self.diag(
+                            path,
+                            None,
+                            format!("unknown key `{k}` in a policies file (only `policies`)"),
+                        );
+                    }
+                    for (i, item) in items.iter().enumerate() {
+                        match serde_yaml_ng::to_value(item) {
+                            Ok(y) => self.fleet_item(path, &y, i, ListKind::Policies, false),
+                            Err(e) => self.diag(path, None, format!("policies[{i}]: {e}")),
+                        }
+                    }
+                }
+                _ => self.diag(path, None, "`policies` must be a list of Fleet policies"),
+            }
+        } else if obj
+            .keys()
+            .any(|k| OSQUERY_CONFIG_KEYS.contains(&k.as_str()) && k != "queries")
+        {
+            self.osquery_config(path, "", &json);
+        } else {
+            self.osquery_pack(path, &json, None);
+        }
+    }
+
+    fn osquery_pack(&mut self, path: &Path, json: &Json, label: Option<&str>) {
+        let mut diags = Vec::new();
+        let pack = model::pack_from_json(path, json, &mut diags);
+        if let Some(l) = label {
+            for d in &mut diags {
+                d.item = Some(match d.item.take() {
+                    Some(i) => format!("{l}:{i}"),
+                    None => l.to_string(),
+                });
+            }
+        }
+        self.diags.extend(diags);
+        let Some(pack) = pack else { return };
+        let prefix = label.map(|l| format!("{l}:")).unwrap_or_default();
+        for (i, d) in pack.discovery.iter().enumerate() {
+            self.sql(path, &format!("{prefix}discovery[{i}]"), d);
+        }
+        for q in &pack.queries {
+            self.sql(path, &format!("{prefix}{}", q.name), &q.sql);
+        }
+    }
+
+    /// An osquery config object (a config file, or Fleet's agent_options.config).
+    pub(super) fn osquery_config(&mut self, path: &Path, prefix: &str, json: &Json) {
+        let Some(obj) = json.as_object() else {
+            self.diag(
+                path,
+                Some(prefix.trim_end_matches('.')),
+                "an osquery config must be an object",
+            );
+            return;
+        };
+        for (k, v) in obj {
+            let item = format!("{prefix}{k}");
+            match k.as_str() {
+                "decorators" => self.decorators(path, &item, v),
+                "schedule" => match v.as_object() {
+                    Some(m) => {
+                        for (name, q) in m {
+                            let mut diags = Vec::new();
+                            let label = format!("{item}.{name}");
+                            if let Some(q) = model::query_from_json(path, &label, q, &mut diags) {
+                                self.diags.extend(diags);
+                                self.sql(path, &label, &q.sql);
+                            } else {
+                                self.diags.extend(diags);
+                            }
+                        }
+                    }
+                    None => self.diag(path, Some(&item), "must be an object of name -> query"),
+                },
+                "packs" => match v.as_object() {
+                    Some(m) => {
+                        for (name, p) in m {
+                            let label = format!("{item}.{name}");
+                            match p {
+                                // A path on the host: checked when given to `pack check` itself.
+                                Json::String(s) if !s.is_empty() => {}
+                                Json::Object(_) => self.osquery_pack(path, p, Some(&label)),
+                                _ => self.diag(
+                                    path,
+                                    Some(&label),
+                                    "a pack must be a file path or an inline pack object",
+                                ),
+                            }
+                        }
+                    }
+                    None => self.diag(
+                        path,
+                        Some(&item),
+                        "must be an object of pack name -> path or pack",
+                    ),
+                },
+                "file_paths" | "exclude_paths" => match v.as_object() {
+                    Some(m) => {
+                        for (cat, paths) in m {
+                            let ok = paths.as_array().is_some_and(|a| {
+                                a.iter().all(|p| p.as_str().is_some_and(|s| !s.is_empty()))
+                            });
+                            if !ok {
+                                self.diag(
+                                    path,
+                                    Some(&format!("{item}.{cat}")),
+                                    "must be a list of path patterns",
+                                );
+                            }
+                        }
+                    }
+                    None => self.diag(
+                        path,
+                        Some(&item),
+                        "must be an object of category -> path patterns",
+                    ),
+                },
+                "options" => match v.as_object() {
+                    Some(m) => {
+                        for (opt, val) in m {
+                            if val.is_object() || val.is_array() {
+                                self.diag(
+                                    path,
+                                    Some(&format!("{item}.{opt}")),
+                                    "an option value must be a string, number or boolean",
+                                );
+                            }
+                        }
+                    }
+                    None => self.diag(path, Some(&item), "must be an object of option -> value"),
+                },
+                k if OSQUERY_CONFIG_KEYS.contains(&k) => {}
+                _ => self.diag(
+                    path,
+                    Some(&item),
+                    format!(
+                        "unknown osquery config key (known: {})",
+                        OSQUERY_CONFIG_KEYS.join(", ")
+                    ),
+                ),
+            }
+        }
+    }
+
+    fn decorators(&mut self, path: &Path, item: &str, v: &Json) {
+        let Some(m) = v.as_object() else {
+            self.diag(
+                path,
+                Some(item),
+                "must be an object with load, always and/or interval",
+            );
+            return;
+        };
+        for (k, list) in m {
+            match k.as_str() {
+                "load" | "always" => self.sql_list(path, &format!("{item}.{k}"), list),
+                "interval" => match list.as_object() {
+                    Some(iv) => {
+                        for (secs, l) in iv {
+                            if !secs.parse::<u64>().is_ok_and(|n| n > 0 && n % 60 == 0) {
+                                self.diag(
+                                    path,
+                                    Some(&format!("{item}.interval.{secs}")),
+                                    "interval decorator keys are seconds, multiples of 60",
+                                );
+                            }
+                            self.sql_list(path, &format!("{item}.interval.{secs}"), l);
+                        }
+                    }
+                    None => self.diag(
+                        path,
+                        Some(&format!("{item}.interval")),
+                        "must be an object of seconds -> SQL list",
+                    ),
+                },
+                _ => self.diag(
+                    path,
+                    Some(&format!("{item}.{k}")),
+                    "unknown decorator kind (load, always, interval)",
+                ),
+            }
+        }
+    }
+
+    fn sql_list(&mut self, path: &Path, item: &str, list: &Json) {
+        match list.as_array() {
+            Some(a) => {
+                for (i, s) in a.iter().enumerate() {
+                    match s.as_str() {
+                        Some(sql) => self.sql(path, &format!("{item}[{i}]"), sql),
+                        None => {
+                            self.diag(path, Some(&format!("{item}[{i}]")), "must be an SQL string")
+                        }
+                    }
+                }
+            }
+            None => self.diag(path, Some(item), "must be a list of SQL strings"),
+        }
+    }
+}
+
+/// Why a JSON file is not an osquery pack, config or policies file, or
+/// `None` if it looks like one (or does not parse: a broken pack is checked
+/// and reported).
+pub(super) fn not_osquery_shaped(text: &str) -> Option<&'static str> {
+    let json: Json = serde_json::from_str(text).ok()?;
+    let shaped = json.as_object().is_some_and(|o| {
+        o.contains_key("queries")
+            || o.contains_key("policies")
+            || o.keys().any(|k| OSQUERY_CONFIG_KEYS.contains(&k.as_str()))
+    });
+    (!shaped).then_some(
+        "JSON that is not an osquery pack, config or policies file (no queries, policies, packs or schedule key)",
+    )
+}
