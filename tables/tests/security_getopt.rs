@@ -455,7 +455,23 @@ proptest! {
         for m in &b.markers {
             prop_assert!(!red.contains(m.as_str()), "{} survived in {}", m, red);
         }
-        let mut scanner = Scanner::new(ScanOptions::default());
+        // A fresh scanner per case (no state carried between cases) with the
+        // built-in tuning parsed once and without its unified-log patterns:
+        // the rows here are Endpoint Security execs, and compiling ~150
+        // message regexes per case dominated the test's time.
+        static TUNING: std::sync::OnceLock<keychain_access_tables::Tuning> =
+            std::sync::OnceLock::new();
+        let tuning = TUNING
+            .get_or_init(|| keychain_access_tables::Tuning {
+                unified_log_patterns: Vec::new(),
+                ..keychain_access_tables::Tuning::builtin()
+            })
+            .clone();
+        let mut scanner = Scanner::new(ScanOptions {
+            max_line: keychain_access_tables::scan::DEFAULT_MAX_LINE,
+            cache_capacity: 64,
+            tuning,
+        });
         let mut rows = Vec::new();
         scanner.scan_line(exec_line(&b.argv).as_bytes(), &mut rows);
         prop_assert_eq!(rows.len(), 1, "one row for {:?}", b.argv);
