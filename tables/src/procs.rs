@@ -152,6 +152,10 @@ pub struct ProcInfo {
     /// The image this one replaced by exec (same pid), one level deep:
     /// what a child forked before that exec still runs.
     pub replaced: Option<Arc<ProcInfo>>,
+    /// Exec'd with `ELECTRON_RUN_AS_NODE` set: a signed Electron app running
+    /// its caller's script as plain Node.js (an interpreter, whatever its
+    /// signature).
+    pub runs_as_node: bool,
 }
 
 /// Longest recorded ancestry chain; deeper links are cut (a bound on memory
@@ -184,6 +188,7 @@ impl ProcInfo {
             link_depth: 0,
             fork_linked: false,
             replaced: None,
+            runs_as_node: false,
         }
     }
 
