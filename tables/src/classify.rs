@@ -110,6 +110,26 @@ pub(crate) fn is_interpreter_name(name: &str) -> bool {
     )
 }
 
+/// Whether the process's command line names the keychain file it opens,
+/// or the folder holding it (`shove login.keychain-db dst`, `-srcfolder
+/// ~/Library/Keychains`).
+fn names_on_command_line(p: &ProcInfo, target: &str) -> bool {
+    let Some(cmd) = p.cmdline.as_deref() else {
+        return false;
+    };
+    let folder = target
+        .rsplit_once('/')
+        .map(|(d, _)| d)
+        .filter(|d| d.len() > 1);
+    cmd.split_whitespace().skip(1).any(|w| {
+        let w = w
+            .trim_matches(|c| c == '\'' || c == '"')
+            .trim_end_matches('/');
+        let w = w.split_once('=').map_or(w, |(_, v)| v);
+        !w.is_empty() && (w == target || Some(w) == folder)
+    })
+}
+
 /// Browser "Safe Storage" items and browser names used as item names.
 fn is_browser_item(v: &str) -> bool {
     let l = v.to_ascii_lowercase();
@@ -311,7 +331,12 @@ impl Classifier {
     /// The reader model: whether this actor's read-only open of a live
     /// file keychain has the keychain API's shape (the driver was already
     /// found clean). `None` names nothing: the read stays `medium`.
-    fn api_read_shape(&self, actor: &ProcInfo, parent: Option<&ProcInfo>) -> Option<String> {
+    fn api_read_shape(
+        &self,
+        actor: &ProcInfo,
+        parent: Option<&ProcInfo>,
+        target: Option<&str>,
+    ) -> Option<String> {
         let model = &self.tuning.model;
         if !model.reader_model || !actor.has_code_identity() {
             return None;
@@ -323,10 +348,23 @@ impl Classifier {
         // code run from a shell or script is a tool doing what it is told
         // (a file copier in a framework's Resources, PlistBuddy, ...),
         // unless it is one of the command-line API users.
+        // The same holds for Apple code outside the OS (the Command Line
+        // Tools' swift-frontend interpreting a script).
         let name = basename(&actor.path).to_ascii_lowercase();
-        if actor.platform_binary
+        let apple = actor.platform_binary || actor.signer == Some(Signer::Apple);
+        if apple
             && !API_CLI_TOOLS.contains(&name.as_str())
             && parent.is_some_and(|p| raw_reader(p, &model.extra_raw_readers).is_some())
+        {
+            return None;
+        }
+        // The API finds keychains through the search list; a program told
+        // on its command line which keychain file (or Keychains folder) to
+        // open is a tool doing what it is told, whoever started it (a
+        // LaunchAgent running an Apple file copier), unless it is one of
+        // the command-line API users that take a keychain argument.
+        if !API_CLI_TOOLS.contains(&name.as_str())
+            && target.is_some_and(|t| names_on_command_line(actor, t))
         {
             return None;
         }
@@ -855,7 +893,7 @@ impl Classifier {
         let modelled: Option<String> = match f.model {
             _ if !suspicion.is_empty() => None,
             Some(Model::MirrorBackup) => self.mirror_backup_shape(actor, f.destination.as_deref()),
-            Some(Model::MirrorRead) => self.api_read_shape(actor, parent).map(|_| {
+            Some(Model::MirrorRead) => self.api_read_shape(actor, parent, f.target.as_deref()).map(|_| {
                 "read-only open of a mounted copy (a backup or snapshot keeping the live path) by signed code that is not a raw reader"
                     .to_string()
             }),
@@ -874,7 +912,7 @@ impl Classifier {
                     )
                 }),
             _ if !f.high_reasons.is_empty() => None,
-            Some(Model::ApiRead) => self.api_read_shape(actor, parent),
+            Some(Model::ApiRead) => self.api_read_shape(actor, parent, f.target.as_deref()),
             Some(Model::Interactive) => parent
                 .filter(|p| {
                     p.has_code_identity()

@@ -128,6 +128,7 @@ pub const API_CLI_TOOLS: &[&str] = &[
     "productbuild",
     "pkgbuild",
     "xcrun",
+    "xcodebuild",
     "notarytool",
     "altool",
     "ssh-add",

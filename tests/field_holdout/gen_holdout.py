@@ -83,6 +83,11 @@ IMG("/usr/bin/ssh", "com.apple.ssh")
 IMG("/usr/bin/kinit", "com.apple.kinit")
 PORTABLE_RUBY = "/opt/homebrew/Library/Homebrew/vendor/portable-ruby/3.3.7/bin/ruby"
 IMG(PORTABLE_RUBY, "ruby-5d1a77c0", "adhoc")
+IMG("/usr/bin/swift", "com.apple.dt.xcode_select.tool-shim")
+SWIFT_FRONTEND = "/Library/Developer/CommandLineTools/usr/bin/swift-frontend"
+IMG(SWIFT_FRONTEND, "com.apple.swift-frontend", "apple")
+OSQUERYD = "/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd"
+IMG(OSQUERYD, "io.osquery.agent", "devid", "ILLUSTROSQD")
 SIGNED_STAGER = "/Applications/Meeting Helper.app/Contents/MacOS/Meeting Helper"
 IMG(SIGNED_STAGER, "com.meetinghelper.app", "devid", "ILLUSTRMEET")
 SLACK = gf.SLACK
@@ -503,9 +508,48 @@ def e_renamed_perl(w, c):
     w.exit(d), w.exit(p)
 
 
+@case("evasion_swift_script_reads_keychain", "evasion",
+      "`swift steal.swift` with the Command Line Tools: the Apple-signed swift-frontend interprets the script "
+      "and reads login.keychain-db itself (Apple code outside the OS, run by a tool, is not the keychain API).",
+      ["https://www.swift.org/documentation/", "https://attack.mitre.org/techniques/T1555/001/"], version=10)
+def e_swift(w, c):
+    zsh = w.terminal_shell()
+    sw = w.spawn(zsh, "/usr/bin/swift", ["swift", f"{HOME}/Downloads/steal.swift"])
+    fe = w.exec(sw, SWIFT_FRONTEND, [SWIFT_FRONTEND, "-frontend", "-interpret", f"{HOME}/Downloads/steal.swift"])
+    raw_read(w, fe)
+    c.exp("keychain_read", SWIFT_FRONTEND, True, "open")
+    w.exit(fe)
+
+
+@case("evasion_launchagent_apple_copier", "evasion",
+      "A LaunchAgent whose ProgramArguments run PackageKit's shove (Apple platform code outside the CLI folders, "
+      "so no shell parent) to copy login.keychain-db into ~/Library/Caches.",
+      ["https://attack.mitre.org/techniques/T1543/001/", "https://attack.mitre.org/techniques/T1218/"])
+def e_launchagent_shove(w, c):
+    dst = f"{HOME}/Library/Caches/com.apple.parsecd/cache.db"
+    sh = w.launchd_spawn(gf.SHOVE, [gf.SHOVE, LOGIN_KC, dst], ALICE, g.GUI_ASID, "com.apple.parsecd.cache")
+    raw_read(w, sh)
+    w.write_new(sh, dst, 2_376_704, fflag=FWRITE | O_CREAT)
+    c.exp("keychain_read", gf.SHOVE, True, "open")
+    w.exit(sh)
+
+
 # =============================================================================================
 # Benign
 # =============================================================================================
+
+@case("osquery_keychain_items_table", "benign",
+      "osqueryd (Developer ID, root, started by launchd) answers `SELECT * FROM keychain_items` and "
+      "`certificates`: it opens the users' and the System keychains through the API.",
+      ["https://osquery.io/schema/#keychain_items", "https://github.com/osquery/osquery/tree/master/osquery/tables/system/darwin"])
+def b_osquery(w, c):
+    d = w.launchd_spawn(OSQUERYD, [OSQUERYD, "--flagfile", "/var/osquery/osquery.flags"], ROOT_DAEMON, g.SYS_ASID,
+                        "io.osquery.agent")
+    raw_read(w, d)
+    raw_read(w, d, SYS_KC)
+    c.exp("keychain_read", OSQUERYD, False, "open", target_path=LOGIN_KC)
+    w.exit(d)
+
 
 @case("ssh_use_keychain_passphrase", "benign",
       "`ssh git@github.com` with `UseKeychain yes` in ~/.ssh/config: Apple's ssh reads the key's passphrase from "
