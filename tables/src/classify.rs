@@ -1972,6 +1972,33 @@ mod tests {
     }
 
     #[test]
+    fn a_keychain_named_on_the_command_line_is_a_tools_target() {
+        let p = |cmd: &str| ProcInfo {
+            cmdline: Some(cmd.into()),
+            ..Default::default()
+        };
+        let kc = "/Users/a/Library/Keychains/login.keychain-db";
+        assert!(names_on_command_line(&p(&format!("shove {kc} /tmp/x")), kc));
+        assert!(names_on_command_line(
+            &p("hdiutil create -srcfolder /Users/a/Library/Keychains/ o.dmg"),
+            kc
+        ));
+        assert!(names_on_command_line(
+            &p(&format!("dd if={kc} of=/tmp/k")),
+            kc
+        ));
+        assert!(names_on_command_line(&p(&format!("tool '{kc}'")), kc));
+        // The program's own path, other files and a bare `/` are not it.
+        assert!(!names_on_command_line(&p(&format!("{kc} --x")), kc));
+        assert!(!names_on_command_line(&p("Slack --type=renderer"), kc));
+        assert!(!names_on_command_line(
+            &p("x /Users/a/Library/Keychains2"),
+            kc
+        ));
+        assert!(!names_on_command_line(&ProcInfo::default(), kc));
+    }
+
+    #[test]
     fn agent_rules_never_excuse_other_softwares_high_value_items() {
         let t = Tuning::builtin();
         let jamf = ProcInfo {

@@ -88,6 +88,12 @@ SWIFT_FRONTEND = "/Library/Developer/CommandLineTools/usr/bin/swift-frontend"
 IMG(SWIFT_FRONTEND, "com.apple.swift-frontend", "apple")
 OSQUERYD = "/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd"
 IMG(OSQUERYD, "io.osquery.agent", "devid", "ILLUSTROSQD")
+# A Developer ID signature that no longer validates (CS_VALID and CS_KILL clear: the binary was patched
+# after signing): the team and signing ids are still reported, but nothing vouches for them.
+g.CS_FLAGS["devid_invalid"] = g.CS_FLAGS["devid"] & ~0x201
+g.CS_CATEGORY["devid_invalid"] = 10
+PATCHED_JAMF = "/Library/Application Support/JAMF/bin/jamfAgent"
+IMG(PATCHED_JAMF, "com.jamf.management.jamfAgent", "devid_invalid", "483DWKW443")
 SIGNED_STAGER = "/Applications/Meeting Helper.app/Contents/MacOS/Meeting Helper"
 IMG(SIGNED_STAGER, "com.meetinghelper.app", "devid", "ILLUSTRMEET")
 SLACK = gf.SLACK
@@ -467,6 +473,20 @@ def e_mdm_inet(w, c):
     sec_direct(w, zsh, ["security", "find-internet-password", "-s", "github.com", "-w"])
     c.exp("find_internet_password", SEC, False, note="README blind spot: a named non-browser item is low")
     w.exit(zsh), w.exit(jamf)
+
+
+@case("evasion_patched_agent_keeps_team_id", "evasion",
+      "Jamf's agent binary patched after signing (its Developer ID signature no longer valid, team and signing "
+      "ids still reported) runs `security find-generic-password -s com.corp.vpn -w`: an agent rule trusts a "
+      "valid signature, not the ids a broken one claims.",
+      ["https://developer.apple.com/documentation/endpointsecurity/es_process_t/codesigning_flags",
+       "https://github.com/apple-oss-distributions/xnu/blob/main/osfmk/kern/cs_blobs.h"])
+def e_patched_agent(w, c):
+    a = launch_app(w, PATCHED_JAMF, creds=ROOT_DAEMON, asid=g.SYS_ASID)
+    zsh = w.spawn(a, "/bin/zsh", ["/bin/zsh", "-c", "security find-generic-password -s com.corp.vpn -w"])
+    sec_direct(w, zsh, ["security", "find-generic-password", "-s", "com.corp.vpn", "-w"])
+    c.exp("find_generic_password", SEC, True)
+    w.exit(zsh), w.exit(a)
 
 
 @case("evasion_xxd_hex_dump", "evasion",
