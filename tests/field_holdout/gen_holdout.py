@@ -824,6 +824,22 @@ def b_delete(w, c):
     c.exp("security_other", SEC, False, verb="delete-generic-password")
 
 
+# =============================================================================================
+# The same behaviours on macOS 26 (message version 10) and on captures without fork and exit events
+# =============================================================================================
+
+for _name, _fn, _ver, _forks in [
+    ("evasion_wrapper_chain_pads_interpreter_depth_no_forks", e_wrappers, 9, False),
+    ("evasion_electron_run_as_node_v10", e_electron, 10, True),
+    ("sliver_execute_find_internet_password_v10", a_sliver_inet, 10, True),
+    ("edge_reads_own_safe_storage_v10", b_edge, 10, True),
+]:
+    _base = next(c for c in CASES if c.fn is _fn)
+    CASES.append(FieldCase(_name, _base.label, _base.description + (
+        " (message version 10)" if _ver == 10 else " (capture without fork and exit events)"),
+        list(_base.sources), _fn, _ver, _forks))
+
+
 # ---------------------------------------------------------------------------------------------
 # Build and check
 # ---------------------------------------------------------------------------------------------
