@@ -489,6 +489,19 @@ def e_patched_agent(w, c):
     w.exit(zsh), w.exit(a)
 
 
+@case("evasion_patched_agent_run_from_a_shell", "evasion",
+      "The patched Jamf agent binary (signature no longer valid, ids still reported) run from an operator's "
+      "shell reads a named item directly with security: no launchd start to give it away, only the signature.",
+      ["https://developer.apple.com/documentation/endpointsecurity/es_process_t/codesigning_flags",
+       "https://github.com/apple-oss-distributions/xnu/blob/main/osfmk/kern/cs_blobs.h"])
+def e_patched_agent_shell(w, c):
+    zsh = w.terminal_shell(cwd="/private/var/root")
+    a = w.spawn(zsh, PATCHED_JAMF, [PATCHED_JAMF, "policy", "-event", "sync"])
+    sec_direct(w, a, ["security", "find-generic-password", "-s", "com.corp.vpn", "-w"])
+    c.exp("find_generic_password", SEC, True)
+    w.exit(a)
+
+
 @case("evasion_xxd_hex_dump", "evasion",
       "`xxd -p ~/Library/Keychains/login.keychain-db` run by launchd from a user LaunchAgent (no shell parent): a "
       "raw reader is a raw reader whoever starts it.",
