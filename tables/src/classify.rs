@@ -35,8 +35,8 @@
 use crate::es::{AuditToken, EsEvent, EsMessage, FREAD, FWRITE};
 use crate::material::{self, Material, MaterialKind};
 use crate::model::{
-    acts_for_others, is_hostile_interpreter, mirrors_live_location, raw_reader,
-    runs_downloaded_script, BoundedMap, API_CLI_TOOLS, SHORT_FACTS_CAPACITY,
+    acts_for_others, interprets, is_exec_wrapper, is_hostile_interpreter, mirrors_live_location,
+    raw_reader, runs_downloaded_script, BoundedMap, API_CLI_TOOLS, SHORT_FACTS_CAPACITY,
 };
 use crate::procs::{ProcInfo, ProcessCache, Signer};
 use crate::schema::{KeychainAccess, TECHNIQUE};
@@ -80,19 +80,54 @@ pub const KEYCHAIN_SUBSYSTEM: &[&str] = &[
     "com.apple.security",
 ];
 
-/// Interpreters whose presence in the ancestry makes theft likely.
+/// Interpreters whose presence in the ancestry makes theft likely, by
+/// file name: the interpreter's name with any version (`python3.12`,
+/// `perl5.34`, `python3.12-intel64`), not every name that starts like one
+/// (`rubymine`, `phpstorm` are IDEs).
 pub(crate) fn is_interpreter(path: &str) -> bool {
-    let b = basename(path).to_ascii_lowercase();
-    b.starts_with("python")
-        || b.starts_with("perl")
-        || b.starts_with("ruby")
-        || b == "node"
-        || b == "osascript"
-        || b.starts_with("php")
-        || b == "pwsh"
-        || b == "deno"
-        || b == "bun"
-        || b == "tclsh"
+    is_interpreter_name(&basename(path).to_ascii_lowercase())
+}
+
+/// Whether a lowercase program name is an interpreter's (see
+/// [`is_interpreter`]).
+pub(crate) fn is_interpreter_name(name: &str) -> bool {
+    let stem = name.split('-').next().unwrap_or(name);
+    let core = stem.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    matches!(
+        core,
+        "python"
+            | "pythonw"
+            | "perl"
+            | "ruby"
+            | "node"
+            | "nodejs"
+            | "osascript"
+            | "php"
+            | "pwsh"
+            | "deno"
+            | "bun"
+            | "tclsh"
+    )
+}
+
+/// Whether the process's command line names the keychain file it opens,
+/// or the folder holding it (`shove login.keychain-db dst`, `-srcfolder
+/// ~/Library/Keychains`).
+fn names_on_command_line(p: &ProcInfo, target: &str) -> bool {
+    let Some(cmd) = p.cmdline.as_deref() else {
+        return false;
+    };
+    let folder = target
+        .rsplit_once('/')
+        .map(|(d, _)| d)
+        .filter(|d| d.len() > 1);
+    cmd.split_whitespace().skip(1).any(|w| {
+        let w = w
+            .trim_matches(|c| c == '\'' || c == '"')
+            .trim_end_matches('/');
+        let w = w.split_once('=').map_or(w, |(_, v)| v);
+        !w.is_empty() && (w == target || Some(w) == folder)
+    })
 }
 
 /// Browser "Safe Storage" items and browser names used as item names.
@@ -296,7 +331,12 @@ impl Classifier {
     /// The reader model: whether this actor's read-only open of a live
     /// file keychain has the keychain API's shape (the driver was already
     /// found clean). `None` names nothing: the read stays `medium`.
-    fn api_read_shape(&self, actor: &ProcInfo, parent: Option<&ProcInfo>) -> Option<String> {
+    fn api_read_shape(
+        &self,
+        actor: &ProcInfo,
+        parent: Option<&ProcInfo>,
+        target: Option<&str>,
+    ) -> Option<String> {
         let model = &self.tuning.model;
         if !model.reader_model || !actor.has_code_identity() {
             return None;
@@ -308,10 +348,23 @@ impl Classifier {
         // code run from a shell or script is a tool doing what it is told
         // (a file copier in a framework's Resources, PlistBuddy, ...),
         // unless it is one of the command-line API users.
+        // The same holds for Apple code outside the OS (the Command Line
+        // Tools' swift-frontend interpreting a script).
         let name = basename(&actor.path).to_ascii_lowercase();
-        if actor.platform_binary
+        let apple = actor.platform_binary || actor.signer == Some(Signer::Apple);
+        if apple
             && !API_CLI_TOOLS.contains(&name.as_str())
             && parent.is_some_and(|p| raw_reader(p, &model.extra_raw_readers).is_some())
+        {
+            return None;
+        }
+        // The API finds keychains through the search list; a program told
+        // on its command line which keychain file (or Keychains folder) to
+        // open is a tool doing what it is told, whoever started it (a
+        // LaunchAgent running an Apple file copier), unless it is one of
+        // the command-line API users that take a keychain argument.
+        if !API_CLI_TOOLS.contains(&name.as_str())
+            && target.is_some_and(|t| names_on_command_line(actor, t))
         {
             return None;
         }
@@ -394,6 +447,7 @@ impl Classifier {
                 let (cache_cmd, _) = truncate(full, CACHE_CMDLINE_MAX);
                 info.cwd = exec.cwd.as_ref().map(|c| sanitize(&c.path).into_owned());
                 info.cmdline = Some(cache_cmd);
+                info.runs_as_node = exec.runs_as_node;
                 // Ancestry is recorded now: the image that really spawned
                 // this one is what a fork event recorded for the pre-exec
                 // image, else the image the parent token names now.
@@ -516,6 +570,7 @@ impl Classifier {
             info.cwd = cached.cwd.clone();
             info.spawned_by = cached.spawned_by.clone();
             info.link_depth = cached.link_depth;
+            info.runs_as_node = cached.runs_as_node;
             // An event without code-signing fields (osquery's file events)
             // takes them from the image the process exec'd.
             if info.signer.is_none() && info.signing_id.is_none() {
@@ -735,9 +790,15 @@ impl Classifier {
             self.counters.field_caps += 1;
         }
         let parent = ancestors.first();
+        // Who drives the access, seen through launchers that only exec
+        // their argument (`nohup env caffeinate -i TOOL`): padding a chain
+        // with them moves nothing out of reach.
+        let depth = self.tuning.model.interpreter_depth;
+        let drivers: Vec<&ProcInfo> = ancestors.iter().filter(|a| !is_exec_wrapper(a)).collect();
+        let driver = drivers.first().copied();
+        let near = || std::iter::once(actor).chain(drivers.iter().copied().take(depth));
 
         // Who drives the access: what makes theft likely whatever is read.
-        let depth = self.tuning.model.interpreter_depth;
         let mut suspicion: Vec<String> = Vec::new();
         if actor.signer.is_some_and(Signer::is_untrusted) && !is_security(actor) {
             suspicion.push(format!(
@@ -745,7 +806,7 @@ impl Classifier {
                 actor.signer.map(Signer::as_str).unwrap_or("unsigned")
             ));
         }
-        if let Some(p) = parent {
+        if let Some(p) = driver {
             if p.signer.is_some_and(Signer::is_untrusted) {
                 suspicion.push(format!(
                     "{} parent {}",
@@ -756,13 +817,18 @@ impl Classifier {
         }
         // An interpreter or osascript counts only near the access: node or
         // ruby several levels above a build tool is not evidence.
-        if let Some(interp) = std::iter::once(actor)
-            .chain(ancestors.iter().take(depth))
-            .find(|a| is_interpreter(&a.path))
-        {
-            suspicion.push(format!("{} in the process tree", basename(&interp.path)));
+        if let Some(interp) = near().find(|a| interprets(a)) {
+            let what = if interp.runs_as_node {
+                format!(
+                    "{} run as node (ELECTRON_RUN_AS_NODE)",
+                    basename(&interp.path)
+                )
+            } else {
+                basename(&interp.path).to_string()
+            };
+            suspicion.push(format!("{what} in the process tree"));
         }
-        if let Some(dl) = ancestors
+        if let Some(dl) = drivers
             .iter()
             .take(depth)
             .find(|a| a.cmdline.as_deref().is_some_and(runs_downloaded_script))
@@ -774,20 +840,39 @@ impl Classifier {
         }
         if material::is_staging_path(&actor.path) {
             suspicion.push(format!("runs from staging path {}", actor.path));
-        } else if let Some(p) = parent.filter(|p| material::is_staging_path(&p.path)) {
+        } else if let Some(p) = driver.filter(|p| material::is_staging_path(&p.path)) {
             suspicion.push(format!("parent runs from staging path {}", p.path));
         }
         // Plainly hostile drivers, which even a routine-looking read does
         // not survive: unsigned code, staging paths, osascript, inline or
-        // staged interpreter code, a fetched script.
-        let hostile_driver = std::iter::once(actor)
-            .chain(ancestors.iter().take(depth))
-            .any(|a| {
-                a.signer == Some(Signer::Unsigned)
-                    || material::is_staging_path(&a.path)
-                    || is_hostile_interpreter(a)
-                    || a.cmdline.as_deref().is_some_and(runs_downloaded_script)
-            });
+        // staged interpreter code, a fetched script, and ad-hoc code that
+        // launchd started (a LaunchAgent or an app opened from Finder, not
+        // a tool a user ran from a shell, as Homebrew's ad-hoc builds are).
+        let is_launchd =
+            |p: &ProcInfo| p.pid == 1 || matches!(basename(&p.path), "launchd" | "xpcproxy");
+        let launchd_started = |a: &ProcInfo| {
+            match std::iter::once(actor)
+                .chain(ancestors.iter())
+                .skip_while(|x| x.key() != a.key())
+                .nth(1)
+            {
+                Some(p) => is_launchd(p),
+                // launchd itself never execs, so it is rarely in the cache:
+                // the image's recorded spawner or parent token names it.
+                None => {
+                    a.spawned_by.as_deref().is_some_and(is_launchd)
+                        || a.parent.is_some_and(|(pid, _)| pid == 1)
+                        || (a.parent.is_none() && a.ppid == Some(1))
+                }
+            }
+        };
+        let hostile_driver = near().any(|a| {
+            a.signer == Some(Signer::Unsigned)
+                || (a.signer == Some(Signer::Adhoc) && launchd_started(a))
+                || material::is_staging_path(&a.path)
+                || is_hostile_interpreter(a)
+                || a.cmdline.as_deref().is_some_and(runs_downloaded_script)
+        });
 
         // Behaviour models: the legitimate shape of an access, when the
         // driver is clean, is `low`.
@@ -808,7 +893,7 @@ impl Classifier {
         let modelled: Option<String> = match f.model {
             _ if !suspicion.is_empty() => None,
             Some(Model::MirrorBackup) => self.mirror_backup_shape(actor, f.destination.as_deref()),
-            Some(Model::MirrorRead) => self.api_read_shape(actor, parent).map(|_| {
+            Some(Model::MirrorRead) => self.api_read_shape(actor, parent, f.target.as_deref()).map(|_| {
                 "read-only open of a mounted copy (a backup or snapshot keeping the live path) by signed code that is not a raw reader"
                     .to_string()
             }),
@@ -827,7 +912,7 @@ impl Classifier {
                     )
                 }),
             _ if !f.high_reasons.is_empty() => None,
-            Some(Model::ApiRead) => self.api_read_shape(actor, parent),
+            Some(Model::ApiRead) => self.api_read_shape(actor, parent, f.target.as_deref()),
             Some(Model::Interactive) => parent
                 .filter(|p| {
                     p.has_code_identity()
@@ -1884,6 +1969,33 @@ mod tests {
             ..copy
         };
         assert!(t.allow_reason(&elsewhere).is_none());
+    }
+
+    #[test]
+    fn a_keychain_named_on_the_command_line_is_a_tools_target() {
+        let p = |cmd: &str| ProcInfo {
+            cmdline: Some(cmd.into()),
+            ..Default::default()
+        };
+        let kc = "/Users/a/Library/Keychains/login.keychain-db";
+        assert!(names_on_command_line(&p(&format!("shove {kc} /tmp/x")), kc));
+        assert!(names_on_command_line(
+            &p("hdiutil create -srcfolder /Users/a/Library/Keychains/ o.dmg"),
+            kc
+        ));
+        assert!(names_on_command_line(
+            &p(&format!("dd if={kc} of=/tmp/k")),
+            kc
+        ));
+        assert!(names_on_command_line(&p(&format!("tool '{kc}'")), kc));
+        // The program's own path, other files and a bare `/` are not it.
+        assert!(!names_on_command_line(&p(&format!("{kc} --x")), kc));
+        assert!(!names_on_command_line(&p("Slack --type=renderer"), kc));
+        assert!(!names_on_command_line(
+            &p("x /Users/a/Library/Keychains2"),
+            kc
+        ));
+        assert!(!names_on_command_line(&ProcInfo::default(), kc));
     }
 
     #[test]

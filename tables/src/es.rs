@@ -140,6 +140,116 @@ pub struct ExecEvent {
     pub cwd: Option<EsFile>,
     #[serde(default)]
     pub script: Option<EsFile>,
+    /// Whether the exec's environment sets `ELECTRON_RUN_AS_NODE`: a signed
+    /// Electron app then runs as plain Node.js, executing whatever script
+    /// its caller names (Electron, "Environment Variables"). Only this flag
+    /// is kept: the environment itself may hold secrets.
+    #[serde(default, rename = "env", deserialize_with = "env_runs_as_node")]
+    pub runs_as_node: bool,
+}
+
+/// `ELECTRON_RUN_AS_NODE` set to a non-empty value in an exec's `env`
+/// array (a missing, null or malformed `env` is no evidence).
+fn env_runs_as_node<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct Seen;
+    impl<'de> serde::de::Visitor<'de> for Seen {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of environment strings")
+        }
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_none<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<bool, D2::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            let mut set = false;
+            while let Some(EnvEntry(hit)) = seq.next_element()? {
+                set |= hit;
+            }
+            Ok(set)
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<bool, M::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(false)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(false)
+        }
+    }
+    /// One `env` entry: whether it is `ELECTRON_RUN_AS_NODE=<non-empty>`
+    /// (anything that is not a string is no evidence).
+    struct EnvEntry(bool);
+    impl<'de> Deserialize<'de> for EnvEntry {
+        fn deserialize<D2: serde::Deserializer<'de>>(d: D2) -> Result<Self, D2::Error> {
+            struct Entry;
+            impl<'de> serde::de::Visitor<'de> for Entry {
+                type Value = EnvEntry;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an environment string")
+                }
+                fn visit_str<E>(self, v: &str) -> Result<EnvEntry, E> {
+                    Ok(EnvEntry(
+                        v.strip_prefix("ELECTRON_RUN_AS_NODE=")
+                            .is_some_and(|x| !x.is_empty()),
+                    ))
+                }
+                fn visit_unit<E>(self) -> Result<EnvEntry, E> {
+                    Ok(EnvEntry(false))
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<EnvEntry, E> {
+                    Ok(EnvEntry(false))
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<EnvEntry, E> {
+                    Ok(EnvEntry(false))
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<EnvEntry, E> {
+                    Ok(EnvEntry(false))
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<EnvEntry, E> {
+                    Ok(EnvEntry(false))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<EnvEntry, A::Error> {
+                    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                    Ok(EnvEntry(false))
+                }
+                fn visit_map<M: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: M,
+                ) -> Result<EnvEntry, M::Error> {
+                    while map
+                        .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                        .is_some()
+                    {}
+                    Ok(EnvEntry(false))
+                }
+            }
+            d.deserialize_any(Entry)
+        }
+    }
+    d.deserialize_option(Seen)
 }
 
 #[derive(Debug, Deserialize)]
@@ -358,5 +468,36 @@ mod tests {
         assert!(matches!(parse_line("not json"), Err(EsError::Malformed(_))));
         let wrong = EXIT_V9.replace(r#""pid":11221"#, r#""pid":"11221""#);
         assert!(matches!(parse_line(&wrong), Err(EsError::Malformed(_))));
+    }
+
+    #[test]
+    fn exec_env_keeps_only_whether_electron_runs_as_node() {
+        let base: serde_json::Value = serde_json::from_str(EXIT_V9).unwrap();
+        let exec_with = |env: serde_json::Value| {
+            let mut v = base.clone();
+            v["event"] = serde_json::json!({"exec": {
+                "target": base["process"].clone(), "args": ["Slack", "-e", "x"], "env": env}});
+            let line = v.to_string();
+            match parse_line(&line) {
+                Ok((_, EsEvent::Exec(e))) => e.runs_as_node,
+                other => panic!("{env}: {other:?}"),
+            }
+        };
+        assert!(exec_with(serde_json::json!([
+            "HOME=/Users/a",
+            "ELECTRON_RUN_AS_NODE=1"
+        ])));
+        assert!(!exec_with(serde_json::json!(["ELECTRON_RUN_AS_NODE="])));
+        assert!(!exec_with(serde_json::json!([
+            "XELECTRON_RUN_AS_NODE=1",
+            "PATH=/bin"
+        ])));
+        // Missing, null or oddly typed: no evidence, and the exec still parses.
+        assert!(!exec_with(serde_json::json!(null)));
+        assert!(!exec_with(
+            serde_json::json!([1, null, {"k": "v"}, ["ELECTRON_RUN_AS_NODE=1"]])
+        ));
+        assert!(!exec_with(serde_json::json!({"ELECTRON_RUN_AS_NODE": "1"})));
+        assert!(!exec_with(serde_json::json!("ELECTRON_RUN_AS_NODE=1")));
     }
 }

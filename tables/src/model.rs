@@ -8,7 +8,7 @@
 //! exclusion lists of Elastic's macOS keychain rules (IDEs, emulators,
 //! credential helpers, SQL tools read keychain files through the API).
 
-use crate::classify::is_interpreter;
+use crate::classify::{is_interpreter, is_interpreter_name};
 use crate::material;
 use crate::procs::{ProcInfo, Signer};
 use crate::text::basename;
@@ -128,11 +128,74 @@ pub const API_CLI_TOOLS: &[&str] = &[
     "productbuild",
     "pkgbuild",
     "xcrun",
+    "xcodebuild",
     "notarytool",
     "altool",
     "ssh-add",
     "git-credential-osxkeychain",
+    // `UseKeychain yes` passphrases (Apple TN2449) and `kinit --keychain`
+    // (Apple's Heimdal): their own credentials, through the API.
+    "ssh",
+    "kinit",
 ];
+
+/// Apple launchers that exec their argument and add nothing of their own
+/// (`nohup env caffeinate -i TOOL`): they are skipped when counting how far
+/// up an interpreter sits, so padding a chain with them does not push the
+/// interpreter out of `interpreter_depth`. Matched by name or by the name an
+/// Apple signing id keeps, as raw readers are.
+pub const EXEC_WRAPPERS: &[&str] = &[
+    "nohup",
+    "env",
+    "caffeinate",
+    "arch",
+    "nice",
+    "timeout",
+    "time",
+    "stdbuf",
+    "xargs",
+    "script",
+    "sudo",
+    "su",
+    "exec",
+    "taskpolicy",
+    "sandbox-exec",
+];
+
+/// Whether the process only execs its argument (see [`EXEC_WRAPPERS`]).
+pub fn is_exec_wrapper(p: &ProcInfo) -> bool {
+    let name = basename(&p.path).to_ascii_lowercase();
+    let apple_name = p
+        .signing_id
+        .as_deref()
+        .filter(|_| p.platform_binary || p.signer == Some(Signer::Apple))
+        .and_then(|s| s.strip_prefix("com.apple."))
+        .map(str::to_ascii_lowercase);
+    std::iter::once(name.as_str())
+        .chain(apple_name.as_deref())
+        .any(|n| EXEC_WRAPPERS.contains(&n))
+}
+
+/// Whether the process interprets code its caller supplies: an interpreter
+/// by file name or by code identity (a renamed copy keeps its signing id:
+/// `node`, `com.apple.perl`, `org.python.python`, an ad-hoc `ruby-<hash>`),
+/// or a (signed) Electron app exec'd with `ELECTRON_RUN_AS_NODE`.
+pub fn interprets(p: &ProcInfo) -> bool {
+    if is_interpreter(&p.path) || p.runs_as_node {
+        return true;
+    }
+    let Some(sid) = p.signing_id.as_deref() else {
+        return false;
+    };
+    let sid = sid.to_ascii_lowercase();
+    // Apple's ids keep the tool's name after the prefix (`com.apple.perl5.34`).
+    let last = sid
+        .strip_prefix("com.apple.")
+        .unwrap_or_else(|| sid.rsplit('.').next().unwrap_or(&sid));
+    // Ad-hoc and linker signatures keep the link-time name plus a hash
+    // (`ruby-5d1a77c0`): the name before the first `-` is what counts.
+    is_interpreter_name(last)
+}
 
 /// Whether the process reads keychain bytes as a tool rather than through
 /// the API: by executable name, by the name its Apple signing id keeps when
@@ -145,6 +208,12 @@ pub fn raw_reader(p: &ProcInfo, extra: &[String]) -> Option<String> {
         .filter(|_| p.platform_binary || p.signer == Some(Signer::Apple))
         .and_then(|s| s.strip_prefix("com.apple."))
         .map(str::to_ascii_lowercase);
+    if p.runs_as_node {
+        return Some(format!("{name} run as node (ELECTRON_RUN_AS_NODE)"));
+    }
+    if interprets(p) {
+        return Some(name);
+    }
     for n in std::iter::once(name.as_str()).chain(apple_name.as_deref()) {
         if RAW_READERS.contains(&n) || extra.iter().any(|e| e == n) || is_interpreter(n) {
             return Some(n.to_string());
@@ -172,7 +241,7 @@ pub fn acts_for_others(p: &ProcInfo) -> bool {
 /// An interpreter that runs what nobody installed: osascript, inline code
 /// (`-c`, `-e`), code from stdin, or a script in a staging path.
 pub fn is_hostile_interpreter(p: &ProcInfo) -> bool {
-    if !is_interpreter(&p.path) {
+    if !interprets(p) {
         return false;
     }
     let name = basename(&p.path).to_ascii_lowercase();
@@ -272,6 +341,70 @@ pub fn mirrors_live_location(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interpreters_by_identity_and_wrappers_by_name() {
+        let p = |path: &str, sid: Option<&str>, platform: bool| ProcInfo {
+            path: path.into(),
+            signing_id: sid.map(String::from),
+            platform_binary: platform,
+            ..Default::default()
+        };
+        // A renamed copy keeps its signing id.
+        assert!(interprets(&p("/Users/a/.h/Helper", Some("node"), false)));
+        assert!(interprets(&p(
+            "/Users/a/x",
+            Some("com.apple.perl5.34"),
+            true
+        )));
+        assert!(interprets(&p("/opt/x/bin/r", Some("ruby-5d1a77c0"), false)));
+        assert!(interprets(&p(
+            "/Library/F/Python",
+            Some("org.python.python"),
+            false
+        )));
+        // Names that merely start like an interpreter are not one.
+        assert!(!interprets(&p(
+            "/Applications/RubyMine.app/Contents/MacOS/rubymine",
+            Some("com.jetbrains.rubymine"),
+            false
+        )));
+        assert!(!interprets(&p(
+            "/Applications/Slack.app/Contents/MacOS/Slack",
+            Some("com.tinyspeck.slackmacgap"),
+            false
+        )));
+        let mut slack = p(
+            "/Applications/Slack.app/Contents/MacOS/Slack",
+            Some("com.tinyspeck.slackmacgap"),
+            false,
+        );
+        slack.runs_as_node = true;
+        assert!(interprets(&slack));
+        assert!(
+            raw_reader(&slack, &[]).is_some(),
+            "run as node, a signed app reads as a tool"
+        );
+        assert!(is_exec_wrapper(&p(
+            "/usr/bin/nohup",
+            Some("com.apple.nohup"),
+            true
+        )));
+        assert!(is_exec_wrapper(&p(
+            "/Users/a/bin/x",
+            Some("com.apple.caffeinate"),
+            true
+        )));
+        assert!(!is_exec_wrapper(&p(
+            "/bin/zsh",
+            Some("com.apple.zsh"),
+            true
+        )));
+        assert!(
+            !is_exec_wrapper(&p("/Users/a/bin/x", Some("com.apple.caffeinate"), false)),
+            "a self-assigned id is no Apple name"
+        );
+    }
 
     #[test]
     fn raw_readers_by_name_signing_id_and_cli_folder() {

@@ -102,6 +102,12 @@ pub fn signer_of(p: &EsProcess) -> Signer {
     if has_team && (flags & CS_VALID != 0 || p.codesigning_flags.is_none()) {
         return Signer::DeveloperId;
     }
+    // A team id whose signature no longer validates (CS_VALID clear: the
+    // code was changed after signing) vouches for nothing, not even ad hoc:
+    // the ids it reports are whatever the broken signature claims.
+    if has_team && flags & CS_VALID == 0 {
+        return Signer::Unsigned;
+    }
     // Apple-signed code outside the OS (Xcode, its tools) has no team id and
     // is not a platform binary. Before message version 10 ES does not say who
     // signed it, and a self-signed certificate can claim any `com.apple.`
@@ -152,6 +158,10 @@ pub struct ProcInfo {
     /// The image this one replaced by exec (same pid), one level deep:
     /// what a child forked before that exec still runs.
     pub replaced: Option<Arc<ProcInfo>>,
+    /// Exec'd with `ELECTRON_RUN_AS_NODE` set: a signed Electron app running
+    /// its caller's script as plain Node.js (an interpreter, whatever its
+    /// signature).
+    pub runs_as_node: bool,
 }
 
 /// Longest recorded ancestry chain; deeper links are cut (a bound on memory
@@ -184,6 +194,7 @@ impl ProcInfo {
             link_depth: 0,
             fork_linked: false,
             replaced: None,
+            runs_as_node: false,
         }
     }
 
@@ -501,6 +512,25 @@ pub fn running_processes(cmdline_cap: usize) -> std::io::Result<(Vec<ProcInfo>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_team_id_whose_signature_no_longer_validates_is_unsigned() {
+        let signer = |flags: u32, team: Option<&str>| {
+            let p: EsProcess = serde_json::from_value(serde_json::json!({
+                "audit_token": [0, 0, 0, 0, 0, 10, 1, 7],
+                "executable": {"path": "/usr/local/jamf/bin/jamf"},
+                "codesigning_flags": flags, "is_platform_binary": false,
+                "cdhash": "F988105881118CD77EF87293D97DECE8E193FA98",
+                "signing_id": "com.jamf.management.jamf", "team_id": team,
+            }))
+            .expect("EsProcess");
+            signer_of(&p)
+        };
+        assert_eq!(signer(0x2201_0301, Some("483DWKW443")), Signer::DeveloperId);
+        assert_eq!(signer(0x2201_0100, Some("483DWKW443")), Signer::Unsigned);
+        // No team id: ad hoc whatever the flags say (nobody vouches for it).
+        assert_eq!(signer(0x2200_0003, None), Signer::Adhoc);
+    }
 
     fn info(pid: i64, pv: i64, parent: Option<(i64, i64)>, path: &str) -> ProcInfo {
         ProcInfo {
