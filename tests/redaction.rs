@@ -8,7 +8,9 @@
 //! * `tests/redaction/real_world.json`: real tools and attacks, each cited;
 //! * `tests/redaction/evasions.json`: what an attacker who read the README
 //!   tries (`exec -a`, renamed copies, wrappers, inline code, the password
-//!   passed on to a child).
+//!   passed on to a child);
+//! * `tests/redaction/held_out.json`: a corpus built after the redactor, as
+//!   a reviewer would: other tools' secret options and evasions, each cited.
 //!
 //! Every process of a case execs, then reads a login keychain (a row with
 //! its command line and its parent's), and a last `security` child runs
@@ -359,6 +361,15 @@ fn differential_corpus_from_apples_option_table_leaks_nothing() {
 fn real_world_corpus_leaks_nothing() {
     let n = check_corpus("real-world", &load("real_world.json"));
     println!("real world: {n} secrets, 0 leaked");
+}
+
+/// Held out while the redactor was written: other tools' secret options,
+/// secrets inside headers, URLs, query strings and encoded commands, and
+/// argv tricks (wrappers, shell quoting, `eval`, IFS), each citing its source.
+#[test]
+fn held_out_corpus_leaks_nothing() {
+    let n = check_corpus("held-out", &load("held_out.json"));
+    println!("held out: {n} secrets, 0 leaked");
 }
 
 #[test]

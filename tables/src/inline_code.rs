@@ -104,7 +104,29 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
         if work > MAX_GROUP_WORK {
             break;
         }
-        let mut argv: Vec<String> = literals[from..to].iter().map(|l| l.value.clone()).collect();
+        // The group's argv: its literals, and the bare names between them
+        // (`['security', '-p', pw, 'k']`), each name standing for the
+        // literal assigned to it elsewhere in the code.
+        let mut argv: Vec<String> = Vec::new();
+        let mut slots: Vec<Slot<'_>> = Vec::new();
+        for k in from..to {
+            if k > from {
+                let between = scan.get(literals[k - 1].end + 1..literals[k].start - 1);
+                for piece in between.unwrap_or("").split(',') {
+                    let name = piece.trim();
+                    if !name.is_empty()
+                        && name.len() <= 64
+                        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        && !name.chars().next().is_some_and(|c| c.is_ascii_digit())
+                    {
+                        argv.push(format!("${name}"));
+                        slots.push(Slot::Name(name));
+                    }
+                }
+            }
+            argv.push(literals[k].value.clone());
+            slots.push(Slot::Literal(k));
+        }
         // `execFile('security', [...])` splits program and arguments; a
         // list that starts with a verb is security(1)'s.
         let shift = usize::from(
@@ -115,17 +137,26 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
             argv.insert(0, "security".into());
         }
         for (idx, _) in secret_words(&argv) {
-            if let Some(flag) = (idx >= shift)
-                .then(|| idx - shift + from)
-                .filter(|k| *k < to)
-            {
-                secret[flag] = true;
+            match idx.checked_sub(shift).and_then(|i| slots.get(i)) {
+                Some(Slot::Literal(k)) => secret[*k] = true,
+                Some(Slot::Name(name)) => {
+                    for (m, l) in literals.iter().enumerate() {
+                        if assigned_name(&scan[..l.start - 1]) == Some(name) {
+                            secret[m] = true;
+                        }
+                    }
+                }
+                None => {}
             }
         }
     }
     concatenations(scan, &literals, &mut secret);
     if !secret.iter().any(|b| *b) {
-        return s.to_string();
+        return if expect_script {
+            unquoted_sends(s, found)
+        } else {
+            s.to_string()
+        };
     }
     let mut out = String::with_capacity(s.len());
     let mut pos = 0;
@@ -139,6 +170,52 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
         out.push_str(&s[pos..lit.start]);
         out.push_str(REDACTED);
         pos = lit.end;
+    }
+    out.push_str(&s[pos..]);
+    if expect_script {
+        unquoted_sends(&out, found)
+    } else {
+        out
+    }
+}
+
+/// One element of a bracket group read as an argv.
+enum Slot<'a> {
+    Literal(usize),
+    Name(&'a str),
+}
+
+/// expect(1)'s `send` with an unquoted word (`send PW\r`, Tcl reads a bare
+/// word as a string): the word is what a spawned program's prompt is
+/// answered with.
+fn unquoted_sends(s: &str, found: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    for (at, _) in s.match_indices("send ") {
+        if at < pos || (at > 0 && !s[..at].ends_with([' ', ';', '\n', '\t', '{', '"', '\''])) {
+            continue;
+        }
+        let rest = &s[at + 5..];
+        let value = rest.trim_start();
+        let start = at + 5 + (rest.len() - value.len());
+        if value.starts_with(['"', '\'', '$', '[', '{', '-']) || value.starts_with(REDACTED) {
+            continue;
+        }
+        let len = value
+            .find(|c: char| c.is_whitespace() || matches!(c, ';' | '"' | '\'' | '}' | ']'))
+            .unwrap_or(value.len());
+        let word = &value[..len];
+        let secret = word.strip_suffix("\\r").unwrap_or(word);
+        let secret = secret.strip_suffix("\\n").unwrap_or(secret);
+        if secret.is_empty() {
+            continue;
+        }
+        if found.len() < 64 {
+            found.push(secret.to_string());
+        }
+        out.push_str(&s[pos..start]);
+        out.push_str(REDACTED);
+        pos = start + secret.len();
     }
     out.push_str(&s[pos..]);
     out

@@ -356,9 +356,20 @@ fn is_redirect(v: &str) -> bool {
 }
 
 fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
-    let literals_done = crate::inline_code::redact_literals(s, found);
+    let plist_done = plist_secrets(s, found);
+    let literals_done = crate::inline_code::redact_literals(&plist_done, found);
     let s = literals_done.as_str();
     let toks = tokenize(s);
+    // `IFS=,; c=security,unlock-keychain,-p,pw,k; $c`: with IFS changed, a
+    // word is split on its characters when expanded, so a word holding
+    // them is also read as the command line it splits into.
+    let ifs: Option<String> = toks.iter().find_map(|t| match t {
+        Tok::Word { value, .. } => value
+            .strip_prefix("IFS=")
+            .map(|v| v.chars().filter(|c| !c.is_whitespace()).collect::<String>())
+            .filter(|v| !v.is_empty()),
+        _ => None,
+    });
     // Split into simple commands, remembering the separator that ended each.
     let mut commands: Vec<(Vec<usize>, Option<char>)> = Vec::new();
     let mut cur: Vec<usize> = Vec::new();
@@ -434,7 +445,7 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
                         })
                         .collect();
                     let nrefs: Vec<&str> = nwords.iter().map(String::as_str).collect();
-                    if sudo_reads_stdin(&nrefs) {
+                    if reads_secret_on_stdin(&nrefs) {
                         for &ti in idxs.iter().skip(1) {
                             redactions.push((ti, 0));
                         }
@@ -465,7 +476,7 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
         }
         // `sudo -S cmd <<< pw`, `sudo -S cmd <<EOF` + `pw` + `EOF`.
         let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-        if sudo_reads_stdin(&refs) {
+        if reads_secret_on_stdin(&refs) {
             for &(c, ti) in &here_strings {
                 if c == ci {
                     redactions.push((ti, 0));
@@ -483,6 +494,29 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
                     }
                     redactions.extend(body.iter().map(|&ti| (ti, 0)));
                 }
+            }
+        }
+    }
+
+    if let Some(ifs) = &ifs {
+        for (ti, t) in toks.iter().enumerate() {
+            let Tok::Word { value, .. } = t else {
+                continue;
+            };
+            let v = match value.split_once('=') {
+                Some((name, v)) if name.chars().all(|c| c.is_alphanumeric() || c == '_') => v,
+                _ => value.as_str(),
+            };
+            if !v.contains(|c: char| ifs.contains(c)) {
+                continue;
+            }
+            let split: Vec<String> = v
+                .split(|c: char| ifs.contains(c))
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
+            if !secret_words(&split).is_empty() {
+                redactions.push((ti, value.len() - v.len()));
             }
         }
     }
@@ -611,6 +645,43 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
     out
 }
 
+/// Property-list text handed to a tool inline (`fdesetup enable
+/// -inputplist <<EOF <dict><key>Password</key><string>pw</string>...`,
+/// `defaults import`, a profile): the `<string>` after a `<key>` whose name
+/// says secret is redacted.
+fn plist_secrets(s: &str, found: &mut Vec<String>) -> String {
+    if !s.contains("<key>") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    let mut search = 0;
+    while let Some(k) = s[search..].find("<key>").map(|p| p + search) {
+        let name_start = k + 5;
+        let Some(name_end) = s[name_start..].find("</key>").map(|p| p + name_start) else {
+            break;
+        };
+        search = name_end + 6;
+        let after = s[search..].trim_start();
+        let Some(value) = after.strip_prefix("<string>") else {
+            continue;
+        };
+        let value_start = s.len() - value.len();
+        let Some(value_end) = value.find("</string>").map(|p| p + value_start) else {
+            break;
+        };
+        if secret_key_name(s[name_start..name_end].trim()) && value_end > value_start {
+            collect(found, &s[value_start..value_end]);
+            out.push_str(&s[pos..value_start]);
+            out.push_str(REDACTED);
+            pos = value_end;
+        }
+        search = value_end;
+    }
+    out.push_str(&s[pos..]);
+    out
+}
+
 /// Names a shell text gives a program we parse, learnt in order:
 /// `cp /usr/bin/security /tmp/s` (also `ln`, `ditto`, `install`, `mv`),
 /// `S=/usr/bin/security` (then `$S`, `${S}`), `alias s=security`.
@@ -686,6 +757,28 @@ fn may_hold_secret(s: &str) -> bool {
         "--key", " -u",
     ];
     HINTS.iter().any(|h| s.contains(h))
+}
+
+/// A command that reads a password (or a document holding one) on stdin:
+/// `sudo -S`, any `--stdinpass`/`-stdinpass` (`hdiutil`, `softwareupdate`,
+/// `startosinstall`), `--password-stdin` (`docker login`), `--passphrase-fd
+/// 0` (`gpg`), `fdesetup -inputplist`, and `read` (the shell builtin that
+/// stores stdin in a variable).
+fn reads_secret_on_stdin(words: &[&str]) -> bool {
+    let Some(first) = words.first() else {
+        return false;
+    };
+    let prog = basename(first);
+    prog == "read"
+        || sudo_reads_stdin(words)
+        || words.iter().skip(1).any(|w| {
+            let l = w.trim_start_matches('-').to_ascii_lowercase();
+            l == "stdinpass"
+                || l == "password-stdin"
+                || l == "passphrase-fd"
+                || l == "inputplist"
+                || (l == "stdin" && w.starts_with("--") && prog != "sudo")
+        })
 }
 
 fn sudo_reads_stdin(words: &[&str]) -> bool {
@@ -813,10 +906,69 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
             }
         }
     };
+    // Secrets inside a word: `Authorization: Bearer x` headers and
+    // `name=value` pairs of query strings, form data and connection
+    // strings (`?api_key=x&`, `user=u&password=x`, `host=h password=x`,
+    // `//registry/:_authToken=x`).
+    for (i, w) in words.iter().enumerate().skip(1) {
+        if let Some(keep) = embedded_secret(w) {
+            found.push((offset + i, keep));
+        } else if encoded_command_holds_secret(w) {
+            found.push((offset + i, 0));
+        }
+    }
+    // Configuration setters naming a secret key, then its value:
+    // `aws configure set aws_secret_access_key x`, `git config
+    // http.password x`, `npm config set _authToken x`, `defaults write
+    // domain Password x`.
+    for (i, w) in words.iter().enumerate().skip(2) {
+        let setter = matches!(
+            words[i - 1].to_ascii_lowercase().as_str(),
+            "set" | "write" | "config" | "-create" | "create" | "--add" | "--global" | "--local"
+        ) || (i >= 3
+            && matches!(words[i - 2].as_str(), "write" | "-create" | "create"));
+        let key = w.rsplit(['.', ':', '/']).next().unwrap_or(w);
+        if setter && !w.starts_with('-') && secret_key_name(key) && words.get(i + 1).is_some() {
+            found.push((offset + i + 1, 0));
+        }
+    }
+    // Short password options of tools that take one on argv, from their
+    // manuals: (programs, options, whether the value may be attached).
+    for (progs, flags, attached) in SHORT_PASSWORD_OPTIONS {
+        if progs.contains(&prog_lower.as_str()) {
+            flag_value(flags, *attached, found);
+        }
+    }
+    // `htpasswd -b [-c] file user password`, `htpasswd -nb user password`:
+    // in batch mode the password is the last argument.
+    if prog_lower == "htpasswd"
+        && words
+            .iter()
+            .skip(1)
+            .any(|w| w.starts_with('-') && !w.starts_with("--") && w.contains('b'))
+    {
+        if let Some(last) = words.len().checked_sub(1).filter(|l| *l > 0) {
+            found.push((offset + last, 0));
+        }
+    }
+    // `smbclient -U user%password`: the password follows `%`.
+    if prog_lower == "smbclient" || prog_lower == "rpcclient" {
+        for (i, w) in words.iter().enumerate().skip(1) {
+            if (w == "-U" || w == "--user") && words.get(i + 1).is_some() {
+                if let Some(p) = words[i + 1].find('%') {
+                    found.push((offset + i + 1, p + 1));
+                }
+            }
+        }
+    }
     match prog_lower.as_str() {
         "zip" | "unzip" | "zipcloak" => flag_value(&["-P", "--password"], false, found),
         "7z" | "7za" | "7zz" | "7zr" => flag_value(&["-p"], true, found),
-        "sshpass" | "mysql" | "mysqldump" => flag_value(&["-p"], prog_lower == "sshpass", found),
+        // `mysql -pPASSWORD` (attached; a separate word is read as the
+        // database, but a superset is redacted).
+        "sshpass" | "mysql" | "mysqldump" | "mysqladmin" | "mariadb" | "mariadb-dump" => {
+            flag_value(&["-p"], true, found)
+        }
         // `xcrun altool --upload-app ... -u <apple id> -p <app-specific password>`.
         "altool" => flag_value(&["-p"], false, found),
         "networksetup" => {
@@ -835,6 +987,185 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
         }
         _ => {}
     }
+}
+
+/// Short options whose value is a password, per program (from each tool's
+/// manual): `openssl enc -k`/`-K`, `ssh-keygen -N`/`-P`, `ldapsearch -w`
+/// (and `ldappasswd -a`/`-s`), `redis-cli -a`, `docker login -p`,
+/// `dsenableroot -p`/`-r`, `mongo -p`, `sqlcmd -P`, `smbutil -p`.
+const SHORT_PASSWORD_OPTIONS: &[(&[&str], &[&str], bool)] = &[
+    (&["openssl"], &["-k", "-K"], false),
+    (&["ssh-keygen"], &["-N", "-P"], true),
+    (
+        &[
+            "ldapsearch",
+            "ldapmodify",
+            "ldapadd",
+            "ldapdelete",
+            "ldapwhoami",
+            "ldapcompare",
+            "ldapmodrdn",
+            "ldapexop",
+        ],
+        &["-w"],
+        false,
+    ),
+    (&["ldappasswd"], &["-w", "-a", "-s"], false),
+    (&["redis-cli", "keydb-cli", "valkey-cli"], &["-a"], false),
+    (
+        &["docker", "podman", "nerdctl", "helm", "oras"],
+        &["-p"],
+        false,
+    ),
+    (&["dsenableroot"], &["-p", "-r"], false),
+    (
+        &[
+            "mongo",
+            "mongosh",
+            "mongodump",
+            "mongorestore",
+            "mongoexport",
+        ],
+        &["-p"],
+        false,
+    ),
+    (&["sqlcmd", "bcp"], &["-P"], false),
+    (&["smbutil", "mount_afp"], &["-p"], false),
+];
+
+/// A secret inside one word, and how many bytes to keep: the value of an
+/// `Authorization`-style header (`Authorization: Bearer x` keeps
+/// `Authorization: Bearer `), or the first `name=value` pair whose name
+/// says secret, in a query string, form data, a connection string or a
+/// config key (`?api_key=x`, `a=b&password=x`, `host=h password=x`,
+/// `//registry.npmjs.org/:_authToken=x`). The rest of the word goes with
+/// it: free-text columns only.
+fn embedded_secret(w: &str) -> Option<usize> {
+    let lower = w.to_ascii_lowercase();
+    for header in [
+        "authorization:",
+        "proxy-authorization:",
+        "private-token:",
+        "x-api-key:",
+        "x-auth-token:",
+        "api-key:",
+        "x-jfrog-art-api:",
+    ] {
+        // The word is the header (`-H 'Authorization: ...'`) or a setting's
+        // value (`http.extraheader=AUTHORIZATION: ...`); inside a longer
+        // shell string the shell pass finds it as a word.
+        if let Some(p) = lower
+            .find(header)
+            .filter(|p| *p == 0 || lower[..*p].ends_with('='))
+        {
+            let after = p + header.len();
+            let rest = &w[after..];
+            let value = rest.trim_start();
+            let mut keep = after + (rest.len() - value.len());
+            // Keep the scheme (`Bearer `, `Basic `) when a credential follows.
+            if let Some((scheme, cred)) = value.split_once(' ') {
+                if scheme.chars().all(|c| c.is_ascii_alphabetic()) && !cred.trim().is_empty() {
+                    keep += scheme.len() + 1;
+                }
+            }
+            if keep < w.len() {
+                return Some(keep);
+            }
+        }
+    }
+    if w.contains(char::is_whitespace) {
+        // Shell text or inline code: its words are read one by one.
+        return None;
+    }
+    let bytes = w.as_bytes();
+    for (eq, _) in w.match_indices('=') {
+        if eq + 1 >= w.len() {
+            continue;
+        }
+        let start = w[..eq]
+            .rfind(['?', '&', ';', ':', '/', ',', '"', '\''])
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        // A whole word `NAME=value` and `--name=value` are handled by the
+        // option rules (their names are not key names only).
+        if start == 0 || bytes.get(eq + 1) == Some(&b'=') {
+            continue;
+        }
+        if secret_key_name(&w[start..eq]) {
+            return Some(eq + 1);
+        }
+    }
+    None
+}
+
+/// Shortest base64 word decoded to look for a command line inside.
+const MIN_ENCODED: usize = 16;
+/// Longest base64 word decoded (a larger blob is not a typed command line).
+const MAX_ENCODED: usize = 64 * 1024;
+
+/// A base64 word that decodes to text holding a secret
+/// (`echo c2VjdXJpdHkg... | base64 -d | sh`, `bash -c "$(echo ... | base64
+/// --decode)"`): the decoded text goes through the same redaction as a
+/// shell string, and if anything in it is secret the whole word is.
+fn encoded_command_holds_secret(w: &str) -> bool {
+    use base64::Engine as _;
+    if w.len() < MIN_ENCODED
+        || w.len() > MAX_ENCODED
+        || !w
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+        || !w
+            .bytes()
+            .any(|b| b.is_ascii_digit() || b == b'+' || b == b'/' || b == b'=')
+    {
+        return false;
+    }
+    let trimmed = w.trim_end_matches('=');
+    let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed));
+    let Ok(bytes) = decoded else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return false;
+    };
+    if !text.contains(char::is_whitespace)
+        || text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return false;
+    }
+    let mut inner = Vec::new();
+    redact_text_depth(text, MAX_DEPTH, &mut inner);
+    !inner.is_empty()
+}
+
+/// A key name (of a query string, form, connection string or config) that
+/// says its value is a secret: what an option name says
+/// ([`secret_option_name`]), plus key names of cloud and registry
+/// credentials (`aws_secret_access_key`, `_authToken`, `client_secret`).
+fn secret_key_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && (secret_option_name(&n)
+            || [
+                "access_key",
+                "secret_key",
+                "accesskey",
+                "secretkey",
+                "auth",
+                "_key",
+                "sig",
+            ]
+            .iter()
+            .any(|k| n.ends_with(k))
+            || n == "pass"
+            || n == "key")
 }
 
 /// Most command lines started inside one argv (see [`secret_words_into`]).
@@ -999,6 +1330,26 @@ fn secret_words_into(
                     if !rest.is_empty() && !w.starts_with("--") {
                         let keep = rest.find(':').map(|p| p + 3).unwrap_or(2);
                         found.push((offset + i, keep));
+                    }
+                } else if let Some(cluster) = w.strip_prefix('-').filter(|c| {
+                    !c.starts_with('-') && c.len() > 1 && c.contains('u') && !c.starts_with('u')
+                }) {
+                    // A cluster of flags ending in `-u` (`curl -su user:pw`),
+                    // or with the value attached after it (`-suuser:pw`).
+                    let at = cluster.find('u').unwrap_or(0);
+                    let flags = &cluster[..at];
+                    if flags.chars().all(|c| c.is_ascii_alphabetic()) {
+                        if at + 1 == cluster.len() {
+                            if words.get(i + 1).is_some() {
+                                let v = &words[i + 1];
+                                let keep = v.find(':').map(|p| p + 1).unwrap_or(0);
+                                found.push((offset + i + 1, keep));
+                            }
+                        } else {
+                            let rest = &cluster[at + 1..];
+                            let keep = rest.find(':').map(|p| p + 1).unwrap_or(0);
+                            found.push((offset + i, 1 + at + 1 + keep));
+                        }
                     }
                 }
             }
@@ -1583,5 +1934,131 @@ mod tests {
         assert_eq!(redact_text(s), s);
         let s = "sh -c \"security 2>&1 > /dev/null find-generic-password -ga \\\"Chrome\\\" | awk \\\"{print $2}\\\"\"";
         assert_eq!(redact_text(s), s);
+    }
+
+    /// Secrets inside one word: headers, query strings, form data, config
+    /// keys; ordinary `name=value` words stay.
+    #[test]
+    fn secrets_inside_words() {
+        assert_eq!(
+            joined(&[
+                "curl",
+                "-H",
+                "Authorization: Bearer eyJ0b2tlbg",
+                "https://h/"
+            ]),
+            "curl -H Authorization: Bearer <redacted> https://h/"
+        );
+        assert_eq!(
+            joined(&["curl", "-d", "user=a&password=Pw-123456", "https://h/"]),
+            "curl -d user=a&password=<redacted> https://h/"
+        );
+        assert_eq!(
+            joined(&["npm", "config", "set", "//r.example/:_authToken=npm_x1y2"]),
+            "npm config set //r.example/:_authToken=<redacted>"
+        );
+        assert_eq!(
+            joined(&[
+                "aws",
+                "configure",
+                "set",
+                "aws_secret_access_key",
+                "Sk/123+x"
+            ]),
+            "aws configure set aws_secret_access_key <redacted>"
+        );
+        for ordinary in [
+            &["curl", "https://example.com/search?q=keychain&page=2"][..],
+            &[
+                "defaults",
+                "write",
+                "com.apple.dock",
+                "autohide",
+                "-bool",
+                "true",
+            ],
+            &["git", "config", "--global", "user.name", "Alice"],
+            &["security", "find-generic-password", "-s", "a=b", "-a", "x"],
+        ] {
+            assert_eq!(joined(ordinary), ordinary.join(" "));
+        }
+    }
+
+    /// Tools' short password options, by their manuals.
+    #[test]
+    fn other_tools_short_options() {
+        assert_eq!(
+            joined(&["mysql", "-uroot", "-pS3cret!"]),
+            "mysql -uroot -p<redacted>"
+        );
+        assert_eq!(
+            joined(&[
+                "ssh-keygen",
+                "-p",
+                "-P",
+                "old-pw",
+                "-N",
+                "new-pw",
+                "-f",
+                "k"
+            ]),
+            "ssh-keygen -p -P <redacted> -N <redacted> -f k"
+        );
+        assert_eq!(
+            joined(&["htpasswd", "-bc", "f", "u", "pw-9876"]),
+            "htpasswd -bc f u <redacted>"
+        );
+        assert_eq!(
+            joined(&["curl", "-su", "api:pw-4321", "https://h/"]),
+            "curl -su api:<redacted> https://h/"
+        );
+        assert_eq!(
+            joined(&["smbclient", "//h/s", "-U", "alice%pw-1111"]),
+            "smbclient //h/s -U alice%<redacted>"
+        );
+        assert_eq!(
+            joined(&["openssl", "enc", "-aes-256-cbc", "-k", "pw-2222"]),
+            "openssl enc -aes-256-cbc -k <redacted>"
+        );
+    }
+
+    /// Stdin that carries a password, an IFS-split word, an inline plist
+    /// and a base64-wrapped command line.
+    #[test]
+    fn stdin_ifs_plist_and_encoded_commands() {
+        for (text, secret) in [
+            ("echo 'Sw-Pw-55' | softwareupdate -ia --user a --stdinpass", "Sw-Pw-55"),
+            ("read -r p <<< 'Rd-Pw-66'; security unlock-keychain -p \"$p\" k", "Rd-Pw-66"),
+            ("IFS=,; c=security,unlock-keychain,-p,Ifs-Pw-77,k; $c", "Ifs-Pw-77"),
+            (
+                "fdesetup enable -inputplist <<EOF\n<dict><key>Password</key><string>Pl-Pw-88</string></dict>\nEOF",
+                "Pl-Pw-88",
+            ),
+            (
+                "echo c2VjdXJpdHkgdW5sb2NrLWtleWNoYWluIC1wIEI2NC1Qdy05OSBr | base64 -d | sh",
+                "c2VjdXJpdHkgdW5sb2NrLWtleWNoYWluIC1wIEI2NC1Qdy05OSBr",
+            ),
+            (
+                "expect -c 'spawn su admin; expect Password:; send Ex-Pw-11\\r; interact'",
+                "Ex-Pw-11",
+            ),
+        ] {
+            let r = redact_text(text);
+            assert!(!r.contains(secret), "{text} -> {r}");
+        }
+        // base64 of ordinary text, and ordinary pipes, stay.
+        for s in [
+            "echo aGVsbG8gd29ybGQgZnJvbSBhIHNjcmlwdA== | base64 -d",
+            "echo hello | grep h",
+        ] {
+            assert_eq!(redact_text(s), s);
+        }
+    }
+
+    /// A name in a subprocess argv list stands for the literal assigned to it.
+    #[test]
+    fn subprocess_list_names_resolve_to_assigned_literals() {
+        let s = "import subprocess as s; p='PyVar-Pw-1'; s.call(['security','unlock-keychain','-p',p,'k'])";
+        assert!(!redact_text(s).contains("PyVar-Pw-1"), "{}", redact_text(s));
     }
 }
