@@ -49,8 +49,9 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
     let scan = &s[..floor_boundary(s, MAX_SCAN)];
     let mut literals: Vec<Literal> = Vec::new();
     // Bracket groups as ranges of literal indices.
-    let mut open: Vec<usize> = Vec::new();
-    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    // (first literal, end literal, byte offset of the opening bracket).
+    let mut groups: Vec<(usize, usize, Option<usize>)> = Vec::new();
     let bytes = scan.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -76,11 +77,11 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
                 i = j + 1;
                 continue;
             }
-            b'(' | b'[' => open.push(literals.len()),
+            b'(' | b'[' => open.push((literals.len(), i)),
             b')' | b']' => {
-                if let Some(from) = open.pop() {
+                if let Some((from, at)) = open.pop() {
                     if literals.len() - from >= 2 {
-                        groups.push((from, literals.len()));
+                        groups.push((from, literals.len(), Some(at)));
                     }
                 }
             }
@@ -98,11 +99,44 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
             secret[n] = true;
         }
     }
+    // Literals separated by commas only, brackets or not (Perl's `exec
+    // 'security', 'unlock-keychain', '-p', 'PW'`), are an argv too.
+    let mut run_start = 0;
+    for k in 1..=literals.len() {
+        let joined = k < literals.len()
+            && scan
+                .get(literals[k - 1].end + 1..literals[k].start - 1)
+                .is_some_and(|b| b.trim() == ",");
+        if !joined {
+            if k - run_start >= 3 {
+                groups.push((run_start, k, None));
+            }
+            run_start = k;
+        }
+    }
     let mut work = 0;
-    for (from, to) in groups {
+    for (from, to, at) in groups {
         work += to - from;
         if work > MAX_GROUP_WORK {
             break;
+        }
+        // A call whose name says password (`keyring.set_password('svc',
+        // 'user', 'PW')`, `keytar.setPassword(...)`): by convention the
+        // password is its last argument.
+        if let Some(at) = at {
+            let before = scan[..at].trim_end();
+            let name: String = before
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<Vec<char>>()
+                .into_iter()
+                .rev()
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if SECRET_NAMES.iter().any(|n| name.contains(n)) {
+                secret[to - 1] = true;
+            }
         }
         // The group's argv: its literals, and the bare names between them
         // (`['security', '-p', pw, 'k']`), each name standing for the
@@ -502,6 +536,18 @@ do shell script "security unlock-keychain -p " & quoted form of x & " login.keyc
         assert!(!red(s).contains("Ruby1nterp-Pw"), "{}", red(s));
         let s = r#"do shell script "ls " & quoted form of "/tmp/a b""#;
         assert_eq!(red(s), s);
+    }
+
+    /// A call named for a password takes its last literal; literals
+    /// joined by commas only are an argv (Perl's `exec LIST`).
+    #[test]
+    fn password_calls_and_comma_lists() {
+        let r = red("keyring.set_password('svc', 'alice', 'Kr-Pw-7788')");
+        assert!(!r.contains("Kr-Pw-7788") && r.contains("'alice'"), "{r}");
+        let r = red("exec '/usr/bin/security', 'unlock-keychain', '-p', 'Pl-Pw-99', 'k'");
+        assert!(!r.contains("Pl-Pw-99"), "{r}");
+        let r = red("spawn ssh admin@h; expect \"assword:\"; send Sd-Pw-11\\r");
+        assert!(!r.contains("Sd-Pw-11"), "{r}");
     }
 
     #[test]

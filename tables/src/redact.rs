@@ -831,8 +831,10 @@ fn secret_option_name(name: &str) -> bool {
         || n.ends_with("storepass")
         || n.ends_with("keypass")
         || n == "pass"
-        || n == "pw"
-        || n == "pwd"
+        // `-vncpw`, `-adminpw`, `passcode`: short spellings.
+        || n.ends_with("pw")
+        || n.ends_with("pwd")
+        || n.ends_with("passcode")
 }
 
 /// Password options of other macOS and cross-platform tools that show up
@@ -928,8 +930,145 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
         ) || (i >= 3
             && matches!(words[i - 2].as_str(), "write" | "-create" | "create"));
         let key = w.rsplit(['.', ':', '/']).next().unwrap_or(w);
-        if setter && !w.starts_with('-') && secret_key_name(key) && words.get(i + 1).is_some() {
-            found.push((offset + i + 1, 0));
+        // `defaults write d Password -string x`: the type comes first.
+        let v = i
+            + 1
+            + usize::from(
+                words
+                    .get(i + 1)
+                    .is_some_and(|t| t == "-string" || t == "-data"),
+            );
+        if setter
+            && !w.starts_with('-')
+            && secret_key_name(key)
+            && words.get(v).is_some_and(|t| !t.starts_with('-'))
+        {
+            found.push((offset + v, 0));
+        }
+    }
+    // A key named like a credential, then its value, as positional words
+    // (`rclone config create r s3 secret_access_key x`): a bare word naming
+    // a secret with `_` in it. Not for the
+    // programs parsed above (in `dscl . passwd` the word is a verb, and
+    // security(1)'s words feed classification).
+    if !is_parsed_program(&prog_lower) {
+        for (i, w) in words.iter().enumerate().skip(1) {
+            let l = w.to_ascii_lowercase();
+            // Only key-like names (`secret_access_key`): a bare `Password`
+            // is as often prose or a product name ("Keeper Password
+            // Manager"), which must stay evidence.
+            let named =
+                !w.starts_with('-') && !is_dashed_verb(w) && secret_key_name(&l) && l.contains('_');
+            if !named {
+                continue;
+            }
+            let mut v = i + 1;
+            if words
+                .get(v)
+                .is_some_and(|t| t == "=" || t == "-string" || t == "-data")
+            {
+                v += 1;
+            }
+            if words
+                .get(v)
+                .is_some_and(|t| !looks_like_path(t) && !t.starts_with('-'))
+            {
+                found.push((offset + v, 0));
+            }
+        }
+    }
+    // curl's config syntax (`curl -K -` fed `user = "u:pw"`), as words.
+    for (i, w) in words.iter().enumerate() {
+        if w == "user" || w == "user=" {
+            let v = i + 1 + usize::from(words.get(i + 1).is_some_and(|t| t == "="));
+            if let Some(p) = words.get(v).and_then(|t| t.find(':')) {
+                found.push((offset + v, p + 1));
+            }
+        }
+    }
+    // A user and a password given together, in any program: with a user
+    // option present (`-u`, `-U`, `-l`, `--user(name)`, `/u:`), the value
+    // of `-p`/`-P`/`-w`/`-pw`/`/p:` is the password (`az login -u id -p x`,
+    // `ncftp -u u -p x`, `docker login -u u -p x`, `xfreerdp /u:u /p:x`),
+    // and a user value `user:pw`, `user%pw` or `user,pw` carries one.
+    let user_flag = |w: &str| {
+        matches!(
+            w,
+            "-u" | "-U" | "-l" | "--user" | "--username" | "-user" | "-username"
+        ) || w.to_ascii_lowercase().starts_with("/u:")
+    };
+    if prog_lower != "security" && words.iter().skip(1).any(|w| user_flag(w)) {
+        for (i, w) in words.iter().enumerate().skip(1) {
+            if matches!(w.as_str(), "-p" | "-P" | "-w" | "-pw")
+                && words.get(i + 1).is_some_and(|v| !looks_like_path(v))
+            {
+                found.push((offset + i + 1, 0));
+            } else if w.to_ascii_lowercase().starts_with("/p:") && w.len() > 3 {
+                found.push((offset + i, 3));
+            } else if user_flag(w) {
+                if let Some(v) = words.get(i + 1) {
+                    if let Some(p) = v.find([':', '%', ',']) {
+                        if !v.contains("//") && p + 1 < v.len() {
+                            found.push((offset + i + 1, p + 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Oracle-style `user/password@host` connect strings (`sqlplus
+    // scott/x@db`): a word that is not a path or URL.
+    for (i, w) in words.iter().enumerate().skip(1) {
+        if w.starts_with(['/', '.', '~', '-'])
+            || w.contains("//")
+            || w.contains(char::is_whitespace)
+        {
+            continue;
+        }
+        if let (Some(slash), Some(at)) = (w.find('/'), w.rfind('@')) {
+            let user = &w[..slash];
+            let host = &w[at + 1..];
+            if slash < at
+                && slash > 0
+                && at > slash + 1
+                // A connect identifier (`db.example.com:1521/ORCL`, or an
+                // alias after a password-like word), not a ref like
+                // `actions/checkout@v4` or `nginx@sha256:...`.
+                && (host.contains(['.', ':'])
+                    || !w[slash + 1..at].chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+                && !host.starts_with("sha")
+                && !w[slash + 1..at].contains('/')
+                && user
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '$'))
+            {
+                found.push((offset + i, slash + 1));
+            }
+        }
+    }
+    // Secret stores (`gh secret set NAME --body x`, `vault kv put p k=x`,
+    // `op item create ... password=x`, `kubectl create secret generic n
+    // --from-literal=k=x`): every value written is secret.
+    let store = words.iter().skip(1).take(4).any(|w| {
+        matches!(
+            w.to_ascii_lowercase().as_str(),
+            "secret" | "secrets" | "kv" | "item"
+        )
+    }) && words.iter().skip(1).take(5).any(|w| {
+        matches!(
+            w.as_str(),
+            "set" | "put" | "create" | "edit" | "patch" | "add"
+        )
+    });
+    if store && prog_lower != "security" {
+        for (i, w) in words.iter().enumerate().skip(2) {
+            if matches!(w.as_str(), "--body" | "-b" | "--value") && words.get(i + 1).is_some() {
+                found.push((offset + i + 1, 0));
+            } else if let Some(eq) = w.rfind('=') {
+                if !w.starts_with("--") || w.starts_with("--from-literal") {
+                    found.push((offset + i, eq + 1));
+                }
+            }
         }
     }
     // Short password options of tools that take one on argv, from their
@@ -989,6 +1128,18 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
     }
 }
 
+/// A word that names a file: the generic rules (a credential key, a
+/// user/password pair) never take one, so a path an attacker puts after
+/// `-p` of some tool (`rsync -u -p ~/Library/Keychains/...`) stays
+/// evidence. A password that looks like a path is redacted only by the
+/// rules of the tools that take it.
+fn looks_like_path(w: &str) -> bool {
+    w.starts_with(['/', '~'])
+        || w.starts_with("./")
+        || w.starts_with("../")
+        || w.contains(".keychain")
+}
+
 /// Short options whose value is a password, per program (from each tool's
 /// manual): `openssl enc -k`/`-K`, `ssh-keygen -N`/`-P`, `ldapsearch -w`
 /// (and `ldappasswd -a`/`-s`), `redis-cli -a`, `docker login -p`,
@@ -1031,6 +1182,8 @@ const SHORT_PASSWORD_OPTIONS: &[(&[&str], &[&str], bool)] = &[
     ),
     (&["sqlcmd", "bcp"], &["-P"], false),
     (&["smbutil", "mount_afp"], &["-p"], false),
+    // The firmware-password tool of macOS installers: `-p` new, `-o` old.
+    (&["setregproptool"], &["-p", "-o"], false),
 ];
 
 /// A secret inside one word, and how many bytes to keep: the value of an
@@ -1083,7 +1236,7 @@ fn embedded_secret(w: &str) -> Option<usize> {
             continue;
         }
         let start = w[..eq]
-            .rfind(['?', '&', ';', ':', '/', ',', '"', '\''])
+            .rfind(['?', '&', ';', ':', '/', ',', '"', '\'', '=', '\\'])
             .map(|p| p + 1)
             .unwrap_or(0);
         // A whole word `NAME=value` and `--name=value` are handled by the
@@ -2060,5 +2213,72 @@ mod tests {
     fn subprocess_list_names_resolve_to_assigned_literals() {
         let s = "import subprocess as s; p='PyVar-Pw-1'; s.call(['security','unlock-keychain','-p',p,'k'])";
         assert!(!redact_text(s).contains("PyVar-Pw-1"), "{}", redact_text(s));
+    }
+
+    /// Generic classes for tools no rule names: a user/password pair, a
+    /// credential key then its value, `user/password@host`, secret stores.
+    /// A path after `-p` stays (evidence, not a password).
+    #[test]
+    fn generic_credential_shapes() {
+        assert_eq!(
+            joined(&["az", "login", "-u", "app", "-p", "Sp-Secret-1"]),
+            "az login -u app -p <redacted>"
+        );
+        assert_eq!(
+            joined(&["lftp", "-u", "deploy,Lf-Pw-22", "sftp://h"]),
+            "lftp -u deploy,<redacted> sftp://h"
+        );
+        assert_eq!(
+            joined(&[
+                "rclone",
+                "config",
+                "create",
+                "r",
+                "s3",
+                "secret_access_key",
+                "Rc+Sec/9"
+            ]),
+            "rclone config create r s3 secret_access_key <redacted>"
+        );
+        assert_eq!(
+            joined(&["sqlplus", "scott/Tiger-Pw-1@db"]),
+            "sqlplus scott/<redacted>"
+        );
+        assert_eq!(
+            joined(&["gh", "secret", "set", "KC_PW", "--body", "Gh-Body-33"]),
+            "gh secret set KC_PW --body <redacted>"
+        );
+        for kept in [
+            &[
+                "rsync",
+                "-u",
+                "-p",
+                "/Users/a/Library/Keychains/login.keychain-db",
+                "/tmp/x",
+            ][..],
+            &["ssh", "-l", "alice", "host.example.com"],
+            &[
+                "cp",
+                "/Users/a/Library/Keychains/login.keychain-db",
+                "/tmp/x",
+            ],
+            &[
+                "dscl",
+                ".",
+                "-read",
+                "/Users/alice",
+                "AuthenticationAuthority",
+            ],
+            &["gh", "workflow", "run", "actions/checkout@v4"],
+            &["docker", "pull", "library/nginx@sha256:0a1b"],
+            &["/Applications/Keeper Password Manager.app/Contents/MacOS/Keeper Password Manager"],
+            &[
+                "osascript",
+                "-e",
+                "display dialog \"Enter your Password Now\" default answer \"\"",
+            ],
+        ] {
+            assert_eq!(joined(kept), kept.join(" "));
+        }
     }
 }
