@@ -134,7 +134,11 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
                 .rev()
                 .collect::<String>()
                 .to_ascii_lowercase();
-            if SECRET_NAMES.iter().any(|n| name.contains(n)) {
+            // Also `basic_auth('u', 'PW')`, `login('u', 'PW')`.
+            if SECRET_NAMES.iter().any(|n| name.contains(n))
+                || name.ends_with("auth")
+                || name == "login"
+            {
                 secret[to - 1] = true;
             }
         }

@@ -435,6 +435,34 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
         // arguments xargs appends.
         if *sep == Some('|') {
             let first = words.first().map(|w| basename(w));
+            // Any other program piped into a reader of a password on stdin
+            // (`yes pw | sudo -S`, `cat <<< pw | sudo -S`): its arguments
+            // and what the text feeds it, but never a path (evidence).
+            if !matches!(first, Some("echo") | Some("printf")) {
+                let next_reads = commands.get(ci + 1).is_some_and(|(next, _)| {
+                    let nwords: Vec<&str> = next
+                        .iter()
+                        .filter_map(|&ti| match &toks[ti] {
+                            Tok::Word { value, .. } => Some(value.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    reads_secret_on_stdin(&nwords)
+                });
+                if next_reads {
+                    for &ti in idxs.iter().skip(1) {
+                        if matches!(&toks[ti], Tok::Word { value, .. } if !looks_like_path(value) && !value.starts_with('-'))
+                        {
+                            redactions.push((ti, 0));
+                        }
+                    }
+                    for &(c, ti) in &here_strings {
+                        if c == ci {
+                            redactions.push((ti, 0));
+                        }
+                    }
+                }
+            }
             if matches!(first, Some("echo") | Some("printf")) {
                 if let Some((next, _)) = commands.get(ci + 1) {
                     let nwords: Vec<String> = next
@@ -821,6 +849,9 @@ fn secret_option_name(name: &str) -> bool {
         "apikey",
         "api-key",
         "api_key",
+        // `curl --oauth2-bearer x`, `CI_JOB_JWT=x`.
+        "bearer",
+        "jwt",
     ]
     .iter()
     .any(|k| n.ends_with(k))
@@ -923,21 +954,30 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
     // `aws configure set aws_secret_access_key x`, `git config
     // http.password x`, `npm config set _authToken x`, `defaults write
     // domain Password x`.
-    for (i, w) in words.iter().enumerate().skip(2) {
+    for (i, w) in words.iter().enumerate().skip(1) {
+        // Also `launchctl setenv NAME x` and PlistBuddy's `Set :Password x`
+        // (its `-c` text is read as words).
         let setter = matches!(
             words[i - 1].to_ascii_lowercase().as_str(),
-            "set" | "write" | "config" | "-create" | "create" | "--add" | "--global" | "--local"
+            "set"
+                | "setenv"
+                | "write"
+                | "config"
+                | "-create"
+                | "create"
+                | "--add"
+                | "--global"
+                | "--local"
+                | "add"
         ) || (i >= 3
             && matches!(words[i - 2].as_str(), "write" | "-create" | "create"));
         let key = w.rsplit(['.', ':', '/']).next().unwrap_or(w);
         // `defaults write d Password -string x`: the type comes first.
-        let v = i
-            + 1
-            + usize::from(
-                words
-                    .get(i + 1)
-                    .is_some_and(|t| t == "-string" || t == "-data"),
-            );
+        let v =
+            i + 1
+                + usize::from(words.get(i + 1).is_some_and(|t| {
+                    matches!(t.as_str(), "-string" | "-data" | "string" | "data")
+                }));
         if setter
             && !w.starts_with('-')
             && secret_key_name(key)
@@ -1012,6 +1052,18 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
                             found.push((offset + i + 1, p + 1));
                         }
                     }
+                }
+            }
+        }
+    }
+    // `--proxy-user user:pw`, any long option naming a user whose value
+    // carries the password after `:`.
+    for (i, w) in words.iter().enumerate().skip(1) {
+        let l = w.to_ascii_lowercase();
+        if l.starts_with("--") && l.ends_with("user") {
+            if let Some(p) = words.get(i + 1).and_then(|v| v.find(':')) {
+                if !words[i + 1].contains("//") {
+                    found.push((offset + i + 1, p + 1));
                 }
             }
         }
@@ -1114,9 +1166,13 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
             // -setairportnetwork <device> <network> [password];
             // -addpreferredwirelessnetworkatindex <device> <network> <index> <security> [password].
             for (i, w) in words.iter().enumerate() {
-                let at = match w.to_ascii_lowercase().as_str() {
+                let lw = w.to_ascii_lowercase();
+                let at = match lw.as_str() {
                     "-setairportnetwork" => i + 3,
                     "-addpreferredwirelessnetworkatindex" => i + 5,
+                    // -set<kind>proxy <service> <domain> <port> <on|off>
+                    // [<user> <password>].
+                    _ if lw.starts_with("-set") && lw.ends_with("proxy") => i + 6,
                     _ => continue,
                 };
                 if words.get(at).is_some() {
@@ -2280,5 +2336,19 @@ mod tests {
         ] {
             assert_eq!(joined(kept), kept.join(" "));
         }
+    }
+
+    /// Any program piped into a stdin password reader gives up its
+    /// arguments, never a path: `cat` of a keychain stays evidence.
+    #[test]
+    fn producers_piped_into_password_readers() {
+        let r = redact_text("yes 'Yes-Pw-551' | sudo -S -k true");
+        assert!(!r.contains("Yes-Pw-551"), "{r}");
+        let r = redact_text("cat <<< 'Cat-Pw-808' | sudo -S -v");
+        assert!(!r.contains("Cat-Pw-808"), "{r}");
+        let s = "cat /Users/a/Library/Keychains/login.keychain-db | sudo -S tee /tmp/k";
+        assert_eq!(redact_text(s), s);
+        let r = redact_text("launchctl setenv KEYCHAIN_PASSWORD Lc-Env-3030");
+        assert!(!r.contains("Lc-Env-3030"), "{r}");
     }
 }
