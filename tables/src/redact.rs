@@ -154,6 +154,21 @@ fn redact_argv_depth(
                 if r != *w {
                     *w = r;
                 }
+                // `-o ProxyCommand=sshpass -p pw ssh ...`, `VAR=cmd args`:
+                // the text after a leading `Name=` is a command line too.
+                if let Some((name, rest)) = w.split_once('=') {
+                    if !name.is_empty()
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+                        && rest.contains(char::is_whitespace)
+                    {
+                        let r = redact_text_depth(rest, depth + 1, found);
+                        if r != rest {
+                            *w = format!("{name}={r}");
+                        }
+                    }
+                }
             }
         }
     }
@@ -922,6 +937,9 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
                     // (`https://user:`), so the host goes with the
                     // password: free text only, never a classification.
                     found.push((offset + i, at + 2 + colon + 1));
+                } else if looks_like_token(&rest[..amp]) {
+                    // `https://<token>@github.com/`: a token as the user.
+                    found.push((offset + i, at + 2));
                 }
             }
         }
@@ -1014,6 +1032,16 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
                 .is_some_and(|t| !looks_like_path(t) && !t.starts_with('-'))
             {
                 found.push((offset + v, 0));
+            }
+        }
+    }
+    // netrc(5) entries as words (`machine h login u password p`, written
+    // by echo or fed to a tool).
+    if words.iter().any(|w| w == "machine") && words.iter().any(|w| w == "login" || w == "account")
+    {
+        for (i, w) in words.iter().enumerate() {
+            if w == "password" && words.get(i + 1).is_some() {
+                found.push((offset + i + 1, 0));
             }
         }
     }
@@ -1182,6 +1210,26 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
         }
         _ => {}
     }
+}
+
+/// A URL user that is an access token, not a name (`https://ghp_...@`,
+/// `https://x-access-token:...@` is the password form): a known token
+/// prefix, or 20+ characters mixing letters and digits.
+fn looks_like_token(user: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "ghp_",
+        "gho_",
+        "ghs_",
+        "ghu_",
+        "github_pat_",
+        "glpat-",
+        "xox",
+    ];
+    PREFIXES.iter().any(|p| user.starts_with(p))
+        || (user.len() >= 20
+            && user.chars().any(|c| c.is_ascii_digit())
+            && user.chars().any(|c| c.is_ascii_alphabetic())
+            && !user.contains(['.', '@', ' ']))
 }
 
 /// A word that names a file: the generic rules (a credential key, a
