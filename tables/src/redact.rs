@@ -1055,14 +1055,15 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
         }
     }
     // A user and a password given together, in any program: with a user
-    // option present (`-u`, `-U`, `-l`, `--user(name)`, `/u:`), the value
-    // of `-p`/`-P`/`-w`/`-pw`/`/p:` is the password (`az login -u id -p x`,
-    // `ncftp -u u -p x`, `docker login -u u -p x`, `xfreerdp /u:u /p:x`),
+    // option present (`-u`, `-U`, `--user(name)`, `/u:`; not `-l`, beside
+    // which `ssh -p` is a port), the value of `-p`/`-P`/`-w`/`-pw`/`/p:`
+    // is the password (`az login -u id -p x`, `ncftp -u u -p x`, `docker
+    // login -u u -p x`, `xfreerdp /u:u /p:x`),
     // and a user value `user:pw`, `user%pw` or `user,pw` carries one.
     let user_flag = |w: &str| {
         matches!(
             w,
-            "-u" | "-U" | "-l" | "--user" | "--username" | "-user" | "-username"
+            "-u" | "-U" | "--user" | "--username" | "-user" | "-username"
         ) || w.to_ascii_lowercase().starts_with("/u:")
     };
     if prog_lower != "security" && words.iter().skip(1).any(|w| user_flag(w)) {
@@ -2360,7 +2361,7 @@ mod tests {
                 "/Users/a/Library/Keychains/login.keychain-db",
                 "/tmp/x",
             ][..],
-            &["ssh", "-l", "alice", "host.example.com"],
+            &["ssh", "-l", "alice", "-p", "2222", "host.example.com"],
             &[
                 "cp",
                 "/Users/a/Library/Keychains/login.keychain-db",
