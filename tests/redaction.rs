@@ -8,7 +8,9 @@
 //! * `tests/redaction/real_world.json`: real tools and attacks, each cited;
 //! * `tests/redaction/evasions.json`: what an attacker who read the README
 //!   tries (`exec -a`, renamed copies, wrappers, inline code, the password
-//!   passed on to a child).
+//!   passed on to a child);
+//! * `tests/redaction/held_out.json`: a corpus built after the redactor, as
+//!   a reviewer would: other tools' secret options and evasions, each cited.
 //!
 //! Every process of a case execs, then reads a login keychain (a row with
 //! its command line and its parent's), and a last `security` child runs
@@ -361,6 +363,15 @@ fn real_world_corpus_leaks_nothing() {
     println!("real world: {n} secrets, 0 leaked");
 }
 
+/// Held out while the redactor was written: other tools' secret options,
+/// secrets inside headers, URLs, query strings and encoded commands, and
+/// argv tricks (wrappers, shell quoting, `eval`, IFS), each citing its source.
+#[test]
+fn held_out_corpus_leaks_nothing() {
+    let n = check_corpus("held-out", &load("held_out.json"));
+    println!("held out: {n} secrets, 0 leaked");
+}
+
 #[test]
 fn evasion_corpus_leaks_nothing() {
     let n = check_corpus("evasions", &load("evasions.json"));
@@ -414,12 +425,8 @@ fn case(tree: &[(&str, &[&str])]) -> Case {
     }
 }
 
-/// A secret the child's parse finds is scrubbed from the parent's command
-/// line in later rows, counted; the classification columns keep what the
-/// classifier used, even when the secret is the keychain's name.
-#[test]
-fn scrubs_are_counted_and_never_touch_classification_columns() {
-    let c = case(&[
+fn unlock_under_script() -> Case {
+    case(&[
         (
             "/bin/bash",
             &["/bin/bash", "/Users/alice/bin/ci.sh", "Build-Kc-2024"],
@@ -434,8 +441,15 @@ fn scrubs_are_counted_and_never_touch_classification_columns() {
                 "Build-Kc-2024",
             ],
         ),
-    ]);
-    let (rows, status) = scan_rows(&[c], "columns", &[]);
+    ])
+}
+
+/// A secret the child's parse finds is scrubbed from the parent's command
+/// line in later rows, counted; the classification columns keep what the
+/// classifier used, even when the secret is the keychain's name.
+#[test]
+fn scrubs_are_counted_and_never_touch_classification_columns() {
+    let (rows, status) = scan_rows(&[unlock_under_script()], "columns", &[]);
     let unlock = rows
         .iter()
         .find(|r| r["action"] == "unlock_keychain")
@@ -463,6 +477,55 @@ fn scrubs_are_counted_and_never_touch_classification_columns() {
         })
         .expect("status row");
     assert!(scrubbed >= 3, "scrubs counted: {status}");
+    // The count is in the scan's stderr summary and the pack's health rows.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("redaction-count-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("capture.jsonl");
+    std::fs::write(&file, capture(&[unlock_under_script()])).unwrap();
+    let input = file.to_str().unwrap();
+    let scan = Command::new(BIN)
+        .args(["scan", "--input", input])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&scan.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{scrubbed} secrets scrubbed from other rows of their process tree"
+        )),
+        "{stderr}"
+    );
+    let pack = Command::new(BIN)
+        .args([
+            "pack",
+            "run",
+            "--input",
+            input,
+            "--now",
+            "1760433164",
+            "packs/keychain-access.conf",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let health: Vec<Value> = String::from_utf8_lossy(&pack.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| {
+            r["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("keychain_access_health"))
+        })
+        .collect();
+    assert!(!health.is_empty(), "{pack:?}");
+    assert!(
+        health
+            .iter()
+            .any(|r| r["columns"]["secrets_scrubbed"].as_str() == Some(&*scrubbed.to_string())),
+        "{health:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     for r in &rows {
         for col in ["cmdline", "parent_cmdline", "message"] {
             assert!(!r[col].to_string().contains("Build-Kc-2024"), "{r}");

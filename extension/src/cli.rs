@@ -228,7 +228,7 @@ pub fn summary(s: &ScanStats, inputs: usize) -> String {
          skipped {} malformed, {} unknown event types, {} oversize, {} irrelevant (prefiltered); \
          {} lossy UTF-8 kept; {} ES drops (seq gaps); {} keychain-subsystem accesses not rows; \
          {} unified-log records ({} unmatched); {} process-cache evictions; {} values cut at their cap; \
-         {} in-place keychain updates; rowed security/tool processes exited 0: {}, non-zero: {}",
+         {} secrets scrubbed from other rows of their process tree; {} in-place keychain updates; rowed security/tool processes exited 0: {}, non-zero: {}",
         s.lines_read,
         s.bytes_read as f64 / 1e6,
         inputs,
@@ -246,6 +246,7 @@ pub fn summary(s: &ScanStats, inputs: usize) -> String {
         s.unified_log_unmatched,
         s.cache_evictions,
         s.field_caps,
+        s.secrets_scrubbed,
         s.keychain_updates,
         s.accesses_succeeded,
         s.accesses_failed,

@@ -49,8 +49,9 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
     let scan = &s[..floor_boundary(s, MAX_SCAN)];
     let mut literals: Vec<Literal> = Vec::new();
     // Bracket groups as ranges of literal indices.
-    let mut open: Vec<usize> = Vec::new();
-    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    // (first literal, end literal, byte offset of the opening bracket).
+    let mut groups: Vec<(usize, usize, Option<usize>)> = Vec::new();
     let bytes = scan.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -76,11 +77,11 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
                 i = j + 1;
                 continue;
             }
-            b'(' | b'[' => open.push(literals.len()),
+            b'(' | b'[' => open.push((literals.len(), i)),
             b')' | b']' => {
-                if let Some(from) = open.pop() {
+                if let Some((from, at)) = open.pop() {
                     if literals.len() - from >= 2 {
-                        groups.push((from, literals.len()));
+                        groups.push((from, literals.len(), Some(at)));
                     }
                 }
             }
@@ -98,13 +99,72 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
             secret[n] = true;
         }
     }
+    // Literals separated by commas only, brackets or not (Perl's `exec
+    // 'security', 'unlock-keychain', '-p', 'PW'`), are an argv too.
+    let mut run_start = 0;
+    for k in 1..=literals.len() {
+        let joined = k < literals.len()
+            && scan
+                .get(literals[k - 1].end + 1..literals[k].start - 1)
+                .is_some_and(|b| b.trim() == ",");
+        if !joined {
+            if k - run_start >= 3 {
+                groups.push((run_start, k, None));
+            }
+            run_start = k;
+        }
+    }
     let mut work = 0;
-    for (from, to) in groups {
+    for (from, to, at) in groups {
         work += to - from;
         if work > MAX_GROUP_WORK {
             break;
         }
-        let mut argv: Vec<String> = literals[from..to].iter().map(|l| l.value.clone()).collect();
+        // A call whose name says password (`keyring.set_password('svc',
+        // 'user', 'PW')`, `keytar.setPassword(...)`): by convention the
+        // password is its last argument.
+        if let Some(at) = at {
+            let before = scan[..at].trim_end();
+            let name: String = before
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<Vec<char>>()
+                .into_iter()
+                .rev()
+                .collect::<String>()
+                .to_ascii_lowercase();
+            // Also `basic_auth('u', 'PW')`, `login('u', 'PW')`.
+            if SECRET_NAMES.iter().any(|n| name.contains(n))
+                || name.ends_with("auth")
+                || name == "login"
+            {
+                secret[to - 1] = true;
+            }
+        }
+        // The group's argv: its literals, and the bare names between them
+        // (`['security', '-p', pw, 'k']`), each name standing for the
+        // literal assigned to it elsewhere in the code.
+        let mut argv: Vec<String> = Vec::new();
+        let mut slots: Vec<Slot<'_>> = Vec::new();
+        for k in from..to {
+            if k > from {
+                let between = scan.get(literals[k - 1].end + 1..literals[k].start - 1);
+                for piece in between.unwrap_or("").split(',') {
+                    let name = piece.trim();
+                    if !name.is_empty()
+                        && name.len() <= 64
+                        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        && !name.chars().next().is_some_and(|c| c.is_ascii_digit())
+                    {
+                        argv.push(format!("${name}"));
+                        slots.push(Slot::Name(name));
+                    }
+                }
+            }
+            argv.push(literals[k].value.clone());
+            slots.push(Slot::Literal(k));
+        }
         // `execFile('security', [...])` splits program and arguments; a
         // list that starts with a verb is security(1)'s.
         let shift = usize::from(
@@ -115,17 +175,26 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
             argv.insert(0, "security".into());
         }
         for (idx, _) in secret_words(&argv) {
-            if let Some(flag) = (idx >= shift)
-                .then(|| idx - shift + from)
-                .filter(|k| *k < to)
-            {
-                secret[flag] = true;
+            match idx.checked_sub(shift).and_then(|i| slots.get(i)) {
+                Some(Slot::Literal(k)) => secret[*k] = true,
+                Some(Slot::Name(name)) => {
+                    for (m, l) in literals.iter().enumerate() {
+                        if assigned_name(&scan[..l.start - 1]) == Some(name) {
+                            secret[m] = true;
+                        }
+                    }
+                }
+                None => {}
             }
         }
     }
     concatenations(scan, &literals, &mut secret);
     if !secret.iter().any(|b| *b) {
-        return s.to_string();
+        return if expect_script {
+            unquoted_sends(s, found)
+        } else {
+            s.to_string()
+        };
     }
     let mut out = String::with_capacity(s.len());
     let mut pos = 0;
@@ -139,6 +208,52 @@ pub fn redact_literals(s: &str, found: &mut Vec<String>) -> String {
         out.push_str(&s[pos..lit.start]);
         out.push_str(REDACTED);
         pos = lit.end;
+    }
+    out.push_str(&s[pos..]);
+    if expect_script {
+        unquoted_sends(&out, found)
+    } else {
+        out
+    }
+}
+
+/// One element of a bracket group read as an argv.
+enum Slot<'a> {
+    Literal(usize),
+    Name(&'a str),
+}
+
+/// expect(1)'s `send` with an unquoted word (`send PW\r`, Tcl reads a bare
+/// word as a string): the word is what a spawned program's prompt is
+/// answered with.
+fn unquoted_sends(s: &str, found: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    for (at, _) in s.match_indices("send ") {
+        if at < pos || (at > 0 && !s[..at].ends_with([' ', ';', '\n', '\t', '{', '"', '\''])) {
+            continue;
+        }
+        let rest = &s[at + 5..];
+        let value = rest.trim_start();
+        let start = at + 5 + (rest.len() - value.len());
+        if value.starts_with(['"', '\'', '$', '[', '{', '-']) || value.starts_with(REDACTED) {
+            continue;
+        }
+        let len = value
+            .find(|c: char| c.is_whitespace() || matches!(c, ';' | '"' | '\'' | '}' | ']'))
+            .unwrap_or(value.len());
+        let word = &value[..len];
+        let secret = word.strip_suffix("\\r").unwrap_or(word);
+        let secret = secret.strip_suffix("\\n").unwrap_or(secret);
+        if secret.is_empty() {
+            continue;
+        }
+        if found.len() < 64 {
+            found.push(secret.to_string());
+        }
+        out.push_str(&s[pos..start]);
+        out.push_str(REDACTED);
+        pos = start + secret.len();
     }
     out.push_str(&s[pos..]);
     out
@@ -425,6 +540,18 @@ do shell script "security unlock-keychain -p " & quoted form of x & " login.keyc
         assert!(!red(s).contains("Ruby1nterp-Pw"), "{}", red(s));
         let s = r#"do shell script "ls " & quoted form of "/tmp/a b""#;
         assert_eq!(red(s), s);
+    }
+
+    /// A call named for a password takes its last literal; literals
+    /// joined by commas only are an argv (Perl's `exec LIST`).
+    #[test]
+    fn password_calls_and_comma_lists() {
+        let r = red("keyring.set_password('svc', 'alice', 'Kr-Pw-7788')");
+        assert!(!r.contains("Kr-Pw-7788") && r.contains("'alice'"), "{r}");
+        let r = red("exec '/usr/bin/security', 'unlock-keychain', '-p', 'Pl-Pw-99', 'k'");
+        assert!(!r.contains("Pl-Pw-99"), "{r}");
+        let r = red("spawn ssh admin@h; expect \"assword:\"; send Sd-Pw-11\\r");
+        assert!(!r.contains("Sd-Pw-11"), "{r}");
     }
 
     #[test]

@@ -154,6 +154,21 @@ fn redact_argv_depth(
                 if r != *w {
                     *w = r;
                 }
+                // `-o ProxyCommand=sshpass -p pw ssh ...`, `VAR=cmd args`:
+                // the text after a leading `Name=` is a command line too.
+                if let Some((name, rest)) = w.split_once('=') {
+                    if !name.is_empty()
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+                        && rest.contains(char::is_whitespace)
+                    {
+                        let r = redact_text_depth(rest, depth + 1, found);
+                        if r != rest {
+                            *w = format!("{name}={r}");
+                        }
+                    }
+                }
             }
         }
     }
@@ -356,9 +371,20 @@ fn is_redirect(v: &str) -> bool {
 }
 
 fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
-    let literals_done = crate::inline_code::redact_literals(s, found);
+    let plist_done = plist_secrets(s, found);
+    let literals_done = crate::inline_code::redact_literals(&plist_done, found);
     let s = literals_done.as_str();
     let toks = tokenize(s);
+    // `IFS=,; c=security,unlock-keychain,-p,pw,k; $c`: with IFS changed, a
+    // word is split on its characters when expanded, so a word holding
+    // them is also read as the command line it splits into.
+    let ifs: Option<String> = toks.iter().find_map(|t| match t {
+        Tok::Word { value, .. } => value
+            .strip_prefix("IFS=")
+            .map(|v| v.chars().filter(|c| !c.is_whitespace()).collect::<String>())
+            .filter(|v| !v.is_empty()),
+        _ => None,
+    });
     // Split into simple commands, remembering the separator that ended each.
     let mut commands: Vec<(Vec<usize>, Option<char>)> = Vec::new();
     let mut cur: Vec<usize> = Vec::new();
@@ -424,6 +450,34 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
         // arguments xargs appends.
         if *sep == Some('|') {
             let first = words.first().map(|w| basename(w));
+            // Any other program piped into a reader of a password on stdin
+            // (`yes pw | sudo -S`, `cat <<< pw | sudo -S`): its arguments
+            // and what the text feeds it, but never a path (evidence).
+            if !matches!(first, Some("echo") | Some("printf")) {
+                let next_reads = commands.get(ci + 1).is_some_and(|(next, _)| {
+                    let nwords: Vec<&str> = next
+                        .iter()
+                        .filter_map(|&ti| match &toks[ti] {
+                            Tok::Word { value, .. } => Some(value.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    reads_secret_on_stdin(&nwords)
+                });
+                if next_reads {
+                    for &ti in idxs.iter().skip(1) {
+                        if matches!(&toks[ti], Tok::Word { value, .. } if !looks_like_path(value) && !value.starts_with('-'))
+                        {
+                            redactions.push((ti, 0));
+                        }
+                    }
+                    for &(c, ti) in &here_strings {
+                        if c == ci {
+                            redactions.push((ti, 0));
+                        }
+                    }
+                }
+            }
             if matches!(first, Some("echo") | Some("printf")) {
                 if let Some((next, _)) = commands.get(ci + 1) {
                     let nwords: Vec<String> = next
@@ -434,7 +488,7 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
                         })
                         .collect();
                     let nrefs: Vec<&str> = nwords.iter().map(String::as_str).collect();
-                    if sudo_reads_stdin(&nrefs) {
+                    if reads_secret_on_stdin(&nrefs) {
                         for &ti in idxs.iter().skip(1) {
                             redactions.push((ti, 0));
                         }
@@ -465,7 +519,7 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
         }
         // `sudo -S cmd <<< pw`, `sudo -S cmd <<EOF` + `pw` + `EOF`.
         let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-        if sudo_reads_stdin(&refs) {
+        if reads_secret_on_stdin(&refs) {
             for &(c, ti) in &here_strings {
                 if c == ci {
                     redactions.push((ti, 0));
@@ -483,6 +537,29 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
                     }
                     redactions.extend(body.iter().map(|&ti| (ti, 0)));
                 }
+            }
+        }
+    }
+
+    if let Some(ifs) = &ifs {
+        for (ti, t) in toks.iter().enumerate() {
+            let Tok::Word { value, .. } = t else {
+                continue;
+            };
+            let v = match value.split_once('=') {
+                Some((name, v)) if name.chars().all(|c| c.is_alphanumeric() || c == '_') => v,
+                _ => value.as_str(),
+            };
+            if !v.contains(|c: char| ifs.contains(c)) {
+                continue;
+            }
+            let split: Vec<String> = v
+                .split(|c: char| ifs.contains(c))
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
+            if !secret_words(&split).is_empty() {
+                redactions.push((ti, value.len() - v.len()));
             }
         }
     }
@@ -611,6 +688,43 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
     out
 }
 
+/// Property-list text handed to a tool inline (`fdesetup enable
+/// -inputplist <<EOF <dict><key>Password</key><string>pw</string>...`,
+/// `defaults import`, a profile): the `<string>` after a `<key>` whose name
+/// says secret is redacted.
+fn plist_secrets(s: &str, found: &mut Vec<String>) -> String {
+    if !s.contains("<key>") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    let mut search = 0;
+    while let Some(k) = s[search..].find("<key>").map(|p| p + search) {
+        let name_start = k + 5;
+        let Some(name_end) = s[name_start..].find("</key>").map(|p| p + name_start) else {
+            break;
+        };
+        search = name_end + 6;
+        let after = s[search..].trim_start();
+        let Some(value) = after.strip_prefix("<string>") else {
+            continue;
+        };
+        let value_start = s.len() - value.len();
+        let Some(value_end) = value.find("</string>").map(|p| p + value_start) else {
+            break;
+        };
+        if secret_key_name(s[name_start..name_end].trim()) && value_end > value_start {
+            collect(found, &s[value_start..value_end]);
+            out.push_str(&s[pos..value_start]);
+            out.push_str(REDACTED);
+            pos = value_end;
+        }
+        search = value_end;
+    }
+    out.push_str(&s[pos..]);
+    out
+}
+
 /// Names a shell text gives a program we parse, learnt in order:
 /// `cp /usr/bin/security /tmp/s` (also `ln`, `ditto`, `install`, `mv`),
 /// `S=/usr/bin/security` (then `$S`, `${S}`), `alias s=security`.
@@ -688,6 +802,28 @@ fn may_hold_secret(s: &str) -> bool {
     HINTS.iter().any(|h| s.contains(h))
 }
 
+/// A command that reads a password (or a document holding one) on stdin:
+/// `sudo -S`, any `--stdinpass`/`-stdinpass` (`hdiutil`, `softwareupdate`,
+/// `startosinstall`), `--password-stdin` (`docker login`), `--passphrase-fd
+/// 0` (`gpg`), `fdesetup -inputplist`, and `read` (the shell builtin that
+/// stores stdin in a variable).
+fn reads_secret_on_stdin(words: &[&str]) -> bool {
+    let Some(first) = words.first() else {
+        return false;
+    };
+    let prog = basename(first);
+    prog == "read"
+        || sudo_reads_stdin(words)
+        || words.iter().skip(1).any(|w| {
+            let l = w.trim_start_matches('-').to_ascii_lowercase();
+            l == "stdinpass"
+                || l == "password-stdin"
+                || l == "passphrase-fd"
+                || l == "inputplist"
+                || (l == "stdin" && w.starts_with("--") && prog != "sudo")
+        })
+}
+
 fn sudo_reads_stdin(words: &[&str]) -> bool {
     let Some(first) = words.first() else {
         return false;
@@ -728,6 +864,9 @@ fn secret_option_name(name: &str) -> bool {
         "apikey",
         "api-key",
         "api_key",
+        // `curl --oauth2-bearer x`, `CI_JOB_JWT=x`.
+        "bearer",
+        "jwt",
     ]
     .iter()
     .any(|k| n.ends_with(k))
@@ -738,8 +877,10 @@ fn secret_option_name(name: &str) -> bool {
         || n.ends_with("storepass")
         || n.ends_with("keypass")
         || n == "pass"
-        || n == "pw"
-        || n == "pwd"
+        // `-vncpw`, `-adminpw`, `passcode`: short spellings.
+        || n.ends_with("pw")
+        || n.ends_with("pwd")
+        || n.ends_with("passcode")
 }
 
 /// Password options of other macOS and cross-platform tools that show up
@@ -796,6 +937,9 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
                     // (`https://user:`), so the host goes with the
                     // password: free text only, never a classification.
                     found.push((offset + i, at + 2 + colon + 1));
+                } else if looks_like_token(&rest[..amp]) {
+                    // `https://<token>@github.com/`: a token as the user.
+                    found.push((offset + i, at + 2));
                 }
             }
         }
@@ -813,19 +957,251 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
             }
         }
     };
+    // Secrets inside a word: `Authorization: Bearer x` headers and
+    // `name=value` pairs of query strings, form data and connection
+    // strings (`?api_key=x&`, `user=u&password=x`, `host=h password=x`,
+    // `//registry/:_authToken=x`).
+    for (i, w) in words.iter().enumerate().skip(1) {
+        if let Some(keep) = embedded_secret(w) {
+            found.push((offset + i, keep));
+        } else if encoded_command_holds_secret(w) {
+            found.push((offset + i, 0));
+        }
+    }
+    // Configuration setters naming a secret key, then its value:
+    // `aws configure set aws_secret_access_key x`, `git config
+    // http.password x`, `npm config set _authToken x`, `defaults write
+    // domain Password x`.
+    for (i, w) in words.iter().enumerate().skip(1) {
+        // Also `launchctl setenv NAME x` and PlistBuddy's `Set :Password x`
+        // (its `-c` text is read as words).
+        let setter = matches!(
+            words[i - 1].to_ascii_lowercase().as_str(),
+            "set"
+                | "setenv"
+                | "write"
+                | "config"
+                | "-create"
+                | "create"
+                | "--add"
+                | "--global"
+                | "--local"
+                | "add"
+        ) || (i >= 3
+            && matches!(words[i - 2].as_str(), "write" | "-create" | "create"));
+        let key = w.rsplit(['.', ':', '/']).next().unwrap_or(w);
+        // `defaults write d Password -string x`: the type comes first.
+        let v =
+            i + 1
+                + usize::from(words.get(i + 1).is_some_and(|t| {
+                    matches!(t.as_str(), "-string" | "-data" | "string" | "data")
+                }));
+        if setter
+            && !w.starts_with('-')
+            && secret_key_name(key)
+            && words.get(v).is_some_and(|t| !t.starts_with('-'))
+        {
+            found.push((offset + v, 0));
+        }
+    }
+    // A key named like a credential, then its value, as positional words
+    // (`rclone config create r s3 secret_access_key x`): a bare word naming
+    // a secret with `_` in it. Not for the
+    // programs parsed above (in `dscl . passwd` the word is a verb, and
+    // security(1)'s words feed classification).
+    if !is_parsed_program(&prog_lower) {
+        for (i, w) in words.iter().enumerate().skip(1) {
+            let l = w.to_ascii_lowercase();
+            // Only key-like names (`secret_access_key`): a bare `Password`
+            // is as often prose or a product name ("Keeper Password
+            // Manager"), which must stay evidence.
+            let named =
+                !w.starts_with('-') && !is_dashed_verb(w) && secret_key_name(&l) && l.contains('_');
+            if !named {
+                continue;
+            }
+            let mut v = i + 1;
+            if words
+                .get(v)
+                .is_some_and(|t| t == "=" || t == "-string" || t == "-data")
+            {
+                v += 1;
+            }
+            if words
+                .get(v)
+                .is_some_and(|t| !looks_like_path(t) && !t.starts_with('-'))
+            {
+                found.push((offset + v, 0));
+            }
+        }
+    }
+    // netrc(5) entries as words (`machine h login u password p`, written
+    // by echo or fed to a tool).
+    if words.iter().any(|w| w == "machine") && words.iter().any(|w| w == "login" || w == "account")
+    {
+        for (i, w) in words.iter().enumerate() {
+            if w == "password" && words.get(i + 1).is_some() {
+                found.push((offset + i + 1, 0));
+            }
+        }
+    }
+    // curl's config syntax (`curl -K -` fed `user = "u:pw"`), as words.
+    for (i, w) in words.iter().enumerate() {
+        if w == "user" || w == "user=" {
+            let v = i + 1 + usize::from(words.get(i + 1).is_some_and(|t| t == "="));
+            if let Some(p) = words.get(v).and_then(|t| t.find(':')) {
+                found.push((offset + v, p + 1));
+            }
+        }
+    }
+    // A user and a password given together, in any program: with a user
+    // option present (`-u`, `-U`, `--user(name)`, `/u:`; not `-l`, beside
+    // which `ssh -p` is a port), the value of `-p`/`-P`/`-w`/`-pw`/`/p:`
+    // is the password (`az login -u id -p x`, `ncftp -u u -p x`, `docker
+    // login -u u -p x`, `xfreerdp /u:u /p:x`),
+    // and a user value `user:pw`, `user%pw` or `user,pw` carries one.
+    let user_flag = |w: &str| {
+        matches!(
+            w,
+            "-u" | "-U" | "--user" | "--username" | "-user" | "-username"
+        ) || w.to_ascii_lowercase().starts_with("/u:")
+    };
+    if prog_lower != "security" && words.iter().skip(1).any(|w| user_flag(w)) {
+        for (i, w) in words.iter().enumerate().skip(1) {
+            if matches!(w.as_str(), "-p" | "-P" | "-w" | "-pw")
+                && words.get(i + 1).is_some_and(|v| !looks_like_path(v))
+            {
+                found.push((offset + i + 1, 0));
+            } else if w.to_ascii_lowercase().starts_with("/p:") && w.len() > 3 {
+                found.push((offset + i, 3));
+            } else if user_flag(w) {
+                if let Some(v) = words.get(i + 1) {
+                    if let Some(p) = v.find([':', '%', ',']) {
+                        if !v.contains("//") && p + 1 < v.len() {
+                            found.push((offset + i + 1, p + 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // `--proxy-user user:pw`, any long option naming a user whose value
+    // carries the password after `:`.
+    for (i, w) in words.iter().enumerate().skip(1) {
+        let l = w.to_ascii_lowercase();
+        if l.starts_with("--") && l.ends_with("user") {
+            if let Some(p) = words.get(i + 1).and_then(|v| v.find(':')) {
+                if !words[i + 1].contains("//") {
+                    found.push((offset + i + 1, p + 1));
+                }
+            }
+        }
+    }
+    // Oracle-style `user/password@host` connect strings (`sqlplus
+    // scott/x@db`): a word that is not a path or URL.
+    for (i, w) in words.iter().enumerate().skip(1) {
+        if w.starts_with(['/', '.', '~', '-'])
+            || w.contains("//")
+            || w.contains(char::is_whitespace)
+        {
+            continue;
+        }
+        if let (Some(slash), Some(at)) = (w.find('/'), w.rfind('@')) {
+            let user = &w[..slash];
+            let host = &w[at + 1..];
+            if slash < at
+                && slash > 0
+                && at > slash + 1
+                // A connect identifier (`db.example.com:1521/ORCL`, or an
+                // alias after a password-like word), not a ref like
+                // `actions/checkout@v4` or `nginx@sha256:...`.
+                && (host.contains(['.', ':'])
+                    || !w[slash + 1..at].chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+                && !host.starts_with("sha")
+                && !w[slash + 1..at].contains('/')
+                && user
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '$'))
+            {
+                found.push((offset + i, slash + 1));
+            }
+        }
+    }
+    // Secret stores (`gh secret set NAME --body x`, `vault kv put p k=x`,
+    // `op item create ... password=x`, `kubectl create secret generic n
+    // --from-literal=k=x`): every value written is secret.
+    let store = words.iter().skip(1).take(4).any(|w| {
+        matches!(
+            w.to_ascii_lowercase().as_str(),
+            "secret" | "secrets" | "kv" | "item"
+        )
+    }) && words.iter().skip(1).take(5).any(|w| {
+        matches!(
+            w.as_str(),
+            "set" | "put" | "create" | "edit" | "patch" | "add"
+        )
+    });
+    if store && prog_lower != "security" {
+        for (i, w) in words.iter().enumerate().skip(2) {
+            if matches!(w.as_str(), "--body" | "-b" | "--value") && words.get(i + 1).is_some() {
+                found.push((offset + i + 1, 0));
+            } else if let Some(eq) = w.rfind('=') {
+                if !w.starts_with("--") || w.starts_with("--from-literal") {
+                    found.push((offset + i, eq + 1));
+                }
+            }
+        }
+    }
+    // Short password options of tools that take one on argv, from their
+    // manuals: (programs, options, whether the value may be attached).
+    for (progs, flags, attached) in SHORT_PASSWORD_OPTIONS {
+        if progs.contains(&prog_lower.as_str()) {
+            flag_value(flags, *attached, found);
+        }
+    }
+    // `htpasswd -b [-c] file user password`, `htpasswd -nb user password`:
+    // in batch mode the password is the last argument.
+    if prog_lower == "htpasswd"
+        && words
+            .iter()
+            .skip(1)
+            .any(|w| w.starts_with('-') && !w.starts_with("--") && w.contains('b'))
+    {
+        if let Some(last) = words.len().checked_sub(1).filter(|l| *l > 0) {
+            found.push((offset + last, 0));
+        }
+    }
+    // `smbclient -U user%password`: the password follows `%`.
+    if prog_lower == "smbclient" || prog_lower == "rpcclient" {
+        for (i, w) in words.iter().enumerate().skip(1) {
+            if (w == "-U" || w == "--user") && words.get(i + 1).is_some() {
+                if let Some(p) = words[i + 1].find('%') {
+                    found.push((offset + i + 1, p + 1));
+                }
+            }
+        }
+    }
     match prog_lower.as_str() {
         "zip" | "unzip" | "zipcloak" => flag_value(&["-P", "--password"], false, found),
         "7z" | "7za" | "7zz" | "7zr" => flag_value(&["-p"], true, found),
-        "sshpass" | "mysql" | "mysqldump" => flag_value(&["-p"], prog_lower == "sshpass", found),
+        // `mysql -pPASSWORD` (attached; a separate word is read as the
+        // database, but a superset is redacted).
+        "sshpass" | "mysql" | "mysqldump" | "mysqladmin" | "mariadb" | "mariadb-dump" => {
+            flag_value(&["-p"], true, found)
+        }
         // `xcrun altool --upload-app ... -u <apple id> -p <app-specific password>`.
         "altool" => flag_value(&["-p"], false, found),
         "networksetup" => {
             // -setairportnetwork <device> <network> [password];
             // -addpreferredwirelessnetworkatindex <device> <network> <index> <security> [password].
             for (i, w) in words.iter().enumerate() {
-                let at = match w.to_ascii_lowercase().as_str() {
+                let lw = w.to_ascii_lowercase();
+                let at = match lw.as_str() {
                     "-setairportnetwork" => i + 3,
                     "-addpreferredwirelessnetworkatindex" => i + 5,
+                    // -set<kind>proxy <service> <domain> <port> <on|off>
+                    // [<user> <password>].
+                    _ if lw.starts_with("-set") && lw.ends_with("proxy") => i + 6,
                     _ => continue,
                 };
                 if words.get(at).is_some() {
@@ -835,6 +1211,219 @@ fn other_tools(prog: &str, words: &[String], offset: usize, found: &mut Vec<(usi
         }
         _ => {}
     }
+}
+
+/// A URL user that is an access token, not a name (`https://ghp_...@`,
+/// `https://x-access-token:...@` is the password form): a known token
+/// prefix, or 20+ characters mixing letters and digits.
+fn looks_like_token(user: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "ghp_",
+        "gho_",
+        "ghs_",
+        "ghu_",
+        "github_pat_",
+        "glpat-",
+        "xox",
+    ];
+    PREFIXES.iter().any(|p| user.starts_with(p))
+        || (user.len() >= 20
+            && user.chars().any(|c| c.is_ascii_digit())
+            && user.chars().any(|c| c.is_ascii_alphabetic())
+            && !user.contains(['.', '@', ' ']))
+}
+
+/// A word that names a file: the generic rules (a credential key, a
+/// user/password pair) never take one, so a path an attacker puts after
+/// `-p` of some tool (`rsync -u -p ~/Library/Keychains/...`) stays
+/// evidence. A password that looks like a path is redacted only by the
+/// rules of the tools that take it.
+fn looks_like_path(w: &str) -> bool {
+    w.starts_with(['/', '~'])
+        || w.starts_with("./")
+        || w.starts_with("../")
+        || w.contains(".keychain")
+}
+
+/// Short options whose value is a password, per program (from each tool's
+/// manual): `openssl enc -k`/`-K`, `ssh-keygen -N`/`-P`, `ldapsearch -w`
+/// (and `ldappasswd -a`/`-s`), `redis-cli -a`, `docker login -p`,
+/// `dsenableroot -p`/`-r`, `mongo -p`, `sqlcmd -P`, `smbutil -p`.
+const SHORT_PASSWORD_OPTIONS: &[(&[&str], &[&str], bool)] = &[
+    (&["openssl"], &["-k", "-K"], false),
+    (&["ssh-keygen"], &["-N", "-P"], true),
+    (
+        &[
+            "ldapsearch",
+            "ldapmodify",
+            "ldapadd",
+            "ldapdelete",
+            "ldapwhoami",
+            "ldapcompare",
+            "ldapmodrdn",
+            "ldapexop",
+        ],
+        &["-w"],
+        false,
+    ),
+    (&["ldappasswd"], &["-w", "-a", "-s"], false),
+    (&["redis-cli", "keydb-cli", "valkey-cli"], &["-a"], false),
+    (
+        &["docker", "podman", "nerdctl", "helm", "oras"],
+        &["-p"],
+        false,
+    ),
+    (&["dsenableroot"], &["-p", "-r"], false),
+    (
+        &[
+            "mongo",
+            "mongosh",
+            "mongodump",
+            "mongorestore",
+            "mongoexport",
+        ],
+        &["-p"],
+        false,
+    ),
+    (&["sqlcmd", "bcp"], &["-P"], false),
+    (&["smbutil", "mount_afp"], &["-p"], false),
+    // The firmware-password tool of macOS installers: `-p` new, `-o` old.
+    (&["setregproptool"], &["-p", "-o"], false),
+];
+
+/// A secret inside one word, and how many bytes to keep: the value of an
+/// `Authorization`-style header (`Authorization: Bearer x` keeps
+/// `Authorization: Bearer `), or the first `name=value` pair whose name
+/// says secret, in a query string, form data, a connection string or a
+/// config key (`?api_key=x`, `a=b&password=x`, `host=h password=x`,
+/// `//registry.npmjs.org/:_authToken=x`). The rest of the word goes with
+/// it: free-text columns only.
+fn embedded_secret(w: &str) -> Option<usize> {
+    let lower = w.to_ascii_lowercase();
+    for header in [
+        "authorization:",
+        "proxy-authorization:",
+        "private-token:",
+        "x-api-key:",
+        "x-auth-token:",
+        "api-key:",
+        "x-jfrog-art-api:",
+    ] {
+        // The word is the header (`-H 'Authorization: ...'`) or a setting's
+        // value (`http.extraheader=AUTHORIZATION: ...`); inside a longer
+        // shell string the shell pass finds it as a word.
+        if let Some(p) = lower
+            .find(header)
+            .filter(|p| *p == 0 || lower[..*p].ends_with('='))
+        {
+            let after = p + header.len();
+            let rest = &w[after..];
+            let value = rest.trim_start();
+            let mut keep = after + (rest.len() - value.len());
+            // Keep the scheme (`Bearer `, `Basic `) when a credential follows.
+            if let Some((scheme, cred)) = value.split_once(' ') {
+                if scheme.chars().all(|c| c.is_ascii_alphabetic()) && !cred.trim().is_empty() {
+                    keep += scheme.len() + 1;
+                }
+            }
+            if keep < w.len() {
+                return Some(keep);
+            }
+        }
+    }
+    if w.contains(char::is_whitespace) {
+        // Shell text or inline code: its words are read one by one.
+        return None;
+    }
+    let bytes = w.as_bytes();
+    for (eq, _) in w.match_indices('=') {
+        if eq + 1 >= w.len() {
+            continue;
+        }
+        let start = w[..eq]
+            .rfind(['?', '&', ';', ':', '/', ',', '"', '\'', '=', '\\'])
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        // A whole word `NAME=value` and `--name=value` are handled by the
+        // option rules (their names are not key names only).
+        if start == 0 || bytes.get(eq + 1) == Some(&b'=') {
+            continue;
+        }
+        if secret_key_name(&w[start..eq]) {
+            return Some(eq + 1);
+        }
+    }
+    None
+}
+
+/// Shortest base64 word decoded to look for a command line inside.
+const MIN_ENCODED: usize = 16;
+/// Longest base64 word decoded (a larger blob is not a typed command line).
+const MAX_ENCODED: usize = 64 * 1024;
+
+/// A base64 word that decodes to text holding a secret
+/// (`echo c2VjdXJpdHkg... | base64 -d | sh`, `bash -c "$(echo ... | base64
+/// --decode)"`): the decoded text goes through the same redaction as a
+/// shell string, and if anything in it is secret the whole word is.
+fn encoded_command_holds_secret(w: &str) -> bool {
+    use base64::Engine as _;
+    if w.len() < MIN_ENCODED
+        || w.len() > MAX_ENCODED
+        || !w
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+        || !w
+            .bytes()
+            .any(|b| b.is_ascii_digit() || b == b'+' || b == b'/' || b == b'=')
+    {
+        return false;
+    }
+    let trimmed = w.trim_end_matches('=');
+    let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed));
+    let Ok(bytes) = decoded else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return false;
+    };
+    if !text.contains(char::is_whitespace)
+        || text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return false;
+    }
+    let mut inner = Vec::new();
+    redact_text_depth(text, MAX_DEPTH, &mut inner);
+    !inner.is_empty()
+}
+
+/// A key name (of a query string, form, connection string or config) that
+/// says its value is a secret: what an option name says
+/// ([`secret_option_name`]), plus key names of cloud and registry
+/// credentials (`aws_secret_access_key`, `_authToken`, `client_secret`).
+fn secret_key_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && (secret_option_name(&n)
+            || [
+                "access_key",
+                "secret_key",
+                "accesskey",
+                "secretkey",
+                "auth",
+                "_key",
+                "sig",
+            ]
+            .iter()
+            .any(|k| n.ends_with(k))
+            || n == "pass"
+            || n == "key")
 }
 
 /// Most command lines started inside one argv (see [`secret_words_into`]).
@@ -999,6 +1588,26 @@ fn secret_words_into(
                     if !rest.is_empty() && !w.starts_with("--") {
                         let keep = rest.find(':').map(|p| p + 3).unwrap_or(2);
                         found.push((offset + i, keep));
+                    }
+                } else if let Some(cluster) = w.strip_prefix('-').filter(|c| {
+                    !c.starts_with('-') && c.len() > 1 && c.contains('u') && !c.starts_with('u')
+                }) {
+                    // A cluster of flags ending in `-u` (`curl -su user:pw`),
+                    // or with the value attached after it (`-suuser:pw`).
+                    let at = cluster.find('u').unwrap_or(0);
+                    let flags = &cluster[..at];
+                    if flags.chars().all(|c| c.is_ascii_alphabetic()) {
+                        if at + 1 == cluster.len() {
+                            if words.get(i + 1).is_some() {
+                                let v = &words[i + 1];
+                                let keep = v.find(':').map(|p| p + 1).unwrap_or(0);
+                                found.push((offset + i + 1, keep));
+                            }
+                        } else {
+                            let rest = &cluster[at + 1..];
+                            let keep = rest.find(':').map(|p| p + 1).unwrap_or(0);
+                            found.push((offset + i, 1 + at + 1 + keep));
+                        }
                     }
                 }
             }
@@ -1583,5 +2192,212 @@ mod tests {
         assert_eq!(redact_text(s), s);
         let s = "sh -c \"security 2>&1 > /dev/null find-generic-password -ga \\\"Chrome\\\" | awk \\\"{print $2}\\\"\"";
         assert_eq!(redact_text(s), s);
+    }
+
+    /// Secrets inside one word: headers, query strings, form data, config
+    /// keys; ordinary `name=value` words stay.
+    #[test]
+    fn secrets_inside_words() {
+        assert_eq!(
+            joined(&[
+                "curl",
+                "-H",
+                "Authorization: Bearer eyJ0b2tlbg",
+                "https://h/"
+            ]),
+            "curl -H Authorization: Bearer <redacted> https://h/"
+        );
+        assert_eq!(
+            joined(&["curl", "-d", "user=a&password=Pw-123456", "https://h/"]),
+            "curl -d user=a&password=<redacted> https://h/"
+        );
+        assert_eq!(
+            joined(&["npm", "config", "set", "//r.example/:_authToken=npm_x1y2"]),
+            "npm config set //r.example/:_authToken=<redacted>"
+        );
+        assert_eq!(
+            joined(&[
+                "aws",
+                "configure",
+                "set",
+                "aws_secret_access_key",
+                "Sk/123+x"
+            ]),
+            "aws configure set aws_secret_access_key <redacted>"
+        );
+        for ordinary in [
+            &["curl", "https://example.com/search?q=keychain&page=2"][..],
+            &[
+                "defaults",
+                "write",
+                "com.apple.dock",
+                "autohide",
+                "-bool",
+                "true",
+            ],
+            &["git", "config", "--global", "user.name", "Alice"],
+            &["security", "find-generic-password", "-s", "a=b", "-a", "x"],
+        ] {
+            assert_eq!(joined(ordinary), ordinary.join(" "));
+        }
+    }
+
+    /// Tools' short password options, by their manuals.
+    #[test]
+    fn other_tools_short_options() {
+        assert_eq!(
+            joined(&["mysql", "-uroot", "-pS3cret!"]),
+            "mysql -uroot -p<redacted>"
+        );
+        assert_eq!(
+            joined(&[
+                "ssh-keygen",
+                "-p",
+                "-P",
+                "old-pw",
+                "-N",
+                "new-pw",
+                "-f",
+                "k"
+            ]),
+            "ssh-keygen -p -P <redacted> -N <redacted> -f k"
+        );
+        assert_eq!(
+            joined(&["htpasswd", "-bc", "f", "u", "pw-9876"]),
+            "htpasswd -bc f u <redacted>"
+        );
+        assert_eq!(
+            joined(&["curl", "-su", "api:pw-4321", "https://h/"]),
+            "curl -su api:<redacted> https://h/"
+        );
+        assert_eq!(
+            joined(&["smbclient", "//h/s", "-U", "alice%pw-1111"]),
+            "smbclient //h/s -U alice%<redacted>"
+        );
+        assert_eq!(
+            joined(&["openssl", "enc", "-aes-256-cbc", "-k", "pw-2222"]),
+            "openssl enc -aes-256-cbc -k <redacted>"
+        );
+    }
+
+    /// Stdin that carries a password, an IFS-split word, an inline plist
+    /// and a base64-wrapped command line.
+    #[test]
+    fn stdin_ifs_plist_and_encoded_commands() {
+        for (text, secret) in [
+            ("echo 'Sw-Pw-55' | softwareupdate -ia --user a --stdinpass", "Sw-Pw-55"),
+            ("read -r p <<< 'Rd-Pw-66'; security unlock-keychain -p \"$p\" k", "Rd-Pw-66"),
+            ("IFS=,; c=security,unlock-keychain,-p,Ifs-Pw-77,k; $c", "Ifs-Pw-77"),
+            (
+                "fdesetup enable -inputplist <<EOF\n<dict><key>Password</key><string>Pl-Pw-88</string></dict>\nEOF",
+                "Pl-Pw-88",
+            ),
+            (
+                "echo c2VjdXJpdHkgdW5sb2NrLWtleWNoYWluIC1wIEI2NC1Qdy05OSBr | base64 -d | sh",
+                "c2VjdXJpdHkgdW5sb2NrLWtleWNoYWluIC1wIEI2NC1Qdy05OSBr",
+            ),
+            (
+                "expect -c 'spawn su admin; expect Password:; send Ex-Pw-11\\r; interact'",
+                "Ex-Pw-11",
+            ),
+        ] {
+            let r = redact_text(text);
+            assert!(!r.contains(secret), "{text} -> {r}");
+        }
+        // base64 of ordinary text, and ordinary pipes, stay.
+        for s in [
+            "echo aGVsbG8gd29ybGQgZnJvbSBhIHNjcmlwdA== | base64 -d",
+            "echo hello | grep h",
+        ] {
+            assert_eq!(redact_text(s), s);
+        }
+    }
+
+    /// A name in a subprocess argv list stands for the literal assigned to it.
+    #[test]
+    fn subprocess_list_names_resolve_to_assigned_literals() {
+        let s = "import subprocess as s; p='PyVar-Pw-1'; s.call(['security','unlock-keychain','-p',p,'k'])";
+        assert!(!redact_text(s).contains("PyVar-Pw-1"), "{}", redact_text(s));
+    }
+
+    /// Generic classes for tools no rule names: a user/password pair, a
+    /// credential key then its value, `user/password@host`, secret stores.
+    /// A path after `-p` stays (evidence, not a password).
+    #[test]
+    fn generic_credential_shapes() {
+        assert_eq!(
+            joined(&["az", "login", "-u", "app", "-p", "Sp-Secret-1"]),
+            "az login -u app -p <redacted>"
+        );
+        assert_eq!(
+            joined(&["lftp", "-u", "deploy,Lf-Pw-22", "sftp://h"]),
+            "lftp -u deploy,<redacted> sftp://h"
+        );
+        assert_eq!(
+            joined(&[
+                "rclone",
+                "config",
+                "create",
+                "r",
+                "s3",
+                "secret_access_key",
+                "Rc+Sec/9"
+            ]),
+            "rclone config create r s3 secret_access_key <redacted>"
+        );
+        assert_eq!(
+            joined(&["sqlplus", "scott/Tiger-Pw-1@db"]),
+            "sqlplus scott/<redacted>"
+        );
+        assert_eq!(
+            joined(&["gh", "secret", "set", "KC_PW", "--body", "Gh-Body-33"]),
+            "gh secret set KC_PW --body <redacted>"
+        );
+        for kept in [
+            &[
+                "rsync",
+                "-u",
+                "-p",
+                "/Users/a/Library/Keychains/login.keychain-db",
+                "/tmp/x",
+            ][..],
+            &["ssh", "-l", "alice", "-p", "2222", "host.example.com"],
+            &[
+                "cp",
+                "/Users/a/Library/Keychains/login.keychain-db",
+                "/tmp/x",
+            ],
+            &[
+                "dscl",
+                ".",
+                "-read",
+                "/Users/alice",
+                "AuthenticationAuthority",
+            ],
+            &["gh", "workflow", "run", "actions/checkout@v4"],
+            &["docker", "pull", "library/nginx@sha256:0a1b"],
+            &["/Applications/Keeper Password Manager.app/Contents/MacOS/Keeper Password Manager"],
+            &[
+                "osascript",
+                "-e",
+                "display dialog \"Enter your Password Now\" default answer \"\"",
+            ],
+        ] {
+            assert_eq!(joined(kept), kept.join(" "));
+        }
+    }
+
+    /// Any program piped into a stdin password reader gives up its
+    /// arguments, never a path: `cat` of a keychain stays evidence.
+    #[test]
+    fn producers_piped_into_password_readers() {
+        let r = redact_text("yes 'Yes-Pw-551' | sudo -S -k true");
+        assert!(!r.contains("Yes-Pw-551"), "{r}");
+        let r = redact_text("cat <<< 'Cat-Pw-808' | sudo -S -v");
+        assert!(!r.contains("Cat-Pw-808"), "{r}");
+        let s = "cat /Users/a/Library/Keychains/login.keychain-db | sudo -S tee /tmp/k";
+        assert_eq!(redact_text(s), s);
+        let r = redact_text("launchctl setenv KEYCHAIN_PASSWORD Lc-Env-3030");
+        assert!(!r.contains("Lc-Env-3030"), "{r}");
     }
 }
