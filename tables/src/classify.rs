@@ -34,6 +34,7 @@
 
 use crate::es::{AuditToken, EsEvent, EsMessage, FREAD, FWRITE};
 use crate::material::{self, Material, MaterialKind};
+use crate::model::is_interpreter;
 use crate::model::{
     acts_for_others, interprets, is_exec_wrapper, is_hostile_interpreter, mirrors_live_location,
     raw_reader, runs_downloaded_script, BoundedMap, API_CLI_TOOLS, SHORT_FACTS_CAPACITY,
@@ -50,8 +51,7 @@ use std::sync::Arc;
 pub const ROW_CMDLINE_MAX: usize = 16 * 1024;
 /// Command lines kept in the process cache are capped at this many bytes.
 pub const CACHE_CMDLINE_MAX: usize = 2 * 1024;
-/// How many ancestors a row lists.
-pub const MAX_ANCESTORS: usize = 16;
+pub use crate::procs::MAX_ANCESTORS;
 
 /// Apple platform signing ids of the keychain subsystem: their access to
 /// keychain files is the keychain working, not theft. `com.apple.security`
@@ -79,36 +79,6 @@ pub const KEYCHAIN_SUBSYSTEM: &[&str] = &[
     "com.apple.akd",
     "com.apple.security",
 ];
-
-/// Interpreters whose presence in the ancestry makes theft likely, by
-/// file name: the interpreter's name with any version (`python3.12`,
-/// `perl5.34`, `python3.12-intel64`), not every name that starts like one
-/// (`rubymine`, `phpstorm` are IDEs).
-pub(crate) fn is_interpreter(path: &str) -> bool {
-    is_interpreter_name(&basename(path).to_ascii_lowercase())
-}
-
-/// Whether a lowercase program name is an interpreter's (see
-/// [`is_interpreter`]).
-pub(crate) fn is_interpreter_name(name: &str) -> bool {
-    let stem = name.split('-').next().unwrap_or(name);
-    let core = stem.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    matches!(
-        core,
-        "python"
-            | "pythonw"
-            | "perl"
-            | "ruby"
-            | "node"
-            | "nodejs"
-            | "osascript"
-            | "php"
-            | "pwsh"
-            | "deno"
-            | "bun"
-            | "tclsh"
-    )
-}
 
 /// Whether the process's command line names the keychain file it opens,
 /// or the folder holding it (`shove login.keychain-db dst`, `-srcfolder

@@ -12,7 +12,7 @@
 //! * parse: [`es`] (eslogger JSON), [`unified_log`] (unified-log NDJSON:
 //!   record, relevance, patterns, rows);
 //! * normalise: [`procs`] (process cache and ancestry), [`redact`],
-//!   [`inline_code`], [`tree_secrets`], [`text`], [`timestamp`] (the one
+//!   [`redact::inline_code`], [`tree_secrets`], [`text`], [`timestamp`] (the one
 //!   timestamp parser);
 //! * classify: [`classify`], [`security_cli`], [`material`], [`model`],
 //!   [`keychain_prompts`], with [`tuning`] (allowlist rules),
@@ -33,7 +33,6 @@ pub mod constraints;
 pub mod correlate;
 pub mod counters;
 pub mod es;
-pub mod inline_code;
 pub mod input;
 pub mod keychain_prompts;
 pub mod log_pattern;

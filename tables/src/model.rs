@@ -8,7 +8,6 @@
 //! exclusion lists of Elastic's macOS keychain rules (IDEs, emulators,
 //! credential helpers, SQL tools read keychain files through the API).
 
-use crate::classify::{is_interpreter, is_interpreter_name};
 use crate::material;
 use crate::procs::{ProcInfo, Signer};
 use crate::text::basename;
@@ -336,6 +335,36 @@ pub(crate) const SHORT_FACTS_CAPACITY: usize = 4096;
 pub fn mirrors_live_location(path: &str) -> bool {
     path.match_indices('/')
         .any(|(i, _)| i > 0 && material::is_live_location(&path[i..]))
+}
+
+/// Interpreters whose presence in the ancestry makes theft likely, by
+/// file name: the interpreter's name with any version (`python3.12`,
+/// `perl5.34`, `python3.12-intel64`), not every name that starts like one
+/// (`rubymine`, `phpstorm` are IDEs).
+pub(crate) fn is_interpreter(path: &str) -> bool {
+    is_interpreter_name(&basename(path).to_ascii_lowercase())
+}
+
+/// Whether a lowercase program name is an interpreter's (see
+/// [`is_interpreter`]).
+pub(crate) fn is_interpreter_name(name: &str) -> bool {
+    let stem = name.split('-').next().unwrap_or(name);
+    let core = stem.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    matches!(
+        core,
+        "python"
+            | "pythonw"
+            | "perl"
+            | "ruby"
+            | "node"
+            | "nodejs"
+            | "osascript"
+            | "php"
+            | "pwsh"
+            | "deno"
+            | "bun"
+            | "tclsh"
+    )
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ use crate::es::{AuditToken, EsProcess};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// How many ancestors a row lists.
+pub const MAX_ANCESTORS: usize = 16;
+
 /// Code-signing flags (from `<kern/cs_blobs.h>`).
 pub const CS_VALID: u32 = 0x0000_0001;
 pub const CS_ADHOC: u32 = 0x0000_0002;

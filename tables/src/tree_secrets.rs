@@ -26,8 +26,6 @@ use crate::es::EsProcess;
 use crate::procs::{ProcInfo, ProcessCache};
 use crate::redact::{ExecIdentity, REDACTED};
 use crate::schema::KeychainAccess;
-use crate::text::basename;
-use serde::Deserialize;
 use std::collections::HashMap;
 
 /// Shortest value scrubbed from other fields (a shorter one is too likely
@@ -162,106 +160,7 @@ pub fn is_common_word(lower: &str) -> bool {
     COMMON_WORDS.contains(&lower) || lower.ends_with(".keychain") || lower.ends_with(".keychain-db")
 }
 
-/// Management tools that pass secrets to scripts as positional parameters.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ScriptParameters {
-    pub id: String,
-    /// Scripts under these folders get parameters (the tool's staging
-    /// folder).
-    #[serde(default)]
-    pub script_dirs: Vec<String>,
-    /// ... or scripts whose parent is one of these executables.
-    #[serde(default)]
-    pub parent_paths: Vec<String>,
-    /// First and last secret parameter (`$4`..`$11` for Jamf).
-    pub first: usize,
-    pub last: usize,
-}
-
-/// Redaction settings (the `redaction` object of the tuning file).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RedactionConfig {
-    /// Replaces the default (Jamf) when given; `[]` turns it off.
-    pub script_parameters: Vec<ScriptParameters>,
-}
-
-impl Default for RedactionConfig {
-    /// Jamf Pro runs policy scripts from its `tmp` folder with `$1` mount
-    /// point, `$2` computer name, `$3` user name and `$4`-`$11` the
-    /// administrator's parameters, where passwords are commonly passed
-    /// (Jamf Pro documentation, "Scripts": parameter labels 4-11).
-    fn default() -> Self {
-        RedactionConfig {
-            script_parameters: vec![ScriptParameters {
-                id: "jamf".into(),
-                script_dirs: vec![
-                    "/Library/Application Support/JAMF/tmp/".into(),
-                    "/Library/Application Support/JAMF/Downloads/".into(),
-                ],
-                parent_paths: vec![
-                    "/usr/local/jamf/bin/jamf".into(),
-                    "/usr/local/bin/jamf".into(),
-                ],
-                first: 4,
-                last: 11,
-            }],
-        }
-    }
-}
-
-impl RedactionConfig {
-    /// argv indices holding script parameters that are secret.
-    pub fn script_parameter_indices(&self, id: &ExecIdentity<'_>, args: &[String]) -> Vec<usize> {
-        let mut out = Vec::new();
-        if crate::redact::is_security_binary(id.path, id.signing_id) {
-            return out; // a policy script is never security(1) itself
-        }
-        const INTERPRETERS: &[&str] = &[
-            "sh",
-            "bash",
-            "zsh",
-            "dash",
-            "ksh",
-            "python3",
-            "python",
-            "perl",
-            "ruby",
-            "osascript",
-        ];
-        let interp = args
-            .first()
-            .is_some_and(|a| INTERPRETERS.contains(&basename(a)));
-        for rule in &self.script_parameters {
-            let in_dir = |p: &str| rule.script_dirs.iter().any(|d| p.starts_with(d.as_str()));
-            // Where the script path sits in argv: `$0` of the script.
-            let script_at = args
-                .iter()
-                .position(|a| in_dir(a) || id.script.is_some_and(|s| s == a))
-                .or_else(|| in_dir(id.path).then_some(0));
-            // The tool also runs ordinary commands (`defaults`, `launchctl`,
-            // `profiles`): by parent alone, only an interpreter running a
-            // script gets parameters.
-            let by_parent = interp
-                && args.get(1).is_some_and(|a| !a.starts_with('-'))
-                && id
-                    .parent_path
-                    .is_some_and(|p| rule.parent_paths.iter().any(|q| q == p));
-            let zero = match (script_at, by_parent) {
-                (Some(i), _) => i,
-                (None, true) => 1,
-                (None, false) => continue,
-            };
-            for n in rule.first..=rule.last {
-                if zero + n < args.len() {
-                    out.push(zero + n);
-                }
-            }
-        }
-        out
-    }
-}
+pub use crate::redact::{RedactionConfig, ScriptParameters};
 
 /// Secrets known per process. Bounded by the process cache: an entry is
 /// forgotten when its process leaves the cache (a counted eviction), and
@@ -490,7 +389,7 @@ pub fn redact_exec_and_remember(
     let tree: Vec<(i64, i64)> = std::iter::once(info.key())
         .chain(
             cache
-                .ancestors(info, crate::classify::MAX_ANCESTORS)
+                .ancestors(info, crate::procs::MAX_ANCESTORS)
                 .iter()
                 .map(|a| a.key()),
         )
@@ -513,7 +412,7 @@ pub fn scrub_rows(cache: &ProcessCache, secrets: &mut TreeSecrets, rows: &mut [K
         if let Some(p) = proc {
             keys.extend(
                 cache
-                    .ancestors(p, crate::classify::MAX_ANCESTORS)
+                    .ancestors(p, crate::procs::MAX_ANCESTORS)
                     .iter()
                     .map(|a| a.key()),
             );

@@ -230,9 +230,9 @@ pub struct TuningFile {
     /// whose id the file does not reuse.
     #[serde(default)]
     pub unified_log_patterns_mode: Option<PatternsMode>,
-    /// Redaction settings (see [`crate::tree_secrets::RedactionConfig`]).
+    /// Redaction settings (see [`crate::redact::RedactionConfig`]).
     #[serde(default)]
-    pub redaction: Option<crate::tree_secrets::RedactionConfig>,
+    pub redaction: Option<crate::redact::RedactionConfig>,
     /// Behaviour-model settings; absent: the defaults.
     #[serde(default)]
     pub model: Option<ModelConfig>,
@@ -275,7 +275,7 @@ pub struct Tuning {
     /// Validated unified-log patterns, in match order (first match wins).
     pub unified_log_patterns: Vec<UnifiedLogPattern>,
     /// Which script parameters are secrets (Jamf's 4-11 by default).
-    pub redaction: crate::tree_secrets::RedactionConfig,
+    pub redaction: crate::redact::RedactionConfig,
 }
 
 impl Tuning {

@@ -80,7 +80,7 @@ pub(crate) fn build_row(
     };
     let ancestors: Vec<ProcInfo> = match (cached, ctx.cache) {
         (Some(c), Some(cache)) => cache
-            .ancestors(c, crate::classify::MAX_ANCESTORS)
+            .ancestors(c, crate::procs::MAX_ANCESTORS)
             .into_iter()
             .cloned()
             .collect(),

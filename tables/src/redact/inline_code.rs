@@ -12,7 +12,7 @@
 //!   ['unlock-keychain', '-p', 'PW'])`): the group's literals, in order,
 //!   go through the same recognisers as a real argv.
 
-use crate::redact::{secret_words, REDACTED};
+use super::{secret_words, REDACTED};
 
 /// Words that, just before a literal, make it a secret.
 const SECRET_NAMES: &[&str] = &[
@@ -363,7 +363,7 @@ fn concatenations(scan: &str, literals: &[Literal], secret: &mut [bool]) {
             continue;
         }
         EVALUATING.with(|e| e.set(true));
-        let (_, values) = crate::redact::redact_text_collect(&lit.value);
+        let (_, values) = super::redact_text_collect(&lit.value);
         EVALUATING.with(|e| e.set(false));
         for v in values {
             let name = v
@@ -399,7 +399,7 @@ fn concatenations(scan: &str, literals: &[Literal], secret: &mut [bool]) {
             }
         }
         EVALUATING.with(|e| e.set(true));
-        let (_, values) = crate::redact::redact_text_collect(&text);
+        let (_, values) = super::redact_text_collect(&text);
         EVALUATING.with(|e| e.set(false));
         for v in values {
             for (k, op) in chain.iter().enumerate() {

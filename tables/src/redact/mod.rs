@@ -10,8 +10,11 @@
 //! quoting rules. Every command line is redacted before it is cached, stored
 //! or printed.
 
+pub mod inline_code;
+
 use crate::security_cli;
 use crate::text::basename;
+use serde::Deserialize;
 
 /// What replaces a secret.
 pub const REDACTED: &str = "<redacted>";
@@ -47,11 +50,7 @@ pub struct ExecRedaction {
 /// its path or signing id (so `exec -a name` and a renamed copy are parsed
 /// as security(1)), and management-script parameters are redacted per
 /// `cfg` (Jamf's 4-11 by default).
-pub fn redact_exec(
-    id: &ExecIdentity<'_>,
-    args: &[String],
-    cfg: &crate::tree_secrets::RedactionConfig,
-) -> ExecRedaction {
+pub fn redact_exec(id: &ExecIdentity<'_>, args: &[String], cfg: &RedactionConfig) -> ExecRedaction {
     let mut secrets = Vec::new();
     let real = if is_security_binary(id.path, id.signing_id) {
         Some("security")
@@ -130,7 +129,7 @@ fn redact_argv_depth(
         // script are redacted in each argument.
         let joined = out.get(1..).unwrap_or(&[]).join("\n");
         let mut values = Vec::new();
-        crate::inline_code::redact_literals(&joined, &mut values);
+        inline_code::redact_literals(&joined, &mut values);
         for v in values.iter().filter(|v| !v.is_empty()) {
             for w in out.iter_mut().skip(1) {
                 for q in ['"', '\''] {
@@ -372,7 +371,7 @@ fn is_redirect(v: &str) -> bool {
 
 fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
     let plist_done = plist_secrets(s, found);
-    let literals_done = crate::inline_code::redact_literals(&plist_done, found);
+    let literals_done = inline_code::redact_literals(&plist_done, found);
     let s = literals_done.as_str();
     let toks = tokenize(s);
     // `IFS=,; c=security,unlock-keychain,-p,pw,k; $c`: with IFS changed, a
@@ -1660,6 +1659,107 @@ fn secret_words_into(
                 break;
             }
         }
+    }
+}
+
+/// Management tools that pass secrets to scripts as positional parameters.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptParameters {
+    pub id: String,
+    /// Scripts under these folders get parameters (the tool's staging
+    /// folder).
+    #[serde(default)]
+    pub script_dirs: Vec<String>,
+    /// ... or scripts whose parent is one of these executables.
+    #[serde(default)]
+    pub parent_paths: Vec<String>,
+    /// First and last secret parameter (`$4`..`$11` for Jamf).
+    pub first: usize,
+    pub last: usize,
+}
+
+/// Redaction settings (the `redaction` object of the tuning file).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// Replaces the default (Jamf) when given; `[]` turns it off.
+    pub script_parameters: Vec<ScriptParameters>,
+}
+
+impl Default for RedactionConfig {
+    /// Jamf Pro runs policy scripts from its `tmp` folder with `$1` mount
+    /// point, `$2` computer name, `$3` user name and `$4`-`$11` the
+    /// administrator's parameters, where passwords are commonly passed
+    /// (Jamf Pro documentation, "Scripts": parameter labels 4-11).
+    fn default() -> Self {
+        RedactionConfig {
+            script_parameters: vec![ScriptParameters {
+                id: "jamf".into(),
+                script_dirs: vec![
+                    "/Library/Application Support/JAMF/tmp/".into(),
+                    "/Library/Application Support/JAMF/Downloads/".into(),
+                ],
+                parent_paths: vec![
+                    "/usr/local/jamf/bin/jamf".into(),
+                    "/usr/local/bin/jamf".into(),
+                ],
+                first: 4,
+                last: 11,
+            }],
+        }
+    }
+}
+
+impl RedactionConfig {
+    /// argv indices holding script parameters that are secret.
+    pub fn script_parameter_indices(&self, id: &ExecIdentity<'_>, args: &[String]) -> Vec<usize> {
+        let mut out = Vec::new();
+        if is_security_binary(id.path, id.signing_id) {
+            return out; // a policy script is never security(1) itself
+        }
+        const INTERPRETERS: &[&str] = &[
+            "sh",
+            "bash",
+            "zsh",
+            "dash",
+            "ksh",
+            "python3",
+            "python",
+            "perl",
+            "ruby",
+            "osascript",
+        ];
+        let interp = args
+            .first()
+            .is_some_and(|a| INTERPRETERS.contains(&basename(a)));
+        for rule in &self.script_parameters {
+            let in_dir = |p: &str| rule.script_dirs.iter().any(|d| p.starts_with(d.as_str()));
+            // Where the script path sits in argv: `$0` of the script.
+            let script_at = args
+                .iter()
+                .position(|a| in_dir(a) || id.script.is_some_and(|s| s == a))
+                .or_else(|| in_dir(id.path).then_some(0));
+            // The tool also runs ordinary commands (`defaults`, `launchctl`,
+            // `profiles`): by parent alone, only an interpreter running a
+            // script gets parameters.
+            let by_parent = interp
+                && args.get(1).is_some_and(|a| !a.starts_with('-'))
+                && id
+                    .parent_path
+                    .is_some_and(|p| rule.parent_paths.iter().any(|q| q == p));
+            let zero = match (script_at, by_parent) {
+                (Some(i), _) => i,
+                (None, true) => 1,
+                (None, false) => continue,
+            };
+            for n in rule.first..=rule.last {
+                if zero + n < args.len() {
+                    out.push(zero + n);
+                }
+            }
+        }
+        out
     }
 }
 
