@@ -203,7 +203,7 @@ declare_columns! {
     cwd: Text = "Working directory of the acting process, where known.",
     parent_path: Text = "Executable path of the parent process, where seen.",
     parent_cmdline: Text = "Command line of the parent process, where seen (redacted).",
-    ancestors: Text = "JSON array of ancestor executable paths, nearest first (parent, grandparent, ...).",
+    ancestors: Text = "JSON array of ancestor executable paths, nearest first (parent, grandparent, ...); [] when the process is known with no recorded ancestor, NULL when the process itself is unknown.",
     responsible_path: Text = "Executable path of the responsible process (the app macOS attributes the process to).",
     signing_id: Text = "Code-signing identifier of the acting process.",
     team_id: Text = "Code-signing team id of the acting process (NULL for Apple platform and ad-hoc code).",

@@ -384,3 +384,41 @@ fn activity_flood_is_throttled_and_counted() {
         .iter()
         .all(|r| r.action.as_deref() == Some("keychain_api")));
 }
+
+/// `ancestors` reads the same from both sources: NULL when the process is
+/// unknown, `[]` when it is known with no recorded ancestor (here the
+/// `security` exec is in the stream, its parent shell's exec is not).
+#[test]
+fn ancestors_null_means_unknown_and_empty_means_none_recorded() {
+    let text = String::from_utf8(fixture("synthetic_correlation_security_exec.ndjson")).unwrap();
+    let without_parent: String = text
+        .lines()
+        .filter(|l| {
+            // Drop the shell's own exec (its target is pid 48137); keep the
+            // `security` exec, whose parent token names 48137.
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            v["event"]["exec"]["target"]["audit_token"]["pid"] != 48137
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut s = Scanner::new(ScanOptions::default());
+    let mut rows = Vec::new();
+    s.scan_reader_into(BufReader::new(without_parent.as_bytes()), &mut rows)
+        .unwrap();
+    let known: Vec<&KeychainAccess> = rows.iter().filter(|r| r.pid == Some(48141)).collect();
+    assert!(
+        known
+            .iter()
+            .any(|r| r.source.as_deref() == Some("unified_log")),
+        "{rows:#?}"
+    );
+    for r in &known {
+        assert_eq!(r.ancestors.as_deref(), Some("[]"), "{r:#?}");
+    }
+    // A reader the stream never exec'd: unknown.
+    let (unseen, _) = scan("securityd_db_open.ndjson");
+    assert!(!unseen.is_empty());
+    for r in &unseen {
+        assert_eq!(r.ancestors, None, "{r:#?}");
+    }
+}

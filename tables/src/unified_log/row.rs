@@ -91,7 +91,9 @@ pub(crate) fn build_row(
         .and_then(|c| c.responsible.filter(|r| *r != c.key()))
         .and_then(|r| ctx.cache.and_then(|cache| cache.get(r)))
         .map(|r| sanitize(&r.path).into_owned());
-    let ancestors_json = (!ancestors.is_empty())
+    // NULL = unknown (the client was never seen by the process cache); "[]"
+    // = known, with no recorded ancestor: the same reading as ES rows.
+    let ancestors_json = (cached.is_some() && ctx.cache.is_some())
         .then(|| {
             serde_json::to_string(
                 &ancestors
