@@ -6,14 +6,13 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{bin, fake_em, python, repo, Proc};
+use common::{bin, fake_em, python, repo, Manager, Proc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -30,66 +29,6 @@ fn tempdir(name: &str) -> PathBuf {
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
     d
-}
-
-struct Manager {
-    proc: Proc,
-    socket: PathBuf,
-    events: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Manager {
-    fn start(dir: &Path, extra: &[&str]) -> Manager {
-        let socket = dir.join("osq.em");
-        let mut child = Command::new(python())
-            .arg(fake_em())
-            .args(["manager", "--socket"])
-            .arg(&socket)
-            .args(["--max-seconds", "300"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start fake_em manager");
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().unwrap();
-        let ev = events.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    ev.lock().unwrap().push(v);
-                }
-            }
-        });
-        let m = Manager {
-            proc: Proc(child),
-            socket,
-            events,
-        };
-        m.wait_event("listening", Duration::from_secs(10));
-        m
-    }
-
-    fn wait_event(&self, name: &str, timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(e) = self
-                .events
-                .lock()
-                .unwrap()
-                .iter()
-                .rev()
-                .find(|e| e["event"] == name)
-            {
-                return e.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no `{name}` event from the manager"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 fn start_extension(dir: &Path, socket: &Path, config: &Value, interval: u64) -> Proc {

@@ -20,13 +20,13 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{bin, fake_em, python, Proc};
+use common::{bin, fake_em, python, Manager, Proc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 fn tempdir(name: &str) -> PathBuf {
@@ -157,74 +157,15 @@ fn file_row<'a>(
     ]
 }
 
-struct Manager {
-    _proc: Proc,
-    socket: PathBuf,
-    events: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Manager {
-    fn start(dir: &Path, query_db: Option<&Path>) -> Manager {
-        let socket = dir.join("osq.em");
-        let mut cmd = Command::new(python());
-        cmd.arg(fake_em())
-            .args(["manager", "--socket"])
-            .arg(&socket)
-            .args(["--max-seconds", "300"]);
-        if let Some(db) = query_db {
-            cmd.arg("--query-db").arg(db);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start fake_em manager");
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().unwrap();
-        let ev = events.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    ev.lock().unwrap().push(v);
-                }
-            }
-        });
-        let m = Manager {
-            _proc: Proc(child),
-            socket,
-            events,
-        };
-        m.wait_event("listening");
-        m
-    }
-
-    fn wait_event(&self, name: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(e) = self
-                .events
-                .lock()
-                .unwrap()
-                .iter()
-                .rev()
-                .find(|e| e["event"] == name)
-            {
-                return e.clone();
-            }
-            assert!(Instant::now() < deadline, "no `{name}` from the manager");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn queries(&self) -> Vec<String> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e["event"] == "query")
-            .map(|e| e["sql"].as_str().unwrap_or("").to_string())
-            .collect()
-    }
+/// The SQL the extension sent through the manager's `query` call.
+fn queries(m: &Manager) -> Vec<String> {
+    m.events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "query")
+        .map(|e| e["sql"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 fn start_extension(dir: &Path, socket: &Path) -> Proc {
@@ -391,9 +332,9 @@ fn polls_osquery_es_tables_classifies_counts_loss_and_resumes() {
         insert(&es, "es_process_file_events", &row);
     }
 
-    let m = Manager::start(&dir, Some(&es));
+    let m = Manager::start(&dir, &["--query-db", es.to_str().unwrap()]);
     let ext = start_extension(&dir, &m.socket);
-    let listen = m.wait_event("registered")["listen_path"]
+    let listen = m.wait_event("registered", Duration::from_secs(15))["listen_path"]
         .as_str()
         .unwrap()
         .to_string();
@@ -403,7 +344,7 @@ fn polls_osquery_es_tables_classifies_counts_loss_and_resumes() {
     assert_eq!(n(&s, "unknown_types"), 1, "the write: {s:?}");
     assert_eq!(n(&s, "es_drops"), 0);
     // Each poll asks for the rows since the cursor, with a time bound.
-    let q = m.queries();
+    let q = queries(&m);
     assert!(
         q.iter()
             .any(|s| s.contains("FROM es_process_events WHERE time >= 0")),
@@ -464,9 +405,9 @@ fn polls_osquery_es_tables_classifies_counts_loss_and_resumes() {
     // Restart: the cursor was committed with the rows, nothing is read twice.
     drop(ext);
     drop(m);
-    let m = Manager::start(&dir, Some(&es));
+    let m = Manager::start(&dir, &["--query-db", es.to_str().unwrap()]);
     let _ext = start_extension(&dir, &m.socket);
-    let listen = m.wait_event("registered")["listen_path"]
+    let listen = m.wait_event("registered", Duration::from_secs(15))["listen_path"]
         .as_str()
         .unwrap()
         .to_string();
@@ -476,7 +417,7 @@ fn polls_osquery_es_tables_classifies_counts_loss_and_resumes() {
     std::thread::sleep(Duration::from_millis(1500));
     let s = status(&listen);
     assert_eq!(n(&s, "lines_read"), 0, "re-read after restart: {s:?}");
-    let q = m.queries();
+    let q = queries(&m);
     assert!(
         q.iter()
             .any(|s| s.contains("FROM es_process_events WHERE time >= 1754579601")),
@@ -490,9 +431,9 @@ fn an_osquery_without_es_tables_is_a_failed_source_with_the_reason() {
     let dir = tempdir("oses-none");
     // A manager that cannot run the SQL (as osqueryd without Endpoint
     // Security answers `no such table`).
-    let m = Manager::start(&dir, None);
+    let m = Manager::start(&dir, &[]);
     let _ext = start_extension(&dir, &m.socket);
-    let listen = m.wait_event("registered")["listen_path"]
+    let listen = m.wait_event("registered", Duration::from_secs(15))["listen_path"]
         .as_str()
         .unwrap()
         .to_string();
@@ -513,7 +454,7 @@ fn both_es_sources_store_one_row_per_access() {
     let state = dir.join("fake-es");
     std::fs::create_dir_all(&state).unwrap();
     let repo = common::repo();
-    let m = Manager::start(&dir, Some(&es));
+    let m = Manager::start(&dir, &["--query-db", es.to_str().unwrap()]);
     let _ext = start_extension_with(
         &dir,
         &m.socket,
@@ -528,7 +469,7 @@ fn both_es_sources_store_one_row_per_access() {
             ("FAKE_ES_STATE", state),
         ],
     );
-    let listen = m.wait_event("registered")["listen_path"]
+    let listen = m.wait_event("registered", Duration::from_secs(15))["listen_path"]
         .as_str()
         .unwrap()
         .to_string();

@@ -2,8 +2,12 @@
 //! the fake osqueryd (`#[path = "support/common.rs"] mod common;`).
 #![allow(dead_code)]
 
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -48,5 +52,69 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The fake osqueryd as extension manager (`fake_em.py manager`), with the
+/// JSON events it prints collected as they arrive.
+pub struct Manager {
+    pub proc: Proc,
+    pub socket: PathBuf,
+    pub events: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Manager {
+    /// Start it on `dir/osq.em` with `extra` arguments; waits until it listens.
+    pub fn start(dir: &Path, extra: &[&str]) -> Manager {
+        let socket = dir.join("osq.em");
+        let mut child = Command::new(python())
+            .arg(fake_em())
+            .args(["manager", "--socket"])
+            .arg(&socket)
+            .args(["--max-seconds", "300"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start fake_em manager");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let ev = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    ev.lock().unwrap().push(v);
+                }
+            }
+        });
+        let m = Manager {
+            proc: Proc(child),
+            socket,
+            events,
+        };
+        m.wait_event("listening", Duration::from_secs(10));
+        m
+    }
+
+    /// The newest event called `name`, waiting up to `timeout` for one.
+    pub fn wait_event(&self, name: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|e| e["event"] == name)
+            {
+                return e.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{name}` event from the manager"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
