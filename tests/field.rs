@@ -14,6 +14,9 @@
 //! Regenerate the golden rows after a reviewed change with
 //! `UPDATE_GOLDEN=1 cargo test --test field`.
 
+#[path = "support/common.rs"]
+mod common;
+use common::{is_alert, matches_expectation};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -102,22 +105,6 @@ fn scan(file: &str) -> (Vec<Value>, String, String) {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad row {l}: {e}")))
         .collect();
     (rows, stdout, stderr)
-}
-
-fn is_alert(r: &Value) -> bool {
-    matches!(r["severity"].as_str(), Some("medium") | Some("high")) && r["allowlisted"] == 0
-}
-
-fn matches_expectation(row: &Value, exp: &serde_json::Map<String, Value>) -> bool {
-    exp.iter().all(|(k, want)| match k.as_str() {
-        "note" => true,
-        "alert" => Value::Bool(is_alert(row)) == *want,
-        "cmdline_contains" => row["cmdline"]
-            .as_str()
-            .zip(want.as_str())
-            .is_some_and(|(c, w)| c.contains(w)),
-        _ => row.get(k) == Some(want),
-    })
 }
 
 #[test]

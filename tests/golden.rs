@@ -6,13 +6,12 @@
 //! Regenerate the golden rows after a reviewed change with
 //! `UPDATE_GOLDEN=1 cargo test --test golden`.
 
+#[path = "support/common.rs"]
+mod common;
+use common::{bin, is_alert, matches_expectation};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_keychain-access"))
-}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
@@ -52,22 +51,6 @@ fn manifest() -> Vec<Value> {
     let text = std::fs::read_to_string(fixtures().join("cases.json")).expect("cases.json");
     let v: Value = serde_json::from_str(&text).expect("cases.json is JSON");
     v["cases"].as_array().cloned().unwrap_or_default()
-}
-
-fn is_alert(r: &Value) -> bool {
-    matches!(r["severity"].as_str(), Some("medium") | Some("high")) && r["allowlisted"] == 0
-}
-
-fn matches_expectation(row: &Value, exp: &serde_json::Map<String, Value>) -> bool {
-    exp.iter().all(|(k, want)| match k.as_str() {
-        "note" => true,
-        "alert" => Value::Bool(is_alert(row)) == *want,
-        "cmdline_contains" => row["cmdline"]
-            .as_str()
-            .zip(want.as_str())
-            .is_some_and(|(c, w)| c.contains(w)),
-        _ => row.get(k) == Some(want),
-    })
 }
 
 #[test]

@@ -118,3 +118,23 @@ impl Manager {
         }
     }
 }
+
+/// The alert rule of the pack and of Sentinel: medium or high, not excused.
+pub fn is_alert(r: &Value) -> bool {
+    matches!(r["severity"].as_str(), Some("medium") | Some("high")) && r["allowlisted"] == 0
+}
+
+/// Whether a row meets one expectation of a corpus manifest: every key is a
+/// column value, except `alert` (the alert rule), `cmdline_contains` and
+/// `note` (documentation only).
+pub fn matches_expectation(row: &Value, exp: &serde_json::Map<String, Value>) -> bool {
+    exp.iter().all(|(k, want)| match k.as_str() {
+        "note" => true,
+        "alert" => Value::Bool(is_alert(row)) == *want,
+        "cmdline_contains" => row["cmdline"]
+            .as_str()
+            .zip(want.as_str())
+            .is_some_and(|(c, w)| c.contains(w)),
+        _ => row.get(k) == Some(want),
+    })
+}
