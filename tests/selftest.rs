@@ -10,9 +10,8 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{bin, fake_em, python, repo, Proc};
+use common::{bin, fake_em, python, repo, Manager, Proc};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -138,7 +137,7 @@ fn write_tools(dir: &Path, capture: &Path, report_copy: bool) -> PathBuf {
 }
 
 struct Running {
-    _manager: Proc,
+    _manager: Manager,
     _extension: Proc,
     /// The extension's socket (osquery's is `<manager socket>`).
     listen: PathBuf,
@@ -146,33 +145,8 @@ struct Running {
 }
 
 fn start(dir: &Path, capture: &Path) -> Running {
-    let socket = dir.join("osq.em");
-    let mut child = Command::new(python())
-        .arg(fake_em())
-        .args(["manager", "--socket"])
-        .arg(&socket)
-        .args(["--max-seconds", "300"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start fake_em manager");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let manager = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let l = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("manager listening");
-        if l.contains("\"listening\"") {
-            break;
-        }
-    }
+    let manager = Manager::start(dir, &[]);
+    let socket = manager.socket.clone();
     let config = dir.join("cfg.json");
     let cfg = json!({
         "database": dir.join("db/buffer.db"),
@@ -193,16 +167,12 @@ fn start(dir: &Path, capture: &Path) -> Running {
             .expect("start extension"),
     );
     // The extension's own socket, where the fake osqueryd calls it.
+    let listen = PathBuf::from(
+        manager.wait_event("registered", Duration::from_secs(15))["listen_path"]
+            .as_str()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
-    let listen = loop {
-        let l = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("extension registered");
-        let v: Value = serde_json::from_str(&l).unwrap_or(Value::Null);
-        if v["event"] == "registered" {
-            break PathBuf::from(v["listen_path"].as_str().unwrap());
-        }
-    };
     while !dir.join("db/selftest").is_dir() {
         assert!(
             Instant::now() < deadline,
