@@ -1,4 +1,4 @@
-//! Adversarial inputs through the real binary (issue 9): whatever eslogger,
+//! Adversarial inputs through the real binary: whatever eslogger,
 //! the unified log or an attacker feeds `keychain-access`, it keeps working,
 //! loses no valid row, never hangs and never balloons.
 //!

@@ -8,6 +8,8 @@
 * That minimum is the true one: the highest `rust-version` declared by any
   locked dependency (`cargo metadata`), no lower (a promise the build cannot
   keep) and no higher (a needless demand on users).
+* The fuzz crate (its own workspace, so it cannot inherit) declares the
+  same rust-version as the root.
 
 Exit status 1 with a message per failure; 0 when all hold.
 """
@@ -54,6 +56,11 @@ def main():
         if version_tuple(declared) != need:
             failures.append(f"Cargo.toml: rust-version = {declared}, but the true minimum is "
                             f"{'.'.join(map(str, need))} ({name} {ver} declares it)")
+    with open(os.path.join(ROOT, "fuzz", "Cargo.toml"), encoding="utf-8") as fh:
+        fm = re.search(r'^rust-version\s*=\s*"([0-9.]+)"', fh.read(), re.M)
+    if not fm or fm.group(1) != declared:
+        failures.append(f"fuzz/Cargo.toml: rust-version must be {declared}, the root's "
+                        f"(found {fm.group(1) if fm else 'none'})")
     for f in failures:
         print(f)
     if not failures:

@@ -692,8 +692,8 @@ function checkOriginalQuery(globals) {
   // The seed itself still type-checks against DeviceProcessEvents.
   validateQuery(`${where} (swapped back to DeviceProcessEvents)`, seed, globals);
   // Verbatim check against the reference copy, where this checkout has shared/ beside it.
-  const candidates = [process.env.SEED_QUERY_FILE, path.join(ROOT, "..", "shared", "reference", "original-sentinel-rule.txt"),
-    "/work/shared/reference/original-sentinel-rule.txt"].filter(Boolean);
+  const candidates = [process.env.SEED_QUERY_FILE, path.join(ROOT, "..", "shared", "reference", "original-sentinel-rule.txt")]
+    .filter(Boolean);
   const ref = candidates.find((p) => fs.existsSync(p));
   if (ref) {
     const m = /^let KeychainCommands[\s\S]*?sort by Timestamp desc$/m.exec(readText(ref));

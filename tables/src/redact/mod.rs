@@ -636,7 +636,7 @@ fn redact_text_depth(s: &str, depth: usize, found: &mut Vec<String>) -> String {
         } = t
         {
             // A quote the text never closed is not closed in the output
-            // either (found by fuzzing, issue 9: it added a character).
+            // either (found by the fuzz target `redact`, fuzz/: it added a character).
             let close = |q: char| {
                 if *unclosed {
                     String::new()
@@ -1494,7 +1494,7 @@ pub fn secret_words(words: &[String]) -> Vec<(usize, usize)> {
     // One entry per word, the one keeping the fewest bytes: a word found by
     // two rules (`--pass=x` as the value of `unlock-keychain -p`) would
     // otherwise be redacted twice, the second time keeping part of the
-    // first `<redacted>` (found by fuzzing, issue 9).
+    // first `<redacted>` (found by the fuzz targets in fuzz/).
     found.dedup_by_key(|(i, _)| *i);
     found
 }
@@ -1566,8 +1566,8 @@ fn secret_words_into(
                 } else if w == "passwd" || w == "-passwd" {
                     // passwd <user path> [old] <new>: every later word is a
                     // secret already, so stop here (scanning on made argv of
-                    // repeated `passwd` quadratic: found by issue 9's
-                    // adversarial set).
+                    // repeated `passwd` quadratic: found by the adversarial
+                    // set, tests/adversarial.rs).
                     for j in i + 2..words.len() {
                         found.push((offset + j, 0));
                     }
@@ -1897,7 +1897,7 @@ mod tests {
         assert!(!r.contains("pw\\n"), "{r}");
     }
 
-    /// Issue 9 adversarial set: argv and shell text made of repeated
+    /// The adversarial set (tests/adversarial.rs): argv and shell text made of repeated
     /// secrets must redact in linear time (`dscl . passwd passwd ...` used
     /// to collect n^2/2 indices; a shell string with n secrets cost n^2).
     #[test]
