@@ -13,6 +13,11 @@
 # extension's user+system CPU from /proc/PID/stat between registration and
 # the moment `keychain_access_status` shows every line read, per line and per
 # million lines, and the share of one core at a range of event rates.
+# Baseline, measured in the same run on the same capture: the CPU of
+# `LC_ALL=C grep -c -F` with the prefilter's needles (read from
+# tables/src/scan.rs, as tests/bench/run.sh does), before and after the
+# extension's run; the extension's CPU is also reported as a ratio to it, a
+# figure that carries across machines and load better than seconds.
 # eslogger's own cost (serialising every event to JSON) is not in these
 # figures and cannot be measured off a Mac.
 #
@@ -45,6 +50,29 @@ cleanup() {
 }
 trap cleanup EXIT
 hz=$(getconf CLK_TCK)
+# The prefilter's relevance needles, unescaped from the Rust source.
+mapfile -t needles < <(python3 - "$root/tables/src/scan.rs" <<'EOF'
+import re, sys
+src = open(sys.argv[1]).read()
+m = re.search(r'pub const PREFILTER_NEEDLES: &\[&str\] = &\[(.*?)\];', src, re.S)
+if not m:
+    sys.exit("PREFILTER_NEEDLES not found in scan.rs")
+for s in re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)):
+    print(re.sub(r'\\(.)', r'\1', s))
+EOF
+)
+[ ${#needles[@]} -gt 0 ] || { echo "no prefilter needles found" >&2; exit 2; }
+grep_args=()
+for n in "${needles[@]}"; do grep_args+=(-e "$n"); done
+# CPU seconds (user+system) of grep over FILE; output to a file, never
+# /dev/null (GNU grep stops at the first match when it sees /dev/null).
+grep_cpu() {
+    python3 -c 'import resource, subprocess, sys
+with open(sys.argv[1], "w") as out:
+    subprocess.run(sys.argv[2:], stdout=out, check=False)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{r.ru_utime + r.ru_stime:.3f}")' "$1.grep.out" env LC_ALL=C grep -c -F "${grep_args[@]}" "$1"
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -58,6 +86,7 @@ for size in "${sizes[@]}"; do
         python3 "$here/gen_capture.py" --size-mb "$size" --exec-share "$share" --out "$cap" >&2
         lines=$(wc -l < "$cap")
         cat "$cap" > /dev/null   # page cache: measure CPU, not the disk
+        grep_before=$(grep_cpu "$cap")
         cat > "$d/config.json" <<CFG
 {"database": "$d/db/buffer.db",
  "retention": {"max_age_seconds": 3153600000, "max_rows": 10000000},
@@ -101,7 +130,9 @@ print(next((r["rows_stored"] for r in rows if r["source"].startswith("file:")), 
         kill "$mpid" 2>/dev/null || true
         wait "$mpid" 2>/dev/null || true
         pids=()
-        rm -f "$cap"
+        grep_after=$(grep_cpu "$cap")
+        results[-1]+="	$(python3 -c "print(($grep_before + $grep_after) / 2)")"
+        rm -f "$cap" "$cap.grep.out"
     done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -111,14 +142,15 @@ python3 - "$work/results.tsv" "$hz" <<'PY'
 import sys
 hz = float(sys.argv[2])
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-print("| capture MB | exec+fork share | lines | rows stored | extension CPU s | wall s | CPU µs per line | CPU s per million lines |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| capture MB | exec+fork share | lines | rows stored | extension CPU s | wall s | CPU µs per line | CPU s per million lines | grep CPU s (baseline) | extension / grep CPU |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 per = []
-for size, share, lines, ticks, stored, wall, nbytes in rows:
+for size, share, lines, ticks, stored, wall, nbytes, grep in rows:
     cpu = float(ticks) / hz
     us = cpu / int(lines) * 1e6
     per.append((share, us))
-    print(f"| {float(nbytes)/1e6:.0f} | {float(share):.0%} | {int(lines):,} | {int(stored):,} | {cpu:.2f} | {float(wall):.2f} | {us:.2f} | {us:.2f} |")
+    ratio = f"{cpu / float(grep):.2f}x" if float(grep) > 0 else "n/a"
+    print(f"| {float(nbytes)/1e6:.0f} | {float(share):.0%} | {int(lines):,} | {int(stored):,} | {cpu:.2f} | {float(wall):.2f} | {us:.2f} | {us:.2f} | {float(grep):.2f} | {ratio} |")
 print()
 rates = [1000, 2000, 5000, 10000, 20000, 50000]
 print("| events/s | " + " | ".join(f"share of one core, {float(s):.0%} exec+fork" for s, _ in per) + " |")
