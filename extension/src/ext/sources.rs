@@ -289,6 +289,7 @@ impl std::fmt::Display for IngestGone {
 struct FileFeed {
     id: usize,
     name: String,
+    path: PathBuf,
     tx: SyncSender<Feed>,
     board: Arc<Mutex<Board>>,
     /// The last position sent for committing: where to resume after a
@@ -338,7 +339,7 @@ impl TailSink for FileFeed {
     fn waiting(&mut self, e: &std::io::Error) {
         board_update(&self.board, self.id, |s| {
             s.state = "waiting".into();
-            s.last_error = Some(e.to_string());
+            s.last_error = Some(format!("cannot open {}: {e}", self.path.display()));
         });
     }
 }
@@ -358,7 +359,7 @@ pub fn run_file(
 ) {
     let max_line = board.lock().map(|b| b.max_line).unwrap_or(4 << 20);
     let mut tailer = Tailer::new(
-        path,
+        path.clone(),
         TailOptions {
             poll: Duration::from_millis(200),
             max_line,
@@ -369,6 +370,7 @@ pub fn run_file(
     let mut feed = FileFeed {
         id,
         name,
+        path,
         tx,
         board: board.clone(),
         sent: resume.as_ref().and_then(position_of),
