@@ -425,7 +425,7 @@ impl Tailer {
             return Ok(false);
         }
         let mut batch = LineBatch::default();
-        batch.reserve(n + cur.splitter.held() as usize);
+        batch.reserve(n + cur.splitter.buffered());
         cur.splitter
             .push(self.chunk.get(..n).unwrap_or(&[]), &mut batch);
         if let Some(end) = batch.end_offset() {
