@@ -299,6 +299,12 @@ impl Tailer {
         match resume {
             Some(c) if c.same_file(&meta) => {
                 if meta.len() >= c.offset {
+                    log::info!(
+                        target: self.opts.log_target,
+                        "{}: resuming at offset {}",
+                        self.path.display(),
+                        c.offset
+                    );
                     let cur = self.open_at(file, c.offset)?;
                     sink.switched(cur.position(c.offset), Switch::Resumed)
                         .map_err(TailError::Sink)?;
