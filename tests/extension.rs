@@ -609,6 +609,95 @@ fn file_source_follows_appends_rotation_and_truncation() {
     wait_rows(want(&[&a, &b, &c, &d]));
 }
 
+/// Stop the extension with SIGTERM and wait for its clean exit.
+fn terminate(ext: &mut Proc) {
+    let pid = ext.0.id();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ext.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn file_source_loses_nothing_across_rotation_while_stopped_and_unfinished_lines() {
+    let dir = tempdir("tail-restart");
+    let live = dir.join("live.ndjson");
+    let a = repo().join("tests/fixtures/cp_clone.ndjson");
+    let b = repo().join("tests/fixtures/art_t1555_001_4_cat_copy.ndjson");
+    let c = repo().join("tests/fixtures/finder_copyfile.ndjson");
+    let d = repo().join("tests/fixtures/empire_python_sh_dump.ndjson");
+    let e = repo().join("tests/fixtures/lazagne_systemkey.ndjson");
+    let want =
+        |paths: &[&PathBuf]| -> usize { paths.iter().map(|p| scan_as_osquery(p).len()).sum() };
+    let append = |path: &Path, bytes: &[u8]| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(bytes).unwrap();
+    };
+    let wait_rows = |listen: &str, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = rows(&generate(listen, "keychain_access_events", &json!({}))).len();
+            if got == n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "expected {n} rows, have {got}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The file ends in the middle of a line of `b`.
+    let b_bytes = std::fs::read(&b).unwrap();
+    let cut = b_bytes.len() / 2;
+    assert_ne!(b_bytes[cut - 1], b'\n');
+    std::fs::copy(&a, &live).unwrap();
+    append(&live, &b_bytes[..cut]);
+    let m = Manager::start(&dir, &[]);
+    let mut cfg = base_config(&dir);
+    cfg["sources"]["files"] = json!([live]);
+    let mut ext = start_extension(&dir, &m.socket, &cfg, 1);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    wait_ingested(&listen, "file:", line_count(&a), Duration::from_secs(20));
+    terminate(&mut ext);
+    drop(m);
+
+    // While stopped: the unfinished line is completed, then the file is
+    // rotated away and a new one takes its path.
+    append(&live, &b_bytes[cut..]);
+    std::fs::rename(&live, dir.join("live.ndjson.1")).unwrap();
+    std::fs::copy(&c, &live).unwrap();
+    let m = Manager::start(&dir, &[]);
+    let _ext = start_extension(&dir, &m.socket, &cfg, 1);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    wait_rows(&listen, want(&[&a, &b, &c]));
+
+    // While running: an unfinished line, the rename, its end written to
+    // the rotated file, then a new file.
+    let d_bytes = std::fs::read(&d).unwrap();
+    let cut = d_bytes.len() / 2;
+    append(&live, &d_bytes[..cut]);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::rename(&live, dir.join("live.ndjson.2")).unwrap();
+    append(&dir.join("live.ndjson.2"), &d_bytes[cut..]);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::copy(&e, &live).unwrap();
+    wait_rows(&listen, want(&[&a, &b, &c, &d, &e]));
+    // No fragment of a line was ever read.
+    let s = status_row(&listen, "file:");
+    assert_eq!(s["malformed"], "0", "a line was split: {s:?}");
+}
+
 #[test]
 fn sigterm_is_a_clean_exit_that_deregisters() {
     let dir = tempdir("term");

@@ -16,8 +16,10 @@
 //!   thread ships it. [`SentinelLogger`] wraps it for the "not configured"
 //!   case (says so once, keeps nothing).
 //! * [`forward()`]: tails an osquery or Fleet results log (follows appends,
-//!   rotation by rename + new file, and truncation) and ships it; for the
-//!   Linux-server route (`keychain-access forward --results FILE`).
+//!   rotation by rename + new file, and truncation, with the tailer shared
+//!   with the extension's file source, `keychain_access_tables::tail`) and
+//!   ships it; for the Linux-server route (`keychain-access forward --results
+//!   FILE`).
 //!
 //! Both read the `sentinel` section of the extension's JSON config
 //! ([`SentinelConfig`]; see its docs for every key and default).

@@ -143,6 +143,36 @@ fn restart_resumes_and_drains_a_file_rotated_while_stopped() {
 }
 
 #[test]
+fn an_unfinished_last_line_survives_a_restart_and_a_rotated_files_last_line_is_read() {
+    let mock = Mock::start();
+    let dir = TempDir::new("fwd-unfinished");
+    let cfg = config(&mock, dir.path(), json!({}));
+    let results = dir.path().join("results.log");
+    let l3 = line(3, 40);
+    append(&results, &format!("{}{}", lines(0..3), &l3[..20]));
+    let run = start(&cfg, &results);
+    assert!(wait_until(10, || mock.unique_ids() == 3));
+    std::thread::sleep(Duration::from_millis(200));
+    let s = run.stop();
+    assert_eq!(
+        (s.accepted, s.dropped_invalid),
+        (3, 0),
+        "half a line is held back"
+    );
+
+    // While stopped: the line is completed, one more is left unterminated,
+    // and the file is rotated away with it.
+    append(&results, &format!("{}\n{}", &l3[20..], line(4, 40)));
+    std::fs::rename(&results, dir.path().join("results.log.1")).expect("rotate");
+    append(&results, &lines(5..7));
+    let run = start(&cfg, &results);
+    assert!(wait_until(10, || mock.unique_ids() == 7));
+    let s = run.stop();
+    assert_eq!((s.accepted, s.dropped_invalid), (7, 0));
+    assert_exactly_once(&mock, 7);
+}
+
+#[test]
 fn over_long_line_is_skipped_and_counted() {
     let mock = Mock::start();
     let dir = TempDir::new("fwd-long");

@@ -7,8 +7,12 @@
 //! on the stages below them (no module cycle; `tests/module_cycles.py`
 //! checks it):
 //!
-//! * source: [`input`] (plain or gzip captures), [`scan`] (bounded lines,
-//!   byte prefilter, the [`scan::Scanner`] that drives the stages below);
+//! * source: [`input`] (plain or gzip captures), [`lines`] (the one line
+//!   splitter: bounded lines with their byte offsets, the unfinished last
+//!   line held back), [`tail`] (the one file tailer: rotation, truncation,
+//!   restart from a committed position; used by the extension's file
+//!   source and the Sentinel forwarder), [`scan`] (byte prefilter, the
+//!   [`scan::Scanner`] that drives the stages below);
 //! * parse: [`es`] (eslogger JSON), [`unified_log`] (unified-log NDJSON:
 //!   record, relevance, patterns, rows);
 //! * normalise: [`procs`] (process cache and ancestry), [`redact`],
@@ -35,6 +39,7 @@ pub mod counters;
 pub mod es;
 pub mod input;
 pub mod keychain_prompts;
+pub mod lines;
 pub mod log_pattern;
 pub mod material;
 pub mod model;
@@ -47,6 +52,7 @@ pub mod security_cli;
 pub mod state_file;
 pub mod status;
 pub mod store;
+pub mod tail;
 pub mod text;
 pub mod timestamp;
 pub mod tree_secrets;

@@ -2,8 +2,9 @@
 //! classification and the counters a person needs to trust the result.
 //!
 //! Bounds are part of the design: a line longer than the cap is skipped and
-//! counted without being buffered whole; the process cache is bounded;
-//! memory does not grow with input size.
+//! counted without being buffered whole (the shared splitter in
+//! [`crate::lines`]); the process cache is bounded; memory does not grow
+//! with input size.
 //!
 //! The prefilter runs on raw bytes before any JSON parsing: a line is parsed
 //! only if it mentions keychain material (`eychain`, `SystemKey`), a known
@@ -20,6 +21,9 @@ use crate::schema::KeychainAccess;
 use crate::tuning::Tuning;
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::io::{self, BufRead};
+
+/// The line reader the scan uses (the shared splitter of [`crate::lines`]).
+pub use crate::lines::{Line, LineReader};
 
 /// Default maximum line length (bytes). Longer lines are skipped and counted.
 pub const DEFAULT_MAX_LINE: usize = 4 * 1024 * 1024;
@@ -427,90 +431,6 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
     b.get(start..end).unwrap_or(&[])
 }
 
-/// One line from a [`LineReader`].
-pub enum Line<'a> {
-    Complete(&'a [u8]),
-    /// A line longer than the cap: skipped, never buffered whole.
-    Oversize(usize),
-}
-
-/// A newline-delimited reader with a line-length cap and a reusable buffer.
-pub struct LineReader<R> {
-    inner: R,
-    buf: Vec<u8>,
-    cap: usize,
-    /// Bytes consumed so far (the offset after the last returned line).
-    pub offset: u64,
-}
-
-impl<R: BufRead> LineReader<R> {
-    pub fn new(inner: R, cap: usize) -> Self {
-        LineReader {
-            inner,
-            buf: Vec::new(),
-            cap: cap.max(1),
-            offset: 0,
-        }
-    }
-
-    /// The next line, or `None` at end of input. A final line without a
-    /// newline is returned too.
-    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
-        self.buf.clear();
-        let mut oversize: Option<usize> = None;
-        loop {
-            let (done, used) = {
-                let avail = match self.inner.fill_buf() {
-                    Ok(a) => a,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                if avail.is_empty() {
-                    if oversize.is_none() && self.buf.is_empty() {
-                        return Ok(None);
-                    }
-                    break;
-                }
-                match memchr::memchr(b'\n', avail) {
-                    Some(i) => {
-                        match &mut oversize {
-                            Some(n) => *n += i,
-                            None if self.buf.len() + i > self.cap => {
-                                oversize = Some(self.buf.len() + i)
-                            }
-                            None => self.buf.extend_from_slice(&avail[..i]),
-                        }
-                        (true, i + 1)
-                    }
-                    None => {
-                        let n = avail.len();
-                        match &mut oversize {
-                            Some(total) => *total += n,
-                            None if self.buf.len() + n > self.cap => {
-                                oversize = Some(self.buf.len() + n);
-                                self.buf.clear();
-                                self.buf.shrink_to(64 * 1024);
-                            }
-                            None => self.buf.extend_from_slice(avail),
-                        }
-                        (false, n)
-                    }
-                }
-            };
-            self.inner.consume(used);
-            self.offset += used as u64;
-            if done {
-                break;
-            }
-        }
-        if let Some(n) = oversize {
-            self.buf.clear();
-            return Ok(Some(Line::Oversize(n)));
-        }
-        Ok(Some(Line::Complete(&self.buf)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,27 +471,6 @@ mod tests {
                 event_type: Some(10)
             }
         );
-    }
-
-    #[test]
-    fn line_reader_caps_and_recovers() {
-        let mut data = Vec::new();
-        data.extend_from_slice(b"short\n");
-        data.extend(std::iter::repeat_n(b'x', 100));
-        data.extend_from_slice(b"\nafter\nlast-no-newline");
-        let mut r = LineReader::new(io::BufReader::with_capacity(16, &data[..]), 50);
-        let mut got = Vec::new();
-        while let Some(l) = r.next_line().unwrap() {
-            got.push(match l {
-                Line::Complete(b) => String::from_utf8_lossy(b).into_owned(),
-                Line::Oversize(n) => format!("<oversize {n}>"),
-            });
-        }
-        assert_eq!(
-            got,
-            vec!["short", "<oversize 100>", "after", "last-no-newline"]
-        );
-        assert_eq!(r.offset, data.len() as u64);
     }
 
     #[test]

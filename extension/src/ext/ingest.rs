@@ -7,6 +7,7 @@
 use super::config::Retention;
 use super::sources::Feed;
 use super::status::Board;
+use keychain_access_tables::lines::Line;
 use keychain_access_tables::store::Store;
 use keychain_access_tables::{KeychainAccess, Scanner};
 use std::collections::HashMap;
@@ -103,16 +104,15 @@ impl Ingest {
             Feed::Lines {
                 source,
                 lines,
-                oversize,
                 offset,
             } => {
                 let before = self.scanner.finish_stats();
                 let mut rows: Vec<KeychainAccess> = Vec::new();
-                for l in lines.iter() {
-                    self.scanner.scan_line(l, &mut rows);
-                }
-                for n in &oversize {
-                    self.scanner.oversize_line(*n);
+                for (line, _) in lines.entries() {
+                    match line {
+                        Line::Complete(l) => self.scanner.scan_line(l, &mut rows),
+                        Line::Oversize(n) => self.scanner.oversize_line(n),
+                    }
                 }
                 // Unified-log and ES rows of the same access share a
                 // correlation id; rows already stored are updated by eid.

@@ -406,7 +406,6 @@ pub fn run(
                 let feed = Feed::Lines {
                     source: id,
                     lines: lines.into(),
-                    oversize: Vec::new(),
                     offset: Some(cursors.to_offset()),
                 };
                 if tx.send(feed).is_err() {

@@ -2,15 +2,23 @@
 //! `log stream`), and a tailed capture file. Both feed raw lines to the
 //! ingest thread; neither parses anything.
 //!
+//! Lines are split by the shared splitter (`keychain_access_tables::lines`).
 //! The command source restarts its command with exponential backoff when it
 //! dies and turns its known failures into status a person can act on. The
-//! file source starts at the beginning the first time, follows appends,
-//! survives rotation and truncation, and resumes at its stored offset after
-//! a restart (the offset is committed with the rows it produced).
+//! file source is the shared tailer (`keychain_access_tables::tail`, as the
+//! Sentinel forwarder's): it starts at the beginning the first time, follows
+//! appends, drains a rotated file (also one rotated while the extension was
+//! stopped), restarts at 0 after a truncation, and resumes at its committed
+//! position after a restart (committed with the rows it produced).
 
 use super::status::Board;
+pub use keychain_access_tables::lines::LineBatch;
+use keychain_access_tables::lines::LineSplitter;
 use keychain_access_tables::store::SourceOffset;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use keychain_access_tables::tail::{
+    FilePosition, Switch, TailError, TailOptions, TailSink, Tailer,
+};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,69 +26,13 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The lines of one batch in one buffer. A heap buffer per line cost about
-/// 12% of the live path's CPU: allocated by the source thread, freed by the
-/// ingest thread (docs/performance.md).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct LineBatch {
-    data: Vec<u8>,
-    /// End offset of each line in `data`.
-    ends: Vec<usize>,
-}
-
-impl LineBatch {
-    pub fn push(&mut self, line: &[u8]) {
-        self.data.extend_from_slice(line);
-        self.ends.push(self.data.len());
-    }
-
-    /// One line made of two pieces (a line that spanned two reads).
-    fn push_joined(&mut self, head: &[u8], tail: &[u8]) {
-        self.data.extend_from_slice(head);
-        self.push(tail);
-    }
-
-    /// Room for `bytes` of lines without growing (growing by doubling
-    /// would copy the batch again and again).
-    pub fn reserve(&mut self, bytes: usize) {
-        self.data.reserve(bytes);
-    }
-
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// The lines, in order, without their newlines.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let line = self.data.get(start..end).unwrap_or(&[]);
-            start = end;
-            line
-        })
-    }
-}
-
-impl<T: AsRef<[u8]>> From<Vec<T>> for LineBatch {
-    fn from(lines: Vec<T>) -> Self {
-        let mut b = LineBatch::default();
-        for l in &lines {
-            b.push(l.as_ref());
-        }
-        b
-    }
-}
-
 /// What sources send to the ingest thread.
 pub enum Feed {
+    /// Lines (complete and oversize, in order) and, for a file, the
+    /// position to commit with their rows.
     Lines {
         source: usize,
         lines: LineBatch,
-        oversize: Vec<usize>,
         offset: Option<SourceOffset>,
     },
     /// A new process (or file) started: reset sequence tracking; ignore its
@@ -244,80 +196,8 @@ pub fn run_command(
     board_update(&board, id, |s| s.state = "stopped".into());
 }
 
-/// Splits bytes that arrive in chunks (a pipe, a tailed file) into lines,
-/// with the line-length cap: an over-long line is skipped and only its
-/// length kept, never buffered whole. (`scan::LineReader` does the same for
-/// a `BufRead` it owns; sources need to feed chunks and know the offsets.)
-struct LineSplitter {
-    partial: Vec<u8>,
-    skipping: Option<usize>,
-    cap: usize,
-}
-
-/// What a chunk completed.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Split {
-    lines: LineBatch,
-    oversize: Vec<usize>,
-}
-
-impl Split {
-    fn is_empty(&self) -> bool {
-        self.lines.is_empty() && self.oversize.is_empty()
-    }
-}
-
-impl LineSplitter {
-    fn new(cap: usize) -> Self {
-        LineSplitter {
-            partial: Vec::new(),
-            skipping: None,
-            cap: cap.max(1),
-        }
-    }
-
-    /// Feed a chunk. Returns how many bytes of it end complete lines (the
-    /// position just after its last newline; 0 when it holds none).
-    fn push(&mut self, chunk: &[u8], out: &mut Split) -> usize {
-        let mut start = 0;
-        while let Some(i) = memchr::memchr(b'\n', &chunk[start..]) {
-            let piece = &chunk[start..start + i];
-            match self.skipping.take() {
-                Some(n) => out.oversize.push(n + piece.len()),
-                None if self.partial.len() + piece.len() > self.cap => {
-                    out.oversize.push(self.partial.len() + piece.len());
-                    self.partial.clear();
-                }
-                None if self.partial.is_empty() => out.lines.push(piece),
-                None => {
-                    out.lines.push_joined(&self.partial, piece);
-                    self.partial.clear();
-                }
-            }
-            start += i + 1;
-        }
-        let rest = &chunk[start..];
-        match &mut self.skipping {
-            Some(n) => *n += rest.len(),
-            None if self.partial.len() + rest.len() > self.cap => {
-                self.skipping = Some(self.partial.len() + rest.len());
-                self.partial = Vec::new();
-            }
-            None => self.partial.extend_from_slice(rest),
-        }
-        start
-    }
-
-    /// The unterminated last line at the end of a stream.
-    fn finish(&mut self) -> Option<Vec<u8>> {
-        if self.skipping.take().is_some() || self.partial.is_empty() {
-            return None;
-        }
-        Some(std::mem::take(&mut self.partial))
-    }
-}
-
-/// Read lines from a stream and send them in batches. Returns at EOF.
+/// Read lines from a stream and send them in batches. Returns at EOF (or
+/// when stopping, after sending what was read).
 fn pump<R: Read>(
     id: usize,
     r: R,
@@ -328,12 +208,23 @@ fn pump<R: Read>(
     let max_line = board.lock().map(|b| b.max_line).unwrap_or(4 << 20);
     let mut reader = BufReader::with_capacity(256 * 1024, r);
     let mut splitter = LineSplitter::new(max_line);
-    let mut split = Split::default();
+    let mut batch = LineBatch::default();
+    let send = |batch: &mut LineBatch| {
+        let lines = std::mem::take(batch);
+        // The next batch is likely as large as this one.
+        batch.reserve(lines.data_len());
+        tx.send(Feed::Lines {
+            source: id,
+            lines,
+            offset: None,
+        })
+        .is_ok()
+    };
     loop {
         let (consumed, eof) = match reader.fill_buf() {
             Ok([]) => (0, true),
             Ok(buf) => {
-                splitter.push(buf, &mut split);
+                splitter.push(buf, &mut batch);
                 (buf.len(), false)
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -344,49 +235,119 @@ fn pump<R: Read>(
         };
         reader.consume(consumed);
         let idle = reader.buffer().is_empty();
-        if !split.oversize.is_empty()
-            || !split.lines.is_empty() && (split.lines.len() >= BATCH_LINES || idle || eof)
+        // An oversize line is sent at once: its bound is reported promptly.
+        if !batch.is_empty()
+            && (batch.len() >= BATCH_LINES || idle || eof || batch.oversize().next().is_some())
+            && !send(&mut batch)
         {
-            let batch = std::mem::take(&mut split);
-            // The next batch is likely as large as this one.
-            split.lines.reserve(batch.lines.data.len());
-            let feed = Feed::Lines {
-                source: id,
-                lines: batch.lines,
-                oversize: batch.oversize,
-                offset: None,
-            };
-            if tx.send(feed).is_err() {
-                return;
-            }
+            return;
         }
         if eof || stop.load(Ordering::Acquire) {
             break;
         }
     }
-    if let Some(last) = splitter.finish() {
-        let _ = tx.send(Feed::Lines {
-            source: id,
-            lines: LineBatch::from(vec![last]),
-            oversize: Vec::new(),
-            offset: None,
+    // The stream ended (or we stop): an unfinished last line is a line.
+    splitter.finish(&mut batch);
+    if !batch.is_empty() {
+        send(&mut batch);
+    }
+}
+
+/// How the buffer stores a file's identity (`dev:ino`, the format existing
+/// buffers hold).
+fn file_id(p: &FilePosition) -> String {
+    format!("{}:{}", p.dev, p.ino)
+}
+
+/// A stored offset as a tailer position; None when it is not a file's
+/// (`dev:ino`), so the file is read from the start.
+fn position_of(o: &SourceOffset) -> Option<FilePosition> {
+    let (dev, ino) = o.file_id.split_once(':')?;
+    Some(FilePosition {
+        dev: dev.parse().ok()?,
+        ino: ino.parse().ok()?,
+        offset: o.offset,
+    })
+}
+
+/// The ingest thread is gone: nothing more can be consumed.
+#[derive(Debug)]
+struct IngestGone;
+
+impl std::fmt::Display for IngestGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the ingest thread is gone")
+    }
+}
+
+/// The file source's sink: lines go to the ingest thread with the
+/// position, which it commits to the buffer's `source_offsets` in the same
+/// transaction as the rows they produced. The buffer, not a state file of
+/// its own: rows and position are then committed together (a crash can
+/// neither lose lines nor store them twice), and the buffer is already the
+/// extension's checked, private state.
+struct FileFeed {
+    id: usize,
+    name: String,
+    path: PathBuf,
+    tx: SyncSender<Feed>,
+    board: Arc<Mutex<Board>>,
+    /// The last position sent for committing: where to resume after a
+    /// read error (sent feeds are handled in order).
+    sent: Option<FilePosition>,
+}
+
+impl FileFeed {
+    fn send(&mut self, lines: LineBatch, at: FilePosition) -> Result<(), IngestGone> {
+        let feed = Feed::Lines {
+            source: self.id,
+            lines,
+            offset: Some(SourceOffset {
+                source: self.name.clone(),
+                file_id: file_id(&at),
+                offset: at.offset,
+            }),
+        };
+        self.tx.send(feed).map_err(|_| IngestGone)?;
+        self.sent = Some(at);
+        Ok(())
+    }
+}
+
+impl TailSink for FileFeed {
+    type Error = IngestGone;
+
+    fn lines(&mut self, batch: LineBatch, at: FilePosition) -> Result<(), IngestGone> {
+        self.send(batch, at)
+    }
+
+    fn switched(&mut self, at: FilePosition, _why: Switch) -> Result<(), IngestGone> {
+        // A new file: a new event sequence.
+        self.tx
+            .send(Feed::Started {
+                source: self.id,
+                child_pid: None,
+            })
+            .map_err(|_| IngestGone)?;
+        board_update(&self.board, self.id, |s| {
+            s.state = "running".into();
+            s.last_error = None;
+        });
+        self.send(LineBatch::default(), at)
+    }
+
+    fn waiting(&mut self, e: &std::io::Error) {
+        board_update(&self.board, self.id, |s| {
+            s.state = "waiting".into();
+            s.last_error = Some(format!("cannot open {}: {e}", self.path.display()));
         });
     }
 }
 
-/// Identity of a file: device and inode.
-#[cfg(unix)]
-pub fn file_id(meta: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
-    format!("{}:{}", meta.dev(), meta.ino())
-}
-
-#[cfg(not(unix))]
-pub fn file_id(meta: &std::fs::Metadata) -> String {
-    format!("{:?}", meta.created().ok())
-}
-
-/// Tail a capture file until `stop` is set.
+/// Tail a capture file until `stop` is set (the shared [`Tailer`]: drains
+/// a rotated file, also one rotated while the extension was stopped; holds
+/// an unfinished last line until its newline; restarts at 0 after a
+/// truncation).
 pub fn run_file(
     id: usize,
     name: String,
@@ -397,96 +358,33 @@ pub fn run_file(
     stop: Arc<AtomicBool>,
 ) {
     let max_line = board.lock().map(|b| b.max_line).unwrap_or(4 << 20);
-    let mut resume = resume;
-    'reopen: while !stop.load(Ordering::Acquire) {
-        let mut file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
+    let mut tailer = Tailer::new(
+        path.clone(),
+        TailOptions {
+            poll: Duration::from_millis(200),
+            max_line,
+            read_chunk: 256 * 1024,
+            log_target: module_path!(),
+        },
+    );
+    let mut feed = FileFeed {
+        id,
+        name,
+        path,
+        tx,
+        board: board.clone(),
+        sent: resume.as_ref().and_then(position_of),
+    };
+    while !stop.load(Ordering::Acquire) {
+        match tailer.run(feed.sent, &mut feed, &stop) {
+            Ok(()) | Err(TailError::Sink(IngestGone)) => break,
+            Err(e @ TailError::Io { .. }) => {
+                log::warn!("source {id}: {e}");
                 board_update(&board, id, |s| {
                     s.state = "waiting".into();
-                    s.last_error = Some(format!("cannot open {}: {e}", path.display()));
+                    s.last_error = Some(e.to_string());
                 });
                 sleep_unless_stopped(Duration::from_millis(500), &stop);
-                continue;
-            }
-        };
-        let Ok(meta) = file.metadata() else {
-            sleep_unless_stopped(Duration::from_millis(500), &stop);
-            continue;
-        };
-        let fid = file_id(&meta);
-        let mut offset: u64 = match resume.take() {
-            Some(r) if r.file_id == fid && r.offset <= meta.len() => r.offset,
-            _ => 0,
-        };
-        if file.seek(SeekFrom::Start(offset)).is_err() {
-            offset = 0;
-        }
-        let _ = tx.send(Feed::Started {
-            source: id,
-            child_pid: None,
-        });
-        board_update(&board, id, |s| {
-            s.state = "running".into();
-            s.last_error = None;
-        });
-        // `pos`: the next byte to read; `line_start`: the first byte not yet
-        // part of a complete line (what is committed as the offset).
-        let mut pos = offset;
-        let mut splitter = LineSplitter::new(max_line);
-        let mut chunk = vec![0u8; 256 * 1024];
-        loop {
-            if stop.load(Ordering::Acquire) {
-                break 'reopen;
-            }
-            let n = match file.read(&mut chunk) {
-                Ok(n) => n,
-                Err(e) => {
-                    board_update(&board, id, |s| {
-                        s.last_error = Some(format!("read {}: {e}", path.display()))
-                    });
-                    sleep_unless_stopped(Duration::from_millis(500), &stop);
-                    continue 'reopen;
-                }
-            };
-            if n == 0 {
-                // At the end: rotated or truncated?
-                match std::fs::metadata(&path) {
-                    Ok(m) if file_id(&m) != fid => {
-                        log::info!("{}: rotated; reading the new file", path.display());
-                        continue 'reopen;
-                    }
-                    Ok(m) if m.len() < pos => {
-                        log::info!("{}: truncated; reading from the start", path.display());
-                        resume = None;
-                        continue 'reopen;
-                    }
-                    _ => {}
-                }
-                sleep_unless_stopped(Duration::from_millis(200), &stop);
-                continue;
-            }
-            let chunk_start = pos;
-            pos += n as u64;
-            let mut split = Split::default();
-            split.lines.reserve(n + splitter.partial.len());
-            let end = splitter.push(&chunk[..n], &mut split);
-            if split.is_empty() {
-                continue;
-            }
-            let line_start = chunk_start + end as u64;
-            let batch = Feed::Lines {
-                source: id,
-                lines: split.lines,
-                oversize: split.oversize,
-                offset: Some(SourceOffset {
-                    source: name.clone(),
-                    file_id: fid.clone(),
-                    offset: line_start,
-                }),
-            };
-            if tx.send(batch).is_err() {
-                break 'reopen;
             }
         }
     }
@@ -518,26 +416,56 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
 mod tests {
     use super::*;
 
+    fn received(rx: std::sync::mpsc::Receiver<Feed>) -> Vec<String> {
+        use keychain_access_tables::lines::Line;
+        let mut got = Vec::new();
+        for feed in rx.iter() {
+            if let Feed::Lines { lines, .. } = feed {
+                for (l, _) in lines.entries() {
+                    got.push(match l {
+                        Line::Complete(b) => String::from_utf8_lossy(b).into_owned(),
+                        Line::Oversize(n) => format!("<oversize {n}>"),
+                    });
+                }
+            }
+        }
+        got
+    }
+
     #[test]
-    fn line_splitter_handles_chunk_boundaries_caps_and_offsets() {
-        let mut sp = LineSplitter::new(8);
-        let mut out = Split::default();
-        // A line split across two chunks; the end position is per chunk.
-        assert_eq!(sp.push(b"ab", &mut out), 0);
-        assert_eq!(sp.push(b"c\nde", &mut out), 2);
-        assert_eq!(out.lines, LineBatch::from(vec![b"abc"]));
-        // An over-long line spanning chunks is skipped and measured.
-        assert_eq!(sp.push(b"fghijklm", &mut out), 0);
-        assert_eq!(sp.push(b"no\nok\n", &mut out), 6);
-        assert_eq!(out.oversize, vec![12]);
-        assert_eq!(out.lines, LineBatch::from(vec![&b"abc"[..], b"ok"]));
-        assert_eq!(
-            out.lines.iter().collect::<Vec<_>>(),
-            vec![&b"abc"[..], b"ok"]
-        );
-        assert_eq!(sp.push(b"tail", &mut out), 0);
-        assert_eq!(sp.finish(), Some(b"tail".to_vec()));
-        assert_eq!(sp.finish(), None);
+    fn the_command_pump_sends_every_line_oversize_counted_and_the_unterminated_last_one() {
+        let board = Arc::new(Mutex::new(Board {
+            max_line: 8,
+            ..Default::default()
+        }));
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        pump(0, &b"ab\n0123456789\nok\ntail"[..], &tx, &board, &stop);
+        drop(tx);
+        assert_eq!(received(rx), ["ab", "<oversize 10>", "ok", "tail"]);
+        // An over-long last line without a newline is counted, not lost.
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        pump(0, &b"ab\n0123456789"[..], &tx, &board, &stop);
+        drop(tx);
+        assert_eq!(received(rx), ["ab", "<oversize 10>"]);
+    }
+
+    #[test]
+    fn stored_offsets_read_back_as_file_positions() {
+        let stored = |file_id: &str| SourceOffset {
+            source: "file:x".into(),
+            file_id: file_id.into(),
+            offset: 7,
+        };
+        let p = FilePosition {
+            dev: 1,
+            ino: 2,
+            offset: 7,
+        };
+        assert_eq!(position_of(&stored(&file_id(&p))), Some(p));
+        // Not a file's identity: read the file from the start.
+        assert_eq!(position_of(&stored("")), None);
+        assert_eq!(position_of(&stored("eslogger=5:9")), None);
     }
 
     #[test]

@@ -111,12 +111,20 @@ pub fn check_scan_bytes(s: &mut Scanner, data: &[u8], cap: usize, bufcap: usize)
     let mut got: Vec<Result<Vec<u8>, usize>> = Vec::new();
     let mut rows = Vec::new();
     let mut out = Vec::new();
+    // The offset after each line: just after its newline (or the end of the
+    // data for a last line without one), what a consumer commits.
+    let mut want_offset = 0u64;
     loop {
         let line = match reader.next_line() {
             Ok(Some(l)) => l,
             Ok(None) => break,
             Err(e) => panic!("reading from memory failed: {e}"),
         };
+        let len = match line {
+            Line::Complete(b) => b.len(),
+            Line::Oversize(n) => n,
+        };
+        want_offset = (want_offset + len as u64 + 1).min(data.len() as u64);
         match line {
             Line::Complete(b) => {
                 got.push(Ok(b.to_vec()));
@@ -127,6 +135,7 @@ pub fn check_scan_bytes(s: &mut Scanner, data: &[u8], cap: usize, bufcap: usize)
                 s.oversize_line(n);
             }
         }
+        assert_eq!(reader.offset, want_offset, "a line's end offset is wrong");
         rows.append(&mut out);
     }
     assert_eq!(reader.offset, data.len() as u64, "reader left bytes behind");
