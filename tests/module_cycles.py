@@ -316,6 +316,7 @@ def self_test():
     # The same folder seen from a second root that declares those files
     # (`main.rs` beside `lib.rs`), and a child module in its parent's folder
     # (`p.rs` + `p/c.rs`): both must be found.
+    checks = len(cases)
     two_roots = {"lib.rs": "pub mod a;", "a.rs": "", "main.rs": "mod c; mod d; mod p;",
                  "c.rs": "use crate::d::X;", "d.rs": "", "p.rs": "mod k;",
                  "p/k.rs": "use crate::c::Z;"}
@@ -329,11 +330,11 @@ def self_test():
                     fh.write(text)
             got_mods = set(modules_of(os.path.join(d, "src"), root_file))
             got = check(["case"], {"case": ("src", root_file)}, {"case": set()}, root=d)
-        cases.append(None)
+        checks += 1
         if got != must_fail or got_mods != want:
             bad += 1
             print(f"self-test root {root_file}: modules {sorted(got_mods)}, want {sorted(want)}")
-    print(f"module_cycles self-test: {len(cases) - bad} of {len(cases)} cases right")
+    print(f"module_cycles self-test: {checks - bad} of {checks} cases right")
     return 1 if bad else 0
 
 

@@ -84,3 +84,28 @@ pub fn serve(program: &str, flags: ExtensionFlags) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        flags: ExtensionFlags,
+    }
+
+    #[test]
+    fn flags_with_value_are_exactly_those_clap_parses_with_a_value() {
+        let mut with_value: Vec<String> = Flags::command()
+            .get_arguments()
+            .filter(|a| a.get_action().takes_values())
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        with_value.sort();
+        let mut listed: Vec<String> = FLAGS_WITH_VALUE.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(with_value, listed);
+    }
+}
