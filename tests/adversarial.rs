@@ -1,4 +1,4 @@
-//! Adversarial inputs through the real binary: whatever eslogger,
+//! Adversarial inputs through the real binaries: whatever eslogger,
 //! the unified log or an attacker feeds `keychain-access`, it keeps working,
 //! loses no valid row, never hangs and never balloons.
 //!
@@ -17,7 +17,7 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{bin, fake_em, python, repo, Proc};
+use common::{bin, ext_bin, fake_em, python, repo, Proc};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -877,7 +877,7 @@ fn wait_event(events: &Path, name: &str) -> Value {
 fn start_extension(dir: &Path, socket: &Path, config: &Value, log: &Path) -> Proc {
     let cfg = dir.join("cfg.json");
     std::fs::write(&cfg, serde_json::to_vec_pretty(config).unwrap()).unwrap();
-    let child = Command::new(bin())
+    let child = Command::new(ext_bin())
         .arg("--socket")
         .arg(socket)
         .args(["--timeout", "10", "--interval", "1", "--config"])

@@ -1,4 +1,5 @@
-//! The real binary in extension mode, driven by a fake osqueryd: the PyPI
+//! The real extension binary (`keychain-access-extension`, as installed;
+//! one test runs the CLI's kept extension mode), driven by a fake osqueryd: the PyPI
 //! packages `osquery` (osquery-python's generated Thrift code), `thrift`
 //! and `future` acting as osquery's extension manager
 //! (`tests/fake_osqueryd/fake_em.py`). These tests never skip: without the
@@ -6,7 +7,7 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{bin, fake_em, python, repo, Manager, Proc};
+use common::{bin, ext_bin, fake_em, python, repo, Manager, Proc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,9 +43,21 @@ fn start_extension_env(
     interval: u64,
     env: &[(String, String)],
 ) -> Proc {
+    start_binary(&ext_bin(), dir, socket, config, interval, env)
+}
+
+/// Start `program` in extension mode (the thin binary, or the CLI).
+fn start_binary(
+    program: &Path,
+    dir: &Path,
+    socket: &Path,
+    config: &Value,
+    interval: u64,
+    env: &[(String, String)],
+) -> Proc {
     let cfg = dir.join("cfg.json");
     std::fs::write(&cfg, serde_json::to_vec_pretty(config).unwrap()).unwrap();
-    let child = Command::new(bin())
+    let child = Command::new(program)
         .arg("--socket")
         .arg(socket)
         .args([
@@ -325,6 +338,127 @@ fn registers_serves_and_answers_like_scan() {
         rows(&generate(&listen, "keychain_access_events", &json!({}))).len(),
         expected.len()
     );
+}
+
+/// `keychain-access --socket ...`, kept for existing installs and
+/// `osqueryi --extension`: the same library entry point registers the same
+/// extension and answers.
+#[test]
+fn cli_extension_mode_still_registers_and_answers() {
+    let dir = tempdir("cli-ext");
+    let m = Manager::start(&dir, &[]);
+    let _ext = start_binary(&bin(), &dir, &m.socket, &base_config(&dir), 1, &[]);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    assert_eq!(reg["info"]["name"], "keychain_access");
+    let tables = reg["registry"]["table"].as_object().unwrap();
+    assert!(tables.contains_key("keychain_access_events"));
+    assert!(tables.contains_key("keychain_access_status"));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    let st = rows(&generate(&listen, "keychain_access_status", &json!({})));
+    assert!(st.iter().any(|r| r["source"] == "sentinel"), "{st:?}");
+}
+
+/// The installed extension is only the extension: a CLI subcommand gets a
+/// one-line pointer to `keychain-access`, and `--help` describes the
+/// extension role alone.
+#[test]
+fn thin_binary_refuses_cli_subcommands_and_helps_only_as_the_extension() {
+    for args in [
+        &["scan", "--input", "x.ndjson"][..],
+        &["pack", "run", "--pack", "p.conf"],
+        &["--verbose", "selftest"],
+        &["--socket", "/tmp/s.em", "forward", "--results", "r.log"],
+    ] {
+        let out = Command::new(ext_bin()).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        let word = args
+            .iter()
+            .find(|a| !a.starts_with('-') && !a.starts_with('/'))
+            .unwrap();
+        assert!(
+            err.contains(&format!("run `keychain-access {word} --help`")),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = Command::new(ext_bin()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Usage: keychain-access-extension [OPTIONS]"),
+        "{help}"
+    );
+    for flag in [
+        "--socket",
+        "--timeout",
+        "--interval",
+        "--verbose",
+        "--config",
+        "--input",
+    ] {
+        assert!(help.contains(flag), "{flag} missing: {help}");
+    }
+    // Whole words: "osquery" is not the `query` command.
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !(c.is_alphanumeric() || c == ':'))
+            .map(String::from)
+            .collect()
+    };
+    let commands = [
+        "Commands:",
+        "scan",
+        "query",
+        "schema",
+        "pack",
+        "forward",
+        "selftest",
+    ];
+    let ext_words = words(&help);
+    for cli in commands {
+        assert!(
+            !ext_words.iter().any(|w| w == cli),
+            "{cli:?} in the extension's help: {help}"
+        );
+    }
+    // The CLI's help does list them.
+    let out = Command::new(bin()).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let cli_words = words(&help);
+    for cli in commands {
+        assert!(
+            cli_words.iter().any(|w| w == cli),
+            "{cli:?} missing from the CLI's help: {help}"
+        );
+    }
+    // Without --socket there is nothing to serve: said in one line.
+    let out = Command::new(ext_bin()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("keychain-access-extension: error: ") && err.contains("needs --socket"),
+        "{err}"
+    );
+}
+
+/// The root-running binary links none of the CLI's tooling: no YAML
+/// library (pack export/check), no pack runner. The CLI, built from the
+/// same package, has both, which shows the search would find them.
+#[test]
+fn thin_binary_links_no_pack_or_yaml_code() {
+    let has = |program: &Path, needle: &str| {
+        let bytes = std::fs::read(program).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    // The YAML crate by its symbols; `pack run` by one of its messages.
+    for needle in ["serde_yaml_ng", "is not emulated offline"] {
+        assert!(has(&bin(), needle), "control: the CLI has {needle}");
+        assert!(
+            !has(&ext_bin(), needle),
+            "keychain-access-extension links {needle}"
+        );
+    }
 }
 
 #[test]

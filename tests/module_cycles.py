@@ -2,7 +2,10 @@
 """Detect module cycles in every crate of the workspace.
 
 Each source file is one module (`foo.rs`, `foo/mod.rs`; a file's inline
-`mod tests { .. }` counts as the file). An edge A -> B is recorded when code
+`mod tests { .. }` counts as the file). A crate is its root file and the
+modules reached from it by `mod name;` declarations, so several crates can
+share a folder (the extension package's library `lib.rs`, its CLI `main.rs`
+and its `bin/` binary each compile their own set of files). An edge A -> B is recorded when code
 in A names an item of B by a `crate::...` path (in a `use` tree, grouped
 imports included, or inline in code) or by a top-level `use super::...`.
 A parent naming its own child (`mod child; pub use child::X;`) is not an
@@ -23,11 +26,15 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# crate name -> source folder and root file.
+# crate name -> source folder and root file (relative to the folder).
 CRATES = {
     "tables": ("tables/src", "lib.rs"),
     "sentinel": ("sentinel/src", "lib.rs"),
-    "extension": ("extension/src", "main.rs"),
+    # The extension package: its library, the CLI binary over it, and the
+    # thin extension binary (which declares no module of its own).
+    "extension": ("extension/src", "lib.rs"),
+    "extension-cli": ("extension/src", "main.rs"),
+    "extension-bin": ("extension/src", "bin/keychain-access-extension.rs"),
 }
 
 # Modules whose files other work is still changing (an entry covers its
@@ -36,6 +43,8 @@ CRATES = {
 OWNED_ELSEWHERE = {
     "tables": set(),
     "extension": set(),
+    "extension-cli": set(),
+    "extension-bin": set(),
     "sentinel": set(),
 }
 
@@ -120,21 +129,35 @@ def expand_use_tree(tree):
     return paths
 
 
+MOD_RE = re.compile(r"(?:^|[;{}\s])(?:pub(?:\([^)]*\))?\s+)?mod\s+(" + IDENT + r")\s*;")
+
+
 def modules_of(src_dir, root_file):
-    """Map module path ('' for the crate root, 'a::b') -> file path."""
+    """Map module path ('' for the crate root, 'a::b') -> file path: the
+    root and every file reached from it by `mod name;` (`name.rs` or
+    `name/mod.rs` beside a root or `mod.rs`, else in the file's own folder)."""
     mods = {}
-    for dirpath, _, files in os.walk(src_dir):
-        for f in files:
-            if not f.endswith(".rs"):
-                continue
-            full = os.path.join(dirpath, f)
-            rel = os.path.relpath(full, src_dir)[:-3].split(os.sep)
-            if rel == [root_file[:-3]]:
-                mods[""] = full
-                continue
-            if rel[-1] == "mod":
-                rel = rel[:-1]
-            mods["::".join(rel)] = full
+    root = os.path.join(src_dir, root_file)
+    todo = [("", root)]
+    while todo:
+        module, path = todo.pop()
+        if module in mods or not os.path.exists(path):
+            continue
+        mods[module] = path
+        with open(path, encoding="utf-8") as fh:
+            code = strip_comments_and_strings(fh.read())
+        here, name = os.path.split(path)
+        # A root or mod.rs holds its children beside it; `foo.rs` in `foo/`.
+        if module and name != "mod.rs":
+            here = os.path.join(here, name[:-3])
+        for m in MOD_RE.finditer(code):
+            child = m.group(1)
+            sub = f"{module}::{child}" if module else child
+            for cand in (os.path.join(here, child + ".rs"),
+                         os.path.join(here, child, "mod.rs")):
+                if os.path.exists(cand):
+                    todo.append((sub, cand))
+                    break
     return mods
 
 
@@ -263,7 +286,7 @@ def self_test():
         ({"lib.rs": "mod a; mod b;", "a.rs": "use crate::{\n    b::{X,\n Z},\n};",
           "b.rs": "pub(crate) use crate::a as _;"}, set(), True),
         # A child reaching back into its parent that uses it.
-        ({"lib.rs": "mod p;", "p/mod.rs": "mod c; use crate::q::Z;",
+        ({"lib.rs": "mod p; mod q;", "p/mod.rs": "mod c; use crate::q::Z;",
           "p/c.rs": "use super::Y;", "q.rs": "use crate::p::c::W;"}, set(), True),
         # Downward only; names in comments and strings do not count; a
         # parent re-exporting its child is containment.
@@ -273,6 +296,10 @@ def self_test():
         # A cycle that runs through a module another branch owns: reported only.
         ({"lib.rs": "mod a; mod b;", "a.rs": "use crate::b::X;",
           "b.rs": "use crate::a::Y;"}, {"b"}, False),
+        # A file in the folder that the root does not declare is another
+        # crate's (a binary beside the library): its cycle is not this one's.
+        ({"lib.rs": "pub mod a;", "a.rs": "pub fn f() {}",
+          "c.rs": "use crate::d::X;", "d.rs": "use crate::c::Y;"}, set(), False),
     ]
     bad = 0
     for i, (files, owned, want_fail) in enumerate(cases):
@@ -286,7 +313,28 @@ def self_test():
         if got != want_fail:
             bad += 1
             print(f"self-test case {i}: expected {'a failing cycle' if want_fail else 'a pass'}")
-    print(f"module_cycles self-test: {len(cases) - bad} of {len(cases)} cases right")
+    # The same folder seen from a second root that declares those files
+    # (`main.rs` beside `lib.rs`), and a child module in its parent's folder
+    # (`p.rs` + `p/c.rs`): both must be found.
+    checks = len(cases)
+    two_roots = {"lib.rs": "pub mod a;", "a.rs": "", "main.rs": "mod c; mod d; mod p;",
+                 "c.rs": "use crate::d::X;", "d.rs": "", "p.rs": "mod k;",
+                 "p/k.rs": "use crate::c::Z;"}
+    for root_file, must_fail, want in [("lib.rs", False, {"", "a"}),
+                                       ("main.rs", False, {"", "c", "d", "p", "p::k"})]:
+        with tempfile.TemporaryDirectory() as d:
+            for rel, text in two_roots.items():
+                path = os.path.join(d, "src", rel)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            got_mods = set(modules_of(os.path.join(d, "src"), root_file))
+            got = check(["case"], {"case": ("src", root_file)}, {"case": set()}, root=d)
+        checks += 1
+        if got != must_fail or got_mods != want:
+            bad += 1
+            print(f"self-test root {root_file}: modules {sorted(got_mods)}, want {sorted(want)}")
+    print(f"module_cycles self-test: {checks - bad} of {checks} cases right")
     return 1 if bad else 0
 
 

@@ -20,7 +20,7 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{bin, fake_em, python, Manager, Proc};
+use common::{ext_bin, fake_em, python, Manager, Proc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -185,7 +185,7 @@ fn start_extension_with(
     });
     let path = dir.join("cfg.json");
     std::fs::write(&path, cfg.to_string()).unwrap();
-    let child = Command::new(bin())
+    let child = Command::new(ext_bin())
         .arg("--socket")
         .arg(socket)
         .args(["--timeout", "10", "--interval", "1", "--config"])

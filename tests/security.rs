@@ -9,7 +9,7 @@ mod common;
 #[path = "../sentinel/tests/common/mod.rs"]
 mod mock;
 
-use common::{bin, repo};
+use common::{bin, ext_bin, repo};
 use serde_json::{json, Value};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -556,7 +556,7 @@ fn config_files_others_could_write_are_refused() {
     .unwrap();
     let socket = dir.join("no-osquery.em");
     let ext = |cfg: &Path| {
-        Command::new(bin())
+        Command::new(ext_bin())
             .arg("--socket")
             .arg(&socket)
             .args(["--timeout", "1", "--config"])

@@ -10,7 +10,7 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{bin, fake_em, python, repo, Manager, Proc};
+use common::{bin, ext_bin, fake_em, python, repo, Manager, Proc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -155,7 +155,7 @@ fn start(dir: &Path, capture: &Path) -> Running {
     });
     std::fs::write(&config, cfg.to_string()).unwrap();
     let extension = Proc(
-        Command::new(bin())
+        Command::new(ext_bin())
             .arg("--socket")
             .arg(&socket)
             .args(["--timeout", "10", "--interval", "1", "--config"])

@@ -6,7 +6,7 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{bin, fake_em, python, Proc};
+use common::{ext_bin, fake_em, python, Proc};
 use keychain_access_tables::store::Store;
 use keychain_access_tables::KeychainAccess;
 use serde_json::{json, Value};
@@ -133,7 +133,7 @@ fn a_spilled_answer_equals_the_buffer_and_leaves_nothing_behind() {
         let e: Value = serde_json::from_str(&l).unwrap();
         if e["event"] == "listening" {
             ext = Some(Proc(
-                Command::new(bin())
+                Command::new(ext_bin())
                     .arg("--socket")
                     .arg(&socket)
                     .args(["--timeout", "10", "--interval", "1", "--config"])

@@ -466,16 +466,6 @@ pub fn run_schema(format: SchemaFormat) -> anyhow::Result<()> {
 #[error("output closed by its reader (broken pipe)")]
 pub struct BrokenPipe;
 
-/// The error of a command whose module still reports errors as text
-/// (extension mode, `forward`, `selftest`): a broken pipe stays recognisable.
-pub fn from_message(message: String) -> anyhow::Error {
-    if message == BrokenPipe.to_string() {
-        anyhow::Error::new(BrokenPipe)
-    } else {
-        anyhow::Error::msg(message)
-    }
-}
-
 /// An output write error as the CLI reports it.
 pub fn write_error(e: io::Error) -> anyhow::Error {
     if e.kind() == io::ErrorKind::BrokenPipe {

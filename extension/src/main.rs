@@ -1,31 +1,35 @@
-//! `keychain-access`: the osquery extension serving `keychain_access_events`,
-//! and an offline CLI to scan captures, query them and run the pack.
+//! `keychain-access`: the offline CLI (scan captures, query them, print the
+//! schema, run, check and export the pack, forward results to Sentinel, run
+//! the self-test), over the `keychain-access-tables` library and this
+//! package's extension library. Its modules (the pack and YAML tooling,
+//! output formats, the SQL guard) are compiled into this binary alone.
 //!
-//! Run by osquery (autoload) it receives `--socket PATH --timeout N
-//! --interval N [--verbose]` and no subcommand: that is extension mode.
-//! Otherwise a subcommand is required.
+//! Started with `--socket PATH` and no subcommand it runs extension mode
+//! through the library's `launch::serve`, the same entry point as the
+//! `keychain-access-extension` binary, so existing installs and
+//! `osqueryi --extension` keep working; `keychain-access-extension` is the
+//! binary to install as `keychain_access.ext`.
 
 #![forbid(unsafe_code)]
 
 mod cli;
-mod ext;
-mod logging;
+mod forward;
 mod output;
 mod pack;
 mod result_set;
-mod selftest;
+mod selftest_run;
 mod sql_guard;
 mod table;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use keychain_access_extension::{launch, logging};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "keychain-access",
     version,
-    about = "Detect macOS Keychain credential theft (ATT&CK T1555.001): an osquery extension serving keychain_access_events, and an offline CLI.",
+    about = "Detect macOS Keychain credential theft (ATT&CK T1555.001): the offline CLI, and the osquery extension (also the keychain-access-extension binary).",
     args_conflicts_with_subcommands = true,
     disable_help_subcommand = true
 )]
@@ -33,25 +37,8 @@ struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
 
-    /// Extension mode: osquery's extension manager socket.
-    #[arg(long, value_name = "PATH")]
-    socket: Option<PathBuf>,
-    /// Extension mode: seconds to wait for osquery's socket.
-    #[arg(long, default_value_t = 3, value_name = "SECONDS")]
-    timeout: u64,
-    /// Extension mode: seconds between health checks of osquery.
-    #[arg(long, default_value_t = 3, value_name = "SECONDS")]
-    interval: u64,
-    /// Extension mode: verbose logging.
-    #[arg(long)]
-    verbose: bool,
-    /// Extension mode: JSON config file (default /var/osquery/keychain_access.json,
-    /// or $KEYCHAIN_ACCESS_CONFIG).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Extension mode: tail this capture as a source (repeatable; also in the config).
-    #[arg(long = "input", value_name = "FILE")]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    extension: launch::ExtensionFlags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,27 +80,18 @@ enum Cmd {
     #[command(subcommand)]
     Pack(pack::PackCmd),
     /// Tail an osquery or Fleet results log and deliver it to Microsoft Sentinel.
-    Forward(ext::forward::ForwardArgs),
+    Forward(forward::ForwardArgs),
     /// macOS, as root, with the extension running: run the T1555.001 atomic
     /// behaviours against a throwaway keychain and check each becomes an
     /// alert row in the live buffer (marked as this self-test's), then clean up.
-    Selftest(selftest::SelftestArgs),
+    Selftest(selftest_run::SelftestArgs),
 }
-
-/// Benchmarks only (cargo feature `count-alloc`): the `cap` crate's
-/// counting wrapper around the system allocator, for the peak live heap,
-/// a figure that carries over to macOS (unlike RSS, which depends on how the
-/// platform's allocator keeps freed memory).
-#[cfg(feature = "count-alloc")]
-#[global_allocator]
-static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = match &cli.cmd {
-        Some(Cmd::Forward(f)) => ext::forward::log_filter(f),
-        _ if cli.verbose => "debug".into(),
-        _ => "warn".into(),
+        Some(Cmd::Forward(f)) => forward::log_filter(f),
+        _ => cli.extension.log_filter().to_string(),
     };
     logging::init(&filter);
     let result = match cli.cmd {
@@ -131,39 +109,25 @@ fn main() -> ExitCode {
         }) => cli::run_query(&input, format, no_truncate, &sql),
         Some(Cmd::Schema { format }) => cli::run_schema(format),
         Some(Cmd::Pack(p)) => pack::run(p),
-        Some(Cmd::Forward(f)) => ext::forward::run(f).map_err(cli::from_message),
-        Some(Cmd::Selftest(a)) => selftest::run(a).map_err(cli::from_message),
-        None => match cli.socket {
-            Some(socket) => ext::run(ext::ExtensionArgs {
-                socket,
-                timeout: cli.timeout,
-                interval: cli.interval,
-                config: cli.config,
-                inputs: cli.inputs,
-            })
-            .map_err(cli::from_message),
-            None if !cli.inputs.is_empty() || cli.config.is_some() => {
-                // Extension options without the socket: say what is missing
-                // rather than print the whole help.
-                eprintln!(
-                    "keychain-access: error: extension mode (--input, --config) needs --socket PATH, \
-                     osquery's extension manager socket (osqueryd passes it when it autoloads the extension); \
-                     to scan a capture offline use `keychain-access scan --input FILE`"
-                );
-                return ExitCode::from(2);
-            }
-            None => {
+        Some(Cmd::Forward(f)) => forward::run(f),
+        Some(Cmd::Selftest(a)) => selftest_run::run(a),
+        None => {
+            let e = &cli.extension;
+            if e.socket.is_none() && e.inputs.is_empty() && e.config.is_none() {
                 use clap::CommandFactory;
                 let _ = Cli::command().print_help();
                 return ExitCode::from(2);
             }
-        },
+            // Extension mode, kept for existing installs: the library's
+            // entry point, as in keychain-access-extension.
+            let code = launch::serve("keychain-access", cli.extension);
+            #[cfg(feature = "count-alloc")]
+            keychain_access_extension::report_heap("keychain-access");
+            return code;
+        }
     };
     #[cfg(feature = "count-alloc")]
-    {
-        let (live, peak) = (ALLOCATOR.allocated(), ALLOCATOR.max_allocated());
-        eprintln!("keychain-access: heap: peak_live_bytes={peak} live_bytes_at_exit={live}");
-    }
+    keychain_access_extension::report_heap("keychain-access");
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `keychain-access scan ... | head`: the reader has what it wanted.

@@ -21,7 +21,7 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Connection, Statement};
 use std::cell::RefCell;
 
-/// Pragmas osquery's authorizer allows (read forms only, see [`decide`]).
+/// Pragmas osquery's authorizer allows (read forms only, see [`refusal`]).
 const ALLOWED_PRAGMAS: &[&str] = &[
     "table_info",
     "table_xinfo",
@@ -40,9 +40,9 @@ thread_local! {
 /// Install the authorizer on `conn`. Call it once the database is loaded:
 /// from then on nothing can change it or reach a file through it.
 pub fn seal(conn: &mut Connection) -> anyhow::Result<()> {
-    conn.authorizer(Some(|ctx: AuthContext<'_>| match decide(&ctx.action) {
-        Ok(()) => Authorization::Allow,
-        Err(why) => {
+    conn.authorizer(Some(|ctx: AuthContext<'_>| match refusal(&ctx.action) {
+        None => Authorization::Allow,
+        Some(why) => {
             // The first refusal names what the user wrote (DROP TABLE is
             // followed by SQLite's own DELETE on its schema table).
             REFUSED.with(|r| {
@@ -54,45 +54,46 @@ pub fn seal(conn: &mut Connection) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("installing the SQL authorizer: {e}"))
 }
 
-/// The policy: `Err(reason)` for what is refused.
-fn decide(action: &AuthAction<'_>) -> Result<(), String> {
+/// The policy: why `action` is refused, or `None` when it is allowed. A
+/// verdict, not a failure: the reason becomes [`Refusal::Refused`].
+fn refusal(action: &AuthAction<'_>) -> Option<String> {
     match action {
         AuthAction::Select
         | AuthAction::Read { .. }
         | AuthAction::Function { .. }
-        | AuthAction::Recursive => Ok(()),
+        | AuthAction::Recursive => None,
         AuthAction::Pragma {
             pragma_name,
             pragma_value,
         } => {
             let name = pragma_name.to_ascii_lowercase();
             if !ALLOWED_PRAGMAS.contains(&name.as_str()) {
-                return Err(format!(
+                return Some(format!(
                     "PRAGMA {pragma_name} is not allowed (as in osquery, only {} are)",
                     ALLOWED_PRAGMAS.join(", ")
                 ));
             }
             match pragma_value {
-                Some(v) if name == "journal_mode" => Err(format!(
+                Some(v) if name == "journal_mode" => Some(format!(
                     "PRAGMA journal_mode = {v} would create journal files; only reading it is allowed"
                 )),
-                _ => Ok(()),
+                _ => None,
             }
         }
-        AuthAction::Attach { filename } => Err(format!(
+        AuthAction::Attach { filename } => Some(format!(
             "ATTACH opens or creates a database file ({filename:?}); only the in-memory tables can be queried"
         )),
-        AuthAction::Detach { .. } => Err("DETACH is not allowed".into()),
-        AuthAction::Insert { table_name } => Err(writes("INSERT into", table_name)),
-        AuthAction::Update { table_name, .. } => Err(writes("UPDATE of", table_name)),
-        AuthAction::Delete { table_name } => Err(writes("DELETE from", table_name)),
+        AuthAction::Detach { .. } => Some("DETACH is not allowed".into()),
+        AuthAction::Insert { table_name } => Some(writes("INSERT into", table_name)),
+        AuthAction::Update { table_name, .. } => Some(writes("UPDATE of", table_name)),
+        AuthAction::Delete { table_name } => Some(writes("DELETE from", table_name)),
         AuthAction::DropTable { table_name, .. } | AuthAction::DropTempTable { table_name, .. } => {
-            Err(writes("DROP TABLE", table_name))
+            Some(writes("DROP TABLE", table_name))
         }
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
-            Err("transactions are not needed: every statement here is a read-only SELECT".into())
+            Some("transactions are not needed: every statement here is a read-only SELECT".into())
         }
-        other => Err(format!(
+        other => Some(format!(
             "{} is not allowed: only read-only SELECT statements run",
             action_name(other)
         )),
@@ -151,25 +152,17 @@ pub fn prepare<'c>(conn: &'c Connection, sql: &str) -> Result<Statement<'c>, Ref
     }
 }
 
-/// Why a statement did not prepare.
-#[derive(Debug)]
+/// Why a statement did not prepare (callers tell the policy's refusal from
+/// SQLite's own error: `pack run` skips a table it does not emulate).
+#[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     /// Refused by this module's policy.
+    #[error("SQL refused: {0}")]
     Refused(String),
     /// SQLite's own error (syntax, no such table...).
+    #[error("SQL error: {0}")]
     Sqlite(rusqlite::Error),
 }
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::Refused(why) => write!(f, "SQL refused: {why}"),
-            Refusal::Sqlite(e) => write!(f, "SQL error: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Refusal {}
 
 #[cfg(test)]
 mod tests {

@@ -262,7 +262,7 @@ impl SentinelConfig {
                 return Err(cfg_err(format!("`{key}` = {value} must be at least {min}")));
             }
         }
-        NameFilter::new(&self.name_filter).map_err(cfg_err)?;
+        NameFilter::new(&self.name_filter).map_err(|e| cfg_err(e.to_string()))?;
         Ok(())
     }
 
@@ -322,7 +322,7 @@ impl SentinelConfig {
             max_bytes: self.queue_max_bytes,
             // A line must fit in a batch on its own: "[" line "]".
             max_line_bytes: self.batch_max_bytes.saturating_sub(2),
-            filter: NameFilter::new(&self.name_filter).map_err(cfg_err)?,
+            filter: NameFilter::new(&self.name_filter).map_err(|e| cfg_err(e.to_string()))?,
         })
     }
 

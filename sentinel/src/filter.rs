@@ -14,13 +14,22 @@ pub struct NameFilter {
     patterns: Vec<Vec<char>>,
 }
 
+/// A `name_filter` entry that is the empty string (it would match only a
+/// line named "", which is never what was meant).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`name_filter`[{index}] is an empty pattern")]
+pub struct EmptyPattern {
+    /// Its position in the list.
+    pub index: usize,
+}
+
 impl NameFilter {
     /// Build a filter; refuses empty patterns.
-    pub fn new(patterns: &[String]) -> Result<Self, String> {
+    pub fn new(patterns: &[String]) -> Result<Self, EmptyPattern> {
         let mut out = Vec::with_capacity(patterns.len());
         for (i, p) in patterns.iter().enumerate() {
             if p.is_empty() {
-                return Err(format!("`name_filter`[{i}] is an empty pattern"));
+                return Err(EmptyPattern { index: i });
             }
             out.push(p.chars().collect());
         }
@@ -106,6 +115,8 @@ mod tests {
         assert!(!f(&["exact"]).matches(Some("exactly")));
         assert!(f(&["*a*b*c*"]).matches(Some("xxaxxbxxcxx")));
         assert!(f(&["**"]).matches(Some("")));
-        assert!(NameFilter::new(&[String::new()]).is_err());
+        let err = NameFilter::new(&["a*".to_string(), String::new()]).unwrap_err();
+        assert_eq!(err, EmptyPattern { index: 1 });
+        assert_eq!(err.to_string(), "`name_filter`[1] is an empty pattern");
     }
 }

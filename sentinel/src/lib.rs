@@ -120,12 +120,12 @@ mod sink;
 mod stats;
 
 pub use config::{SentinelConfig, DEFAULT_SCOPE};
-pub use filter::NameFilter;
+pub use filter::{EmptyPattern, NameFilter};
 pub use forward::{forward, STATS_LOG_TARGET};
 pub use limits::QueueLimits;
 pub use queue::{FileCursor, Offer, Queue};
 pub use shipper::Shipper;
-pub use sink::{SentinelLogger, SentinelSink};
+pub use sink::{LogError, SentinelLogger, SentinelSink};
 pub use stats::Stats;
 
 /// Log targets that must be capped at `debug` when the process allows

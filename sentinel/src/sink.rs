@@ -10,6 +10,27 @@ use crate::shipper::Shipper;
 use crate::stats::Stats;
 use crate::Error;
 
+/// Why [`SentinelLogger::log_string`] did not take every line.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The queue itself failed (nothing of this call is known to be kept).
+    #[error(transparent)]
+    Queue(#[from] Error),
+    /// Some lines were dropped, each counted in the status counters.
+    #[error(
+        "sentinel: {} of {lines} line(s) dropped ({}); see the status counters",
+        reasons.len(),
+        reasons.join(", ")
+    )]
+    Dropped {
+        /// Why each dropped line was dropped ("queue full", "line too
+        /// large", "not a JSON object"), in line order.
+        reasons: Vec<&'static str>,
+        /// How many lines the call carried.
+        lines: usize,
+    },
+}
+
 /// A running delivery pipeline: the queue plus a background shipper thread.
 /// `Send + Sync`; dropping it stops the shipper (queued lines stay on disk
 /// and go on the next start).
@@ -136,10 +157,10 @@ impl SentinelLogger {
 
     /// The logger plugin's `logString`. `Ok(())` when every line is queued
     /// (or filtered out on purpose), and when not configured (keeps nothing;
-    /// warns once). `Err(message)` when a line was dropped (queue full, too
-    /// large, not a JSON object) or the queue failed: report a failure status
-    /// to osquery with it.
-    pub fn log_string(&self, text: &str) -> Result<(), String> {
+    /// warns once). An error when a line was dropped (queue full, too large,
+    /// not a JSON object) or the queue failed: report a failure status to
+    /// osquery with its message.
+    pub fn log_string(&self, text: &str) -> Result<(), LogError> {
         let Some(sink) = &self.sink else {
             if !self.warned.swap(true, Ordering::SeqCst) {
                 log::warn!(
@@ -149,7 +170,7 @@ impl SentinelLogger {
             }
             return Ok(());
         };
-        let offers = sink.log_string(text).map_err(|e| e.to_string())?;
+        let offers = sink.log_string(text)?;
         let dropped: Vec<&'static str> = offers
             .iter()
             .filter(|o| !o.is_acknowledged())
@@ -162,12 +183,10 @@ impl SentinelLogger {
         if dropped.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "sentinel: {} of {} line(s) dropped ({}); see the status counters",
-                dropped.len(),
-                offers.len(),
-                dropped.join(", ")
-            ))
+            Err(LogError::Dropped {
+                reasons: dropped,
+                lines: offers.len(),
+            })
         }
     }
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use common::*;
-use keychain_access_sentinel::{Offer, SentinelConfig, SentinelLogger, SentinelSink};
+use keychain_access_sentinel::{LogError, Offer, SentinelConfig, SentinelLogger, SentinelSink};
 use serde_json::json;
 
 fn push_all(sink: &SentinelSink, range: std::ops::Range<usize>, pad: usize) {
@@ -292,8 +292,12 @@ fn queue_bound_counts_drops() {
     let logger = SentinelLogger::new(SentinelSink::start(&cfg).expect("start"));
     let mut refused = 0;
     for i in 0..8 {
-        if let Err(msg) = logger.log_string(&line(i, 10)) {
-            assert!(msg.contains("queue full"), "{msg}");
+        if let Err(e) = logger.log_string(&line(i, 10)) {
+            assert!(
+                matches!(&e, LogError::Dropped { reasons, lines: 1 } if reasons == &["queue full"]),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("queue full"), "{e}");
             refused += 1;
         }
     }
@@ -358,7 +362,10 @@ fn name_filter_ships_only_matching_lines() {
     let e = logger
         .log_string("not json")
         .expect_err("invalid is a drop");
-    assert!(e.contains("not a JSON object"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "sentinel: 1 of 1 line(s) dropped (not a JSON object); see the status counters"
+    );
     assert!(wait_until(5, || mock.unique_ids() == 2));
     assert!(wait_until(5, || logger
         .stats()

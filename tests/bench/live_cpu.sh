@@ -31,12 +31,12 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(300)
 shares=(${EXEC_SHARES:-0.03 0.20})
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-bin=$target_dir/release/keychain-access
+bin=$target_dir/release/keychain-access-extension
 python=${PYTHON:-$root/.venv/bin/python}
 fake=$root/tests/fake_osqueryd/fake_em.py
 
 if [ -z "${NO_BUILD:-}" ]; then
-    (cd "$root" && cargo build --release -p keychain-access --bin keychain-access >&2)
+    (cd "$root" && cargo build --release -p keychain-access --bin keychain-access-extension >&2)
 fi
 [ -x "$python" ] || { echo "no $python: python3 -m venv .venv && .venv/bin/pip install -r tests/fake_osqueryd/requirements.txt" >&2; exit 2; }
 

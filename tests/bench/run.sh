@@ -56,7 +56,7 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 if [ -z "${NO_BUILD:-}" ]; then
-    (cd "$root" && cargo build --release -p keychain-access >&2)
+    (cd "$root" && cargo build --release -p keychain-access --bin keychain-access >&2)
 fi
 [ -x "$bin" ] || { echo "no binary at $bin (set CARGO_TARGET_DIR?)" >&2; exit 2; }
 

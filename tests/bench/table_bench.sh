@@ -37,7 +37,7 @@ counts=("$@")
 repeat=${REPEAT:-100}
 batch=${BATCH:-10000}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-bin=$target_dir/release/keychain-access
+bin=$target_dir/release/keychain-access-extension
 bench=$target_dir/release/examples/table_bench
 python=${PYTHON:-$root/.venv/bin/python}
 end=1754600400
@@ -47,7 +47,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 if [ -z "${NO_BUILD:-}" ]; then
-    (cd "$root" && cargo build --release -p keychain-access --features count-alloc --bin keychain-access --example table_bench >&2)
+    (cd "$root" && cargo build --release -p keychain-access --features count-alloc --bin keychain-access-extension --example table_bench >&2)
 fi
 [ -x "$python" ] || { echo "no $python: python3 -m venv .venv && .venv/bin/pip install -r tests/fake_osqueryd/requirements.txt" >&2; exit 2; }
 

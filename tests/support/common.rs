@@ -14,9 +14,15 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `keychain-access` binary under test.
+/// The `keychain-access` binary under test: the offline CLI.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keychain-access"))
+}
+
+/// The `keychain-access-extension` binary under test: the osquery extension
+/// as installed (`keychain_access.ext`).
+pub fn ext_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keychain-access-extension"))
 }
 
 /// The fake osqueryd script.

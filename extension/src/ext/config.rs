@@ -169,8 +169,41 @@ pub fn config_path(explicit: Option<&Path>) -> (PathBuf, bool) {
     (PathBuf::from(DEFAULT_CONFIG_PATH), false)
 }
 
+/// Why the config could not be used. Each message names the file and,
+/// for a bad value, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Missing (when named explicitly) or unreadable.
+    #[error("config {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// Others could change it (it names commands the extension runs as root).
+    #[error("config {0}")]
+    Untrusted(keychain_access_tables::state_file::StateFileError),
+    #[error("config {}: {reason}", path.display())]
+    Invalid {
+        path: PathBuf,
+        reason: InvalidConfig,
+    },
+}
+
+/// What is wrong inside a config text.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidConfig {
+    /// Not JSON, an unknown key, or a value of the wrong type (serde's
+    /// message names the key).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("`{key}` must be at least {min}")]
+    TooSmall { key: &'static str, min: u64 },
+    #[error("`sources.{source_name}.command` is empty")]
+    EmptyCommand { source_name: &'static str },
+}
+
 /// Load the config. A missing default file means defaults.
-pub fn load(explicit: Option<&Path>) -> Result<Config, String> {
+pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
     let (path, required) = config_path(explicit);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -178,33 +211,42 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, String> {
             log::info!("no config at {}; using defaults", path.display());
             return Ok(Config::default());
         }
-        Err(e) => return Err(format!("config {}: {e}", path.display())),
+        Err(error) => return Err(ConfigError::Read { path, error }),
     };
     // The config names commands the extension runs as root.
     keychain_access_tables::state_file::check_trusted_input(&path)
-        .map_err(|e| format!("config {e}"))?;
-    parse(&text).map_err(|e| format!("config {}: {e}", path.display()))
+        .map_err(ConfigError::Untrusted)?;
+    parse(&text).map_err(|reason| ConfigError::Invalid { path, reason })
 }
 
 /// Parse config text; errors name the key (serde's messages do).
-pub fn parse(text: &str) -> Result<Config, String> {
-    let c: Config = serde_json::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse(text: &str) -> Result<Config, InvalidConfig> {
+    let c: Config = serde_json::from_str(text)?;
     if c.max_result_rows == 0 {
-        return Err("`max_result_rows` must be at least 1".into());
+        return Err(InvalidConfig::TooSmall {
+            key: "max_result_rows",
+            min: 1,
+        });
     }
     if c.max_line_bytes < 1024 {
-        return Err("`max_line_bytes` must be at least 1024".into());
+        return Err(InvalidConfig::TooSmall {
+            key: "max_line_bytes",
+            min: 1024,
+        });
     }
     for (name, s) in [
         ("eslogger", &c.sources.eslogger),
         ("log_stream", &c.sources.log_stream),
     ] {
         if s.enabled && s.command.is_empty() {
-            return Err(format!("`sources.{name}.command` is empty"));
+            return Err(InvalidConfig::EmptyCommand { source_name: name });
         }
     }
     if c.sources.osquery_es.interval_seconds == 0 {
-        return Err("`sources.osquery_es.interval_seconds` must be at least 1".into());
+        return Err(InvalidConfig::TooSmall {
+            key: "sources.osquery_es.interval_seconds",
+            min: 1,
+        });
     }
     Ok(c)
 }
@@ -215,12 +257,21 @@ mod tests {
 
     #[test]
     fn bad_keys_are_named() {
-        let e = parse(r#"{"databse": "/x"}"#).unwrap_err();
+        let e = parse(r#"{"databse": "/x"}"#).unwrap_err().to_string();
         assert!(e.contains("databse"), "{e}");
-        let e = parse(r#"{"retention": {"max_age": 1}}"#).unwrap_err();
+        let e = parse(r#"{"retention": {"max_age": 1}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("max_age"), "{e}");
-        let e = parse(r#"{"max_result_rows": "many"}"#).unwrap_err();
+        let e = parse(r#"{"max_result_rows": "many"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("invalid type"), "{e}");
+        let e = parse(r#"{"max_line_bytes": 10}"#).unwrap_err();
+        assert_eq!(e.to_string(), "`max_line_bytes` must be at least 1024");
+        let e =
+            parse(r#"{"sources": {"log_stream": {"enabled": true, "command": []}}}"#).unwrap_err();
+        assert_eq!(e.to_string(), "`sources.log_stream.command` is empty");
     }
 
     #[test]

@@ -21,12 +21,14 @@ impl LoggerPlugin for SentinelLoggerPlugin {
         LOGGER_NAME.to_string()
     }
 
+    // osquery-rust's plugin trait carries the failure as the text osquery
+    // shows in its status: the typed error ends here.
     fn log_string(&self, message: &str) -> Result<(), String> {
-        self.inner.log_string(message)
+        self.inner.log_string(message).map_err(|e| e.to_string())
     }
 
     fn log_snapshot(&self, snapshot: &str) -> Result<(), String> {
-        self.inner.log_string(snapshot)
+        self.inner.log_string(snapshot).map_err(|e| e.to_string())
     }
 
     fn shutdown(&self) {

@@ -11,7 +11,6 @@
 
 pub mod config;
 pub mod dedup;
-pub mod forward;
 pub mod ingest;
 pub mod logger;
 pub mod osquery_es;
@@ -19,8 +18,9 @@ pub mod sources;
 pub mod status;
 pub mod tables;
 
+use keychain_access_tables::state_file::StateFileError;
 use keychain_access_tables::status::SourceStatus;
-use keychain_access_tables::store::Store;
+use keychain_access_tables::store::{Store, StoreError};
 use keychain_access_tables::{ScanOptions, Scanner, Tuning};
 use osquery_rust::plugin::Plugin;
 use osquery_rust::{RegistrationRefused, Server};
@@ -41,22 +41,58 @@ pub struct ExtensionArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-/// Create the database directory (0700, ours) when it does not exist, and
-/// refuse one that others could write to.
-fn ensure_db_dir(db: &Path) -> Result<(), String> {
-    let dir = keychain_access_tables::state_file::parent_dir(db);
-    keychain_access_tables::state_file::ensure_dir(dir).map_err(|e| format!("database folder {e}"))
+/// Why extension mode stopped with an error. The message is complete on its
+/// own (what it wraps is part of the text, not a chained source); a
+/// supervisor can tell a refused registration (another copy running) from
+/// the rest.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtensionError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Others could change the tuning file.
+    #[error("tuning {0}")]
+    UntrustedTuning(StateFileError),
+    #[error("{0}")]
+    Tuning(keychain_access_tables::tuning::TuningError),
+    #[error("cannot reach osquery at {socket}: {error}")]
+    Unreachable {
+        socket: String,
+        error: std::io::Error,
+    },
+    /// The buffer's folder could not be created, or others could write to it.
+    #[error("database folder {0}")]
+    DatabaseFolder(StateFileError),
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("config `sentinel`: {0}")]
+    Sentinel(keychain_access_sentinel::Error),
+    /// osquery's extension manager said no (a name already registered).
+    #[error(
+        "osquery refused to register extension `{EXTENSION_NAME}`: {message} (is another copy running?)"
+    )]
+    RegistrationRefused { message: String },
+    #[error("extension server: {0}")]
+    Server(osquery_rust::thrift::Error),
 }
 
-pub fn run(args: ExtensionArgs) -> Result<(), String> {
+/// Create the database directory (0700, ours) when it does not exist, and
+/// refuse one that others could write to.
+fn ensure_db_dir(db: &Path) -> Result<(), ExtensionError> {
+    let dir = keychain_access_tables::state_file::parent_dir(db);
+    keychain_access_tables::state_file::ensure_dir(dir).map_err(ExtensionError::DatabaseFolder)
+}
+
+/// Extension mode, start to finish: load the config, connect to osquery,
+/// start the sources and serve until osquery goes away or a signal comes.
+pub fn run(args: ExtensionArgs) -> Result<(), ExtensionError> {
     let mut cfg = config::load(args.config.as_deref())?;
     cfg.sources.files.extend(args.inputs.iter().cloned());
     let tuning = if cfg.no_tuning {
         Tuning::none()
     } else if let Some(t) = &cfg.tuning {
         keychain_access_tables::state_file::check_trusted_input(t)
-            .map_err(|e| format!("tuning {e}"))?;
-        Tuning::from_file(t).map_err(|e| e.to_string())?
+            .map_err(ExtensionError::UntrustedTuning)?;
+        Tuning::from_file(t).map_err(ExtensionError::Tuning)?
     } else {
         Tuning::builtin()
     };
@@ -81,7 +117,10 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     let socket = args.socket.to_string_lossy().into_owned();
     let mut server: Server<Plugin> =
         Server::new_with_timeout(Some(EXTENSION_NAME), &socket, timeout)
-            .map_err(|e| format!("cannot reach osquery at {socket}: {e}"))?
+            .map_err(|error| ExtensionError::Unreachable {
+                socket: socket.clone(),
+                error,
+            })?
             .with_version(env!("CARGO_PKG_VERSION"))
             // osquery calls from a few threads at once; each worker keeps its own
             // allocator arena, so a small pool keeps memory down.
@@ -91,7 +130,7 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
             );
 
     ensure_db_dir(&cfg.database)?;
-    let mut store = Store::open(&cfg.database).map_err(|e| e.to_string())?;
+    let mut store = Store::open(&cfg.database).map_err(ExtensionError::Store)?;
     // A large answer spills, encoded, to an unlinked file beside the buffer
     // (a directory Store::open has checked is ours and private) instead of
     // being held in memory.
@@ -168,14 +207,14 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     let osquery_resume = if cfg.sources.osquery_es.enabled {
         store
             .source_offset(osquery_es::SOURCE_NAME)
-            .map_err(|e| e.to_string())?
+            .map_err(ExtensionError::Store)?
     } else {
         None
     };
     let mut resumes = Vec::new();
     for f in &cfg.sources.files {
         let name = format!("file:{}", f.display());
-        resumes.push(store.source_offset(&name).map_err(|e| e.to_string())?);
+        resumes.push(store.source_offset(&name).map_err(ExtensionError::Store)?);
     }
     // A fresh start of the buffer file is ours to keep; make sure of the mode.
     let _ = &mut store;
@@ -295,7 +334,7 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
         .map(|s| serde_json::json!({ "sentinel": s }));
     let sentinel = Arc::new(
         keychain_access_sentinel::SentinelLogger::from_document(doc.as_ref())
-            .map_err(|e| format!("config `sentinel`: {e}"))?,
+            .map_err(ExtensionError::Sentinel)?,
     );
     server.register_plugin(Plugin::readonly_table(tables::StatusTable {
         board: board.clone(),
@@ -351,11 +390,10 @@ pub fn run(args: ExtensionArgs) -> Result<(), String> {
     match result {
         Ok(()) => Ok(()),
         Err(e) => match RegistrationRefused::from_thrift_error(&e) {
-            Some(r) => Err(format!(
-                "osquery refused to register extension `{EXTENSION_NAME}`: {} (is another copy running?)",
-                r.message
-            )),
-            None => Err(format!("extension server: {e}")),
+            Some(r) => Err(ExtensionError::RegistrationRefused {
+                message: r.message.clone(),
+            }),
+            None => Err(ExtensionError::Server(e)),
         },
     }
 }

@@ -66,8 +66,8 @@ impl EventsTable {
     /// never held as maps, only once as encoded bytes, spilled to disk past
     /// a small memory limit. Only the columns osquery uses (`colsUsed`) are
     /// selected and sent; NULL is sent as "" as osquery expects.
-    pub fn answer_into(&self, context: &str, out: &mut RowWriter) -> Result<(), String> {
-        let constraints = parse_context(context).map_err(|e| e.to_string())?;
+    pub fn answer_into(&self, context: &str, out: &mut RowWriter) -> Result<(), AnswerError> {
+        let constraints = parse_context(context).map_err(AnswerError::Context)?;
         let only = keychain_access_tables::constraints::cols_used(context);
         let cols: Vec<&'static Column> = COLUMNS
             .iter()
@@ -75,7 +75,7 @@ impl EventsTable {
             .collect();
         let conn = match self.pool.lock().ok().and_then(|mut p| p.pop()) {
             Some(c) => c,
-            None => Store::open_reader(&self.db).map_err(|e| format!("opening the buffer: {e}"))?,
+            None => Store::open_reader(&self.db).map_err(AnswerError::OpenBuffer)?,
         };
         let result = stream_rows(&conn, &constraints, &cols, self.max_rows, out);
         if let Ok(mut p) = self.pool.lock() {
@@ -96,6 +96,22 @@ impl EventsTable {
     }
 }
 
+/// Why a generate request got no answer; its text is the failure status
+/// osquery shows. Sources are part of the text, not chained.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// osquery's query context is not what it sends.
+    #[error("{0}")]
+    Context(keychain_access_tables::constraints::ContextError),
+    #[error("opening the buffer: {0}")]
+    OpenBuffer(keychain_access_tables::store::StoreError),
+    #[error("querying the buffer: {0}")]
+    Query(rusqlite::Error),
+    /// Encoding or spilling the answer failed.
+    #[error("writing the answer: {0}")]
+    Write(std::io::Error),
+}
+
 /// Readers kept between calls: osquery calls from a few threads at once.
 const MAX_POOLED_READERS: usize = 4;
 
@@ -107,7 +123,7 @@ fn stream_rows(
     cols: &[&'static Column],
     limit: usize,
     out: &mut RowWriter,
-) -> Result<bool, String> {
+) -> Result<bool, AnswerError> {
     use rusqlite::types::ValueRef;
     let (clause, mut params) = where_clause(constraints);
     let select = if cols.is_empty() {
@@ -121,7 +137,7 @@ fn stream_rows(
     params.push(Value::Int(
         i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX),
     ));
-    let err = |e: rusqlite::Error| format!("querying the buffer: {e}");
+    let err = AnswerError::Query;
     let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
     let mut q = stmt
         .query(rusqlite::params_from_iter(params.iter()))
@@ -160,7 +176,7 @@ fn stream_rows(
                 .map(|c| c.name)
                 .zip(values.iter().map(String::as_str)),
         )
-        .map_err(|e| format!("writing the answer: {e}"))?;
+        .map_err(AnswerError::Write)?;
         n += 1;
     }
     Ok(false)
@@ -184,7 +200,7 @@ impl ReadOnlyTable for EventsTable {
             Ok(()) => ok(out.into_maps()),
             Err(e) => {
                 log::warn!("{TABLE_NAME} generate: {e}");
-                failure(e)
+                failure(e.to_string())
             }
         }
     }
@@ -199,7 +215,7 @@ impl ReadOnlyTable for EventsTable {
             Ok(()) => ExtensionStatus::new(0, "OK".to_string(), None),
             Err(e) => {
                 log::warn!("{TABLE_NAME} generate: {e}");
-                ExtensionStatus::new(1, e, None)
+                ExtensionStatus::new(1, e.to_string(), None)
             }
         })
     }

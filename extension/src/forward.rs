@@ -3,6 +3,7 @@
 //! Fleet server or log host. The config file has the same `sentinel`
 //! section as the extension's.
 
+use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -35,16 +36,17 @@ pub fn log_filter(args: &ForwardArgs) -> String {
     }
 }
 
-pub fn run(args: ForwardArgs) -> Result<(), String> {
-    let cfg =
-        keychain_access_sentinel::SentinelConfig::load(&args.config).map_err(|e| e.to_string())?;
+pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
+    // The sentinel errors' messages are complete (their causes are part of
+    // the text): wrap them as messages, no context chain to repeat them.
+    let cfg = keychain_access_sentinel::SentinelConfig::load(&args.config)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())
-            .map_err(|e| format!("signal handler: {e}"))?;
+        signal_hook::flag::register(sig, stop.clone()).context("signal handler")?;
     }
-    let stats =
-        keychain_access_sentinel::forward(&cfg, &args.results, stop).map_err(|e| e.to_string())?;
+    let stats = keychain_access_sentinel::forward(&cfg, &args.results, stop)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!("keychain-access forward: {stats}");
     Ok(())
 }
