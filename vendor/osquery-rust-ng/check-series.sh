@@ -118,7 +118,20 @@ if ! differences="$(diff -rq \
     -x target -x PATCHES.md -x patches -x check-series.sh -x .git -x .cargo-ok \
     "$tree" "$here")"; then
     printf 'check-series: the vendored tree is not %s %s plus patches/:\n' "$crate" "$version" >&2
-    printf '%s\n' "$differences" | sed -e "s#$tree/\\{0,1\\}#published+patches:#g" -e "s#$here/\\{0,1\\}#vendored:#g" >&2
+    while IFS= read -r line; do
+        case "$line" in
+            "Only in $here"*)
+                rest="${line#"Only in $here"}"; dir="${rest%%: *}"; dir="${dir#/}"
+                echo "  only in the vendored tree (no patch adds it): ${dir:+$dir/}${rest#*: }" ;;
+            "Only in $tree"*)
+                rest="${line#"Only in $tree"}"; dir="${rest%%: *}"; dir="${dir#/}"
+                echo "  only in published+patches (missing here): ${dir:+$dir/}${rest#*: }" ;;
+            "Files $tree/"*" differ")
+                rest="${line#"Files $tree/"}"
+                echo "  differs from published+patches: ${rest%% and *}" ;;
+            *) echo "  $line" ;;
+        esac
+    done <<<"$differences" >&2
     echo "check-series: change the series (patches/) and the vendored files together; see PATCHES.md" >&2
     exit 1
 fi
