@@ -17,6 +17,7 @@
 #    directory's own series files: PATCHES.md, patches/, check-series.sh) and
 #    fails listing every file that differs, so a vendored file edited without
 #    a patch (or a patch changed without the file) is caught.
+# 4. Checks that PATCHES.md names every patch file, and no other.
 #
 # By default it builds nothing (CI runs it that way; `cargo test --manifest-path
 # vendor/osquery-rust-ng/Cargo.toml` is the build and test of the final state).
@@ -133,6 +134,17 @@ if ! differences="$(diff -rq \
         esac
     done <<<"$differences" >&2
     echo "check-series: change the series (patches/) and the vendored files together; see PATCHES.md" >&2
+    exit 1
+fi
+
+# PATCHES.md names each patch file in its section; keep the two in step.
+named="$(grep -o 'patches/[0-9][0-9][0-9][0-9]-[^` ]*\.patch' "$here/PATCHES.md" | sort -u)"
+present="$(cd "$here" && printf '%s\n' patches/[0-9][0-9][0-9][0-9]-*.patch | sort -u)"
+if [ "$named" != "$present" ]; then
+    echo "check-series: PATCHES.md and patches/ disagree:" >&2
+    diff <(printf '%s\n' "$named") <(printf '%s\n' "$present") |
+        sed -n -e 's/^< /  named in PATCHES.md, not in patches\/: /p' \
+            -e 's/^> /  in patches\/, not named in PATCHES.md: /p' >&2
     exit 1
 fi
 
