@@ -2,8 +2,9 @@
 # Every test, from a fresh machine: installs what the tests need (a Python
 # venv with the pinned fake-osqueryd and pySigma packages, the pinned npm
 # packages for KQL validation), then runs format and lint checks, the Rust
-# test suites, the vendored osquery-rust-ng tests, the pack checks and the
-# Sentinel/Sigma content tests. Exits non-zero on the first failing stage.
+# test suites, the vendored osquery-rust-ng patch-series check and tests,
+# the pack checks and the Sentinel/Sigma content tests. Exits non-zero on
+# the first failing stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 stage "cargo test (workspace: library, CLI golden fixtures, extension end to end, pack, sentinel delivery)"
 KCA_PYTHON="$PWD/.venv/bin/python" cargo test --workspace
+
+stage "vendored osquery-rust-ng = published 2.0.0 + patches/*.patch (vendor/osquery-rust-ng/check-series.sh)"
+vendor/osquery-rust-ng/check-series.sh
 
 stage "vendored osquery-rust-ng tests (patches)"
 cargo test --manifest-path vendor/osquery-rust-ng/Cargo.toml
