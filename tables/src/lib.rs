@@ -38,6 +38,7 @@ pub mod keychain_prompts;
 pub mod log_pattern;
 pub mod material;
 pub mod model;
+pub mod normalise;
 pub mod own_procs;
 pub mod procs;
 pub mod redact;

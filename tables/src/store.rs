@@ -406,8 +406,8 @@ mod tests {
             time: Some(t),
             eid: Some(eid.into()),
             pid: Some(pid),
-            action: Some("keychain_read".into()),
-            severity: Some("medium".into()),
+            action: Some(crate::schema::Action::KeychainRead),
+            severity: Some(crate::schema::Severity::Medium),
             allowlisted: Some(0),
             ..Default::default()
         }

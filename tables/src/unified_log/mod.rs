@@ -206,8 +206,10 @@ pub use record::{looks_like_unified_log, parse_record, LogRecord};
 pub use row::{LineContext, MESSAGE_MAX};
 
 use crate::counters::ScanStats;
-use crate::keychain_prompts::{max_severity, Observation, PromptTracker};
-use crate::log_pattern::{match_text, wildcard_needle, Compiled, UnifiedLogPattern, Where};
+use crate::keychain_prompts::{Observation, PromptTracker};
+use crate::log_pattern::{
+    match_text, wildcard_needle, Compiled, PatternAction, UnifiedLogPattern, Where,
+};
 use crate::schema::KeychainAccess;
 use crate::text::{basename, sanitize};
 use crate::tuning::Tuning;
@@ -383,10 +385,13 @@ impl UnifiedLogParser {
             }
             return;
         };
-        if pat.spec.action == "ignore" || pat.excluded(process_path) {
-            stats.unified_log_ignored += 1;
-            return;
-        }
+        let action = match pat.spec.action {
+            PatternAction::Row(a) if !pat.excluded(process_path) => a,
+            PatternAction::Row(_) | PatternAction::Ignore => {
+                stats.unified_log_ignored += 1;
+                return;
+            }
+        };
         if activity
             && !self.tracker.activity_is_new(
                 rec.process_id.unwrap_or(-1),
@@ -398,9 +403,9 @@ impl UnifiedLogParser {
             stats.unified_log_activity_repeats += 1;
             return;
         }
-        let (mut row, origin) = build_row(&rec, pat, &caps, ctx);
+        let (mut row, origin) = build_row(&rec, pat, action, &caps, ctx);
         let assessment = self.tracker.observe(&Observation {
-            action: &pat.spec.action,
+            action,
             logger: (rec.process_id.unwrap_or(-1), rec.thread_id.unwrap_or(0)),
             time: row.time,
             client_pid: caps.pid,
@@ -426,7 +431,8 @@ impl UnifiedLogParser {
         }
         reason.push_str(&origin);
         row.reason = Some(sanitize(&reason).into_owned());
-        row.severity = max_severity(row.severity.as_deref(), assessment.severity).map(String::from);
+        // The tracker only ever raises a severity.
+        row.severity = row.severity.max(assessment.severity);
         if row.time.is_none() {
             stats.unified_log_bad_time += 1;
         }
