@@ -1,5 +1,7 @@
 //! The classifier: normalised Endpoint Security events in, keychain-access
-//! rows out.
+//! rows out. It decides what a row says (a `Finding`: action, severity,
+//! reason, target, flags); [`crate::normalise`] fills the actor and
+//! enrichment columns, as it does for unified-log rows.
 //!
 //! What is a row: the process that does the access — a `security` exec, a
 //! known tool's exec, or a file event (read, copy, move, staged create,

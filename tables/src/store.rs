@@ -567,6 +567,23 @@ mod tests {
         assert!(truncated);
     }
 
+    /// A row another version wrote with an action this one does not know:
+    /// the query fails, naming the value, rather than answering without it.
+    #[test]
+    fn an_unknown_stored_action_fails_the_query_instead_of_vanishing() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.insert(&[row(1000, "e1", 1), row(1001, "e2", 1)], None)
+            .unwrap();
+        s.conn
+            .execute(
+                &format!("UPDATE {EVENTS_TABLE} SET action = 'keychain_teleport' WHERE eid = 'e2'"),
+                [],
+            )
+            .unwrap();
+        let e = s.query(&[], 10).unwrap_err().to_string();
+        assert!(e.contains("keychain_teleport"), "{e}");
+    }
+
     #[test]
     fn retention_by_age_and_count() {
         let mut s = Store::open_in_memory().unwrap();

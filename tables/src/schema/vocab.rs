@@ -128,6 +128,19 @@ macro_rules! closed_set {
 closed_set! {
     /// What a row says was done (the README's "Actions" table documents
     /// each; a test holds the table to [`Action::ALL`]).
+    ///
+    /// A name outside the set is not a row's action:
+    ///
+    /// ```compile_fail
+    /// use keychain_access_tables::KeychainAccess;
+    /// let row = KeychainAccess { action: Some("keychain_teleport".into()), ..Default::default() };
+    /// ```
+    ///
+    /// ```
+    /// use keychain_access_tables::{schema::Action, KeychainAccess};
+    /// let row = KeychainAccess { action: Some(Action::DumpKeychain), ..Default::default() };
+    /// assert_eq!(row.to_osquery_map()["action"], "dump_keychain");
+    /// ```
     Action, "action" {
         DumpKeychain = "dump_keychain",
         FindGenericPassword = "find_generic_password",

@@ -20,7 +20,9 @@
 //! * [`crate::timestamp`]: the record's time.
 //! * `mod.rs` ([`UnifiedLogParser`]): prefilter, relevance, first matching
 //!   pattern, prompt tracking, counters ([`crate::counters::ScanStats`]).
-//! * `row.rs`: the row for a matched record.
+//! * `row.rs`: what a matched record's row has of its own (actor named by
+//!   the record, reason, message, eid); [`crate::normalise`] fills the actor
+//!   and enrichment columns as it does for ES rows.
 //!
 //! # Input
 //!

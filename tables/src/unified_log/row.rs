@@ -66,6 +66,9 @@ pub(crate) fn build_row(
             None => true,
             Some(p) => p == c.path,
         });
+    // Unlike ES rows, a capped ancestor list is not counted here
+    // (`field_caps` is the classifier's counter, and the scanner copies it
+    // over the scan's): the cap itself is the same, in `normalise`.
     let actor = match cached {
         // The record's userID is the logging process's: it is the actor's
         // uid only when the logger is the actor.
