@@ -428,3 +428,51 @@ fn ancestors_null_means_unknown_and_empty_means_none_recorded() {
         assert_eq!(r.ancestors, None, "{r:#?}");
     }
 }
+
+/// One row builder: a unified-log row about a process the stream exec'd
+/// carries the same actor and enrichment columns as that process's ES row.
+#[test]
+fn both_sources_fill_the_actor_columns_alike() {
+    let (rows, _) = scan("synthetic_correlation_security_exec.ndjson");
+    let of = |source: &str| {
+        rows.iter()
+            .find(|r| r.pid == Some(48141) && r.source.as_deref() == Some(source))
+            .unwrap_or_else(|| panic!("no {source} row for pid 48141: {rows:#?}"))
+    };
+    let (es, ul) = (of("esf"), of("unified_log"));
+    let actor = |r: &KeychainAccess| {
+        (
+            (
+                r.pid,
+                r.pidversion,
+                r.ppid,
+                r.parent_pidversion,
+                r.uid,
+                r.auid,
+            ),
+            (
+                r.path.clone(),
+                r.cmdline.clone(),
+                r.cwd.clone(),
+                r.parent_path.clone(),
+                r.parent_cmdline.clone(),
+                r.ancestors.clone(),
+                r.responsible_path.clone(),
+            ),
+            (
+                r.signing_id.clone(),
+                r.team_id.clone(),
+                r.cdhash.clone(),
+                r.signer.clone(),
+                r.platform_binary,
+                r.technique.clone(),
+            ),
+        )
+    };
+    assert_eq!(actor(es), actor(ul));
+    assert!(
+        es.ancestors.as_deref().is_some_and(|a| a != "[]"),
+        "{es:#?}"
+    );
+    assert!(es.signing_id.is_some() && es.cmdline.is_some(), "{es:#?}");
+}

@@ -33,6 +33,11 @@ impl std::error::Error for UnknownName {}
 /// Declares a closed set: the enum, `ALL` in declaration order, `as_str`,
 /// `FromStr` (error: [`UnknownName`] listing the valid names), `Display`,
 /// serde by the wire name, and SQLite conversion both ways.
+///
+/// Hand-written rather than `strum` derives (strum is in the lockfile
+/// through the vendored osquery crate): the wire names must be exact, spelled
+/// once beside each variant here, and strum would still leave the error that
+/// names the valid set, serde and the SQLite conversions to write by hand.
 macro_rules! closed_set {
     (
         $(#[$meta:meta])*
