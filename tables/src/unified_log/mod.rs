@@ -405,7 +405,7 @@ impl UnifiedLogParser {
             stats.unified_log_activity_repeats += 1;
             return;
         }
-        let (mut row, origin) = build_row(&rec, pat, action, &caps, ctx);
+        let (mut row, origin, signer) = build_row(&rec, pat, action, &caps, ctx);
         let assessment = self.tracker.observe(&Observation {
             action,
             logger: (rec.process_id.unwrap_or(-1), rec.thread_id.unwrap_or(0)),
@@ -413,12 +413,7 @@ impl UnifiedLogParser {
             client_pid: caps.pid,
             client: caps.client.as_deref(),
             actor_path: row.path.as_deref().filter(|p| p.starts_with('/')),
-            signer: ctx
-                .cache
-                .zip(row.pid)
-                .and_then(|(c, pid)| c.latest_for_pid(pid))
-                .filter(|c| row.path.as_deref().is_none_or(|p| p == c.path))
-                .and_then(|c| c.signer),
+            signer,
             item: caps.item.as_deref(),
             partition: caps.partition.as_deref(),
             message,

@@ -6,7 +6,7 @@
 use super::record::LogRecord;
 use crate::log_pattern::{Captures, Compiled};
 use crate::normalise::{Actor, EventFacts, Flags};
-use crate::procs::{ProcInfo, ProcessCache};
+use crate::procs::{ProcInfo, ProcessCache, Signer};
 use crate::redact::redact_text;
 use crate::schema::{Action, KeychainAccess};
 use crate::text::{basename, sanitize, truncate, Fnv64};
@@ -24,15 +24,16 @@ pub struct LineContext<'a> {
     pub tuning: &'a Tuning,
 }
 
-/// The row for a matched record, and the `(unified log: ...)` origin that
-/// ends its reason (the caller adds what the prompt tracker found first).
+/// The row for a matched record, the `(unified log: ...)` origin that ends
+/// its reason (the caller adds what the prompt tracker found first), and the
+/// actor's signer when the process cache knows it (for the prompt tracker).
 pub(crate) fn build_row(
     rec: &LogRecord,
     pat: &Compiled,
     action: Action,
     caps: &Captures,
     ctx: &LineContext<'_>,
-) -> (KeychainAccess, String) {
+) -> (KeychainAccess, String, Option<Signer>) {
     let spec = &pat.spec;
     let logger_pid = rec.process_id;
     let logger_path = rec.process_image_path.clone().filter(|p| !p.is_empty());
@@ -166,5 +167,6 @@ pub(crate) fn build_row(
         es_version: None,
         global_seq_num: None,
     });
-    (row, origin)
+    let signer = actor.is_known().then(|| actor.process().signer).flatten();
+    (row, origin, signer)
 }

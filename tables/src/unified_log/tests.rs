@@ -574,3 +574,44 @@ fn looks_like_tells_the_formats_apart() {
         br#"{"event_type":9,"event":{"exec":{"args":["echo","\"eventMessage\""]}}}"#
     ));
 }
+
+/// The prompt tracker judges the client the row names by the same cache
+/// entry the row's actor columns come from. It used to look the process up
+/// again by the row's (sanitised) path, which misses a path with a control
+/// character: an unsigned client at such a path went unjudged.
+#[test]
+fn the_tracker_sees_the_signer_of_the_rows_own_actor() {
+    use crate::procs::{ProcInfo, ProcessCache, Signer};
+    let client = "/Users/Shared/Fake\u{1b}[0m.app/Contents/MacOS/Fake";
+    let mut cache = ProcessCache::new(8);
+    cache.insert(ProcInfo {
+        pid: 4242,
+        pidversion: 7,
+        path: client.into(),
+        signer: Some(Signer::Unsigned),
+        ..Default::default()
+    });
+    let tuning = Tuning::builtin();
+    let mut p = UnifiedLogParser::from_tuning(&tuning);
+    let mut stats = ScanStats::default();
+    let mut out = Vec::new();
+    let ctx = LineContext {
+        cache: Some(&cache),
+        tuning: &tuning,
+    };
+    let rec = line(
+        "/usr/sbin/securityd",
+        "com.apple.securityd",
+        "kcacl",
+        118,
+        "2026-05-11 14:02:10.000200+0100",
+        &format!("displaying keychain prompt for {client}(4242)"),
+    );
+    p.scan_line(rec.as_bytes(), &mut stats, &ctx, &mut out);
+    let row = out.first().unwrap_or_else(|| panic!("no row: {stats:?}"));
+    assert_eq!(row.action, Some(crate::schema::Action::KeychainPrompt));
+    assert_eq!(row.pidversion, Some(7), "{row:#?}");
+    assert_eq!(row.signer.as_deref(), Some("unsigned"));
+    let reason = row.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("client unsigned"), "{reason}");
+}
