@@ -7,6 +7,7 @@
 #[path = "support/common.rs"]
 mod common;
 use common::{ext_bin, fake_em, python, Proc};
+use keychain_access_tables::schema::{Action, Severity};
 use keychain_access_tables::store::Store;
 use keychain_access_tables::KeychainAccess;
 use serde_json::{json, Value};
@@ -46,12 +47,12 @@ fn rows(n: usize) -> Vec<KeychainAccess> {
             )),
             signer: Some("apple".into()),
             platform_binary: Some(1),
-            action: Some("password_query".into()),
+            action: Some(Action::FindGenericPassword),
             verb: Some("find-generic-password".into()),
             password_query: Some(1),
             reveals_secret: Some(1),
             allowlisted: Some(0),
-            severity: Some("medium".into()),
+            severity: Some(Severity::Medium),
             reason: Some("security find-generic-password -w prints a password".into()),
             technique: Some("T1555.001".into()),
             ..Default::default()

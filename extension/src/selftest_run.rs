@@ -23,6 +23,7 @@ use anyhow::{anyhow, Context};
 use keychain_access_extension::selftest::{
     now_unix, registration_dir, trusted_dir, Registration, RELOAD_EVERY,
 };
+use keychain_access_tables::schema::{Action, Severity};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -64,8 +65,8 @@ impl Behaviour {
             .as_deref()
             .is_some_and(|t| t == kc || t.ends_with(&format!("/{name}")) || t == name);
         match self {
-            Behaviour::DumpKeychain => row.action == "dump_keychain" && on_keychain,
-            Behaviour::FindPassword => row.action == "find_generic_password",
+            Behaviour::DumpKeychain => row.action == Some(Action::DumpKeychain) && on_keychain,
+            Behaviour::FindPassword => row.action == Some(Action::FindGenericPassword),
             Behaviour::CopyKeychain => {
                 row.path.as_deref().is_some_and(|p| p.ends_with("/cp"))
                     && on_keychain
@@ -79,18 +80,17 @@ impl Behaviour {
 #[derive(Debug, Clone, Default)]
 pub struct BufferRow {
     pub eid: String,
-    pub action: String,
+    pub action: Option<Action>,
     pub event_type: Option<String>,
     pub path: Option<String>,
     pub target_path: Option<String>,
-    pub severity: Option<String>,
+    pub severity: Option<Severity>,
     pub allowlisted: Option<i64>,
 }
 
 impl BufferRow {
     pub fn is_alert(&self) -> bool {
-        matches!(self.severity.as_deref(), Some("medium") | Some("high"))
-            && self.allowlisted == Some(0)
+        self.severity.is_some_and(Severity::alerts) && self.allowlisted == Some(0)
     }
 }
 
@@ -114,7 +114,9 @@ pub fn marked_rows(database: &Path, reg: &Registration) -> anyhow::Result<Vec<Bu
         .query_map([reg.mark()], |r| {
             Ok(BufferRow {
                 eid: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                action: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                // A name outside the set (a buffer another version wrote)
+                // is an error, not a row that silently matches nothing.
+                action: r.get(1)?,
                 event_type: r.get(2)?,
                 path: r.get(3)?,
                 target_path: r.get(4)?,
@@ -164,10 +166,7 @@ pub fn outcomes(
                     eid: r.eid.clone(),
                     why: match r.allowlisted {
                         Some(1) => "allowlisted by the tuning".into(),
-                        _ => format!(
-                            "severity {}",
-                            r.severity.clone().unwrap_or_else(|| "none".into())
-                        ),
+                        _ => format!("severity {}", r.severity.map_or("none", |s| s.as_str())),
                     },
                 }
             } else {
@@ -493,11 +492,11 @@ mod tests {
     fn row(action: &str, path: &str, target: &str, event: &str, sev: &str) -> BufferRow {
         BufferRow {
             eid: format!("e-{action}-{event}"),
-            action: action.into(),
+            action: Some(action.parse().expect("a known action")),
             event_type: Some(event.into()),
             path: Some(path.into()),
             target_path: Some(target.into()),
-            severity: Some(sev.into()),
+            severity: Some(sev.parse().expect("a known severity")),
             allowlisted: Some(0),
         }
     }

@@ -65,7 +65,7 @@ fn classifier(c: &mut Criterion) {
     s.scan_line(&exec, &mut out);
     assert!(
         out.iter()
-            .any(|r| r.action.as_deref() == Some("dump_keychain")),
+            .any(|r| r.action.map(|a| a.as_str()) == Some("dump_keychain")),
         "the exec is classified as dump_keychain"
     );
     let mut g = c.benchmark_group("classify");

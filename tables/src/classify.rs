@@ -1,5 +1,7 @@
 //! The classifier: normalised Endpoint Security events in, keychain-access
-//! rows out.
+//! rows out. It decides what a row says (a `Finding`: action, severity,
+//! reason, target, flags); [`crate::normalise`] fills the actor and
+//! enrichment columns, as it does for unified-log rows.
 //!
 //! What is a row: the process that does the access — a `security` exec, a
 //! known tool's exec, or a file event (read, copy, move, staged create,
@@ -39,8 +41,9 @@ use crate::model::{
     acts_for_others, interprets, is_exec_wrapper, is_hostile_interpreter, mirrors_live_location,
     raw_reader, runs_downloaded_script, BoundedMap, API_CLI_TOOLS, SHORT_FACTS_CAPACITY,
 };
+use crate::normalise::{Actor, EventFacts, Flags};
 use crate::procs::{ProcInfo, ProcessCache, Signer};
-use crate::schema::{KeychainAccess, TECHNIQUE};
+use crate::schema::{Action, KeychainAccess, Severity};
 use crate::security_cli::{self, SecurityInvocation};
 use crate::text::{basename, join_args, join_path, sanitize, truncate, Fnv64};
 use crate::tree_secrets::TreeSecrets;
@@ -199,14 +202,14 @@ struct EventCtx<'a> {
 
 /// What the classifier decided about one access.
 struct Finding {
-    action: &'static str,
+    action: Action,
     target: Option<String>,
     destination: Option<String>,
     keychain_dump: bool,
     password_query: bool,
     cert_export: bool,
     reveals: bool,
-    base: Sev,
+    base: Severity,
     reasons: Vec<String>,
     high_reasons: Vec<String>,
     verb: Option<&'static str>,
@@ -218,7 +221,7 @@ struct Finding {
 }
 
 impl Finding {
-    fn new(action: &'static str, base: Sev, reason: impl Into<String>) -> Self {
+    fn new(action: Action, base: Severity, reason: impl Into<String>) -> Self {
         Finding {
             action,
             target: None,
@@ -234,25 +237,6 @@ impl Finding {
             items: Vec::new(),
             high_value: false,
             model: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Sev {
-    Info,
-    Low,
-    Medium,
-    High,
-}
-
-impl Sev {
-    fn as_str(self) -> &'static str {
-        match self {
-            Sev::Info => "info",
-            Sev::Low => "low",
-            Sev::Medium => "medium",
-            Sev::High => "high",
         }
     }
 }
@@ -615,7 +599,7 @@ impl Classifier {
                 let dest = join_path(&c.target_dir.path, &c.target_name);
                 self.derive(&dest, m);
                 Some(copy_finding(
-                    "keychain_copy",
+                    Action::KeychainCopy,
                     "cloned (APFS copy)",
                     &c.source.path,
                     dest,
@@ -631,7 +615,7 @@ impl Classifier {
                     .unwrap_or_else(|| join_path(&c.target_dir.path, &c.target_name));
                 self.derive(&dest, m);
                 Some(copy_finding(
-                    "keychain_copy",
+                    Action::KeychainCopy,
                     "copied (copyfile)",
                     &c.source.path,
                     dest,
@@ -643,7 +627,7 @@ impl Classifier {
                 let dest = join_path(&l.target_dir.path, &l.target_filename);
                 self.derive(&dest, m);
                 Some(copy_finding(
-                    "keychain_copy",
+                    Action::KeychainCopy,
                     "hard-linked",
                     &l.source.path,
                     dest,
@@ -656,7 +640,7 @@ impl Classifier {
                     self.forget_derived(&r.source.path);
                     self.derive(&dest, m);
                     return Some(copy_finding(
-                        "keychain_move",
+                        Action::KeychainMove,
                         "moved (rename)",
                         &r.source.path,
                         dest,
@@ -676,8 +660,8 @@ impl Classifier {
                 // name (rsync's receiver writes `.login.keychain-db.XXXXXX`
                 // in the destination folder, then renames it).
                 let mut f = Finding::new(
-                    "keychain_copy",
-                    Sev::Medium,
+                    Action::KeychainCopy,
+                    Severity::Medium,
                     format!(
                         "{} written outside its Keychains folder through a temporary name",
                         m.kind.label()
@@ -705,8 +689,8 @@ impl Classifier {
                     return None;
                 }
                 let mut f = Finding::new(
-                    "keychain_copy",
-                    Sev::Medium,
+                    Action::KeychainCopy,
+                    Severity::Medium,
                     format!(
                         "{} file created outside its Keychains folder (a copy)",
                         m.kind.label()
@@ -726,8 +710,8 @@ impl Classifier {
                 let m = self.material_of(&u.target.path)?;
                 self.forget_derived(&u.target.path);
                 let mut f = Finding::new(
-                    "keychain_delete",
-                    Sev::Low,
+                    Action::KeychainDelete,
+                    Severity::Low,
                     format!("{} deleted", m.kind.label()),
                 );
                 f.target = Some(u.target.path.clone());
@@ -750,16 +734,13 @@ impl Classifier {
         mut f: Finding,
         out: &mut Vec<KeychainAccess>,
     ) {
-        let ancestors: Vec<ProcInfo> = self
-            .cache
-            .ancestors(actor, MAX_ANCESTORS)
-            .into_iter()
-            .cloned()
-            .collect();
-        if ancestors.len() >= MAX_ANCESTORS {
+        // Who acted, enriched once (the row's actor columns come from here).
+        let acting = Actor::known(actor, &self.cache);
+        if acting.ancestors_capped() {
             self.counters.field_caps += 1;
         }
-        let parent = ancestors.first();
+        let ancestors = acting.ancestors();
+        let parent = acting.parent();
         // Who drives the access, seen through launchers that only exec
         // their argument (`nohup env caffeinate -i TOOL`): padding a chain
         // with them moves nothing out of reach.
@@ -906,20 +887,20 @@ impl Classifier {
         };
         let severity = if let Some(why) = &modelled {
             f.reasons.push(why.clone());
-            f.base = Sev::Low;
-            Sev::Low
-        } else if f.base >= Sev::Medium {
+            f.base = Severity::Low;
+            Severity::Low
+        } else if f.base >= Severity::Medium {
             f.high_reasons.extend(suspicion);
             if f.high_reasons.is_empty() {
                 f.base
             } else {
-                Sev::High
+                Severity::High
             }
         } else {
             f.base
         };
         let mut reasons = f.reasons.clone();
-        if severity == Sev::High {
+        if severity == Severity::High {
             let mut seen = Vec::new();
             for r in &f.high_reasons {
                 if !seen.contains(r) {
@@ -932,7 +913,7 @@ impl Classifier {
             self.rowed.insert(actor.key(), ());
         }
 
-        let anc_refs: Vec<&ProcInfo> = ancestors.iter().collect();
+        let anc_refs = acting.ancestor_refs();
         let allow = self.tuning.allow_reason_for(
             &Facts {
                 action: f.action,
@@ -950,24 +931,6 @@ impl Classifier {
         );
 
         let msg = ctx.msg;
-        let tok: AuditToken = msg.process.audit_token.into();
-        let (uid, auid) = if ctx.name == "exec" {
-            (actor.euid, actor.auid)
-        } else {
-            (tok.euid, tok.auid)
-        };
-        let ancestors_json = serde_json::to_string(
-            &ancestors
-                .iter()
-                .map(|a| sanitize(&a.path).into_owned())
-                .collect::<Vec<_>>(),
-        )
-        .ok();
-        let responsible_path = actor
-            .responsible
-            .filter(|r| *r != actor.key())
-            .and_then(|r| self.cache.get(r))
-            .map(|r| sanitize(&r.path).into_owned());
         let time_str = msg.time.as_deref().unwrap_or("");
         let time = msg.time.as_deref().and_then(crate::text::parse_rfc3339);
         let eid = Fnv64::default()
@@ -978,56 +941,33 @@ impl Classifier {
             .write(&actor.pid.to_le_bytes())
             .write(&actor.pidversion.to_le_bytes())
             .write(ctx.name.as_bytes())
-            .write(f.action.as_bytes())
+            .write(f.action.as_str().as_bytes())
             .write(f.target.as_deref().unwrap_or("").as_bytes())
             .write(f.destination.as_deref().unwrap_or("").as_bytes())
             .event_id(time);
 
-        let row = KeychainAccess {
+        let row = acting.row(EventFacts {
             time,
-            eid: Some(eid),
-            source: Some("esf".into()),
-            event_type: Some(ctx.name.into()),
-            pid: Some(actor.pid),
-            pidversion: Some(actor.pidversion),
-            ppid: actor.ppid,
-            parent_pidversion: actor.parent.map(|p| p.1),
-            uid,
-            auid,
-            username: None,
-            path: Some(sanitize(&actor.path).into_owned()),
-            cmdline: actor.cmdline.clone(),
-            cwd: actor.cwd.clone(),
-            parent_path: parent.map(|p| sanitize(&p.path).into_owned()),
-            parent_cmdline: parent.and_then(|p| p.cmdline.clone()),
-            ancestors: ancestors_json,
-            responsible_path,
-            signing_id: actor
-                .signing_id
-                .as_deref()
-                .map(|s| sanitize(s).into_owned()),
-            team_id: actor.team_id.as_deref().map(|s| sanitize(s).into_owned()),
-            cdhash: actor.cdhash.as_deref().map(|s| sanitize(s).into_owned()),
-            signer: actor.signer.map(|s| s.as_str().to_string()),
-            platform_binary: Some(i64::from(actor.platform_binary)),
-            action: Some(f.action.into()),
-            verb: f.verb.map(String::from),
-            target_path: f.target.as_deref().map(|s| sanitize(s).into_owned()),
-            destination_path: f.destination.as_deref().map(|s| sanitize(s).into_owned()),
-            keychain_dump: Some(i64::from(f.keychain_dump)),
-            password_query: Some(i64::from(f.password_query)),
-            cert_export: Some(i64::from(f.cert_export)),
-            reveals_secret: Some(i64::from(f.reveals)),
-            allowlisted: Some(i64::from(allow.is_some())),
+            eid,
+            source: "esf",
+            event_type: ctx.name,
+            action: f.action,
+            verb: f.verb,
+            target_path: f.target.as_deref(),
+            destination_path: f.destination.as_deref(),
+            flags: Flags {
+                keychain_dump: f.keychain_dump,
+                password_query: f.password_query,
+                cert_export: f.cert_export,
+                reveals_secret: f.reveals,
+            },
             allow_reason: allow,
-            severity: Some(severity.as_str().into()),
-            reason: Some(sanitize(&reasons.join("; ")).into_owned()),
-            technique: Some(TECHNIQUE.into()),
+            severity: Some(severity),
+            reason: sanitize(&reasons.join("; ")).into_owned(),
             message: None,
-            correlation_id: None,
             es_version: msg.version,
             global_seq_num: msg.global_seq_num.and_then(|g| i64::try_from(g).ok()),
-        };
+        });
         self.counters.rows += 1;
         out.push(row);
     }
@@ -1082,8 +1022,8 @@ fn file_event_touches_material(ev: &EsEvent) -> bool {
 
 fn read_finding(path: &str, m: Material) -> Finding {
     let mut f = Finding::new(
-        "keychain_read",
-        Sev::Medium,
+        Action::KeychainRead,
+        Severity::Medium,
         format!("{} read", m.kind.label()),
     );
     f.target = Some(path.to_string());
@@ -1099,10 +1039,10 @@ fn read_finding(path: &str, m: Material) -> Finding {
     f
 }
 
-fn copy_finding(action: &'static str, verb: &str, src: &str, dest: String, m: Material) -> Finding {
+fn copy_finding(action: Action, verb: &str, src: &str, dest: String, m: Material) -> Finding {
     let mut f = Finding::new(
         action,
-        Sev::Medium,
+        Severity::Medium,
         format!("{} {verb} to {dest}", m.kind.label()),
     );
     f.target = Some(src.to_string());
@@ -1150,8 +1090,8 @@ fn classify_exec(info: &ProcInfo, args: &[String], script: Option<&str>) -> Opti
 fn security_finding(inv: &SecurityInvocation) -> Finding {
     if inv.interactive {
         let mut f = Finding::new(
-            "security_interactive",
-            Sev::Medium,
+            Action::SecurityInteractive,
+            Severity::Medium,
             "security -i: commands read from stdin, hidden from the command line",
         );
         f.reveals = false;
@@ -1166,7 +1106,7 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             Some(w) => format!("security with unknown verb `{}`", short(w)),
             None => "security with no verb".into(),
         };
-        return Finding::new("security_other", Sev::Info, what);
+        return Finding::new(Action::SecurityOther, Severity::Info, what);
     };
     let first_pos = inv.positionals.first().cloned();
     let typed = inv.verb_word.as_deref().unwrap_or(verb);
@@ -1185,14 +1125,14 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                     "raw encrypted"
                 };
                 Finding::new(
-                    "dump_keychain",
-                    Sev::Medium,
+                    Action::DumpKeychain,
+                    Severity::Medium,
                     format!("dump-keychain dumps {what} item data{abbrev}"),
                 )
             } else {
                 Finding::new(
-                    "dump_keychain",
-                    Sev::Low,
+                    Action::DumpKeychain,
+                    Severity::Low,
                     format!("dump-keychain without -d lists item attributes only{abbrev}"),
                 )
             };
@@ -1206,9 +1146,9 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
         }
         "find-generic-password" | "find-internet-password" => {
             let action = if verb == "find-generic-password" {
-                "find_generic_password"
+                Action::FindGenericPassword
             } else {
-                "find_internet_password"
+                Action::FindInternetPassword
             };
             let reveal = inv.has_flag('g') || inv.has_flag('w');
             let items: Vec<String> = ['s', 'a', 'l', 'D', 'G', 'j', 'r', 'c']
@@ -1232,19 +1172,19 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             let mut f = if !reveal {
                 Finding::new(
                     action,
-                    Sev::Low,
+                    Severity::Low,
                     format!("{verb} queries item attributes only{abbrev}"),
                 )
             } else if high_value {
                 Finding::new(
                     action,
-                    Sev::Medium,
+                    Severity::Medium,
                     format!("{verb} reveals the password (-g/-w){abbrev}"),
                 )
             } else {
                 let mut f = Finding::new(
                     action,
-                    Sev::Medium,
+                    Severity::Medium,
                     format!("{verb} reveals the password of one named item (-g/-w){abbrev}"),
                 );
                 f.model = Some(Model::NamedItem);
@@ -1283,14 +1223,14 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
                 // Certificates are public: no secret leaves (Homebrew's
                 // ca-certificates, proxy CA bundles, fastlane's checks).
                 Finding::new(
-                    "find_certificate",
-                    Sev::Low,
+                    Action::FindCertificate,
+                    Severity::Low,
                     format!("find-certificate -p exports public certificates as PEM{abbrev}"),
                 )
             } else {
                 Finding::new(
-                    "find_certificate",
-                    Sev::Low,
+                    Action::FindCertificate,
+                    Severity::Low,
                     format!("find-certificate lookup{abbrev}"),
                 )
             };
@@ -1307,8 +1247,12 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
             // keys and everything are not.
             let public_only = matches!(kind_raw, "certs" | "pubKeys");
             let mut f = Finding::new(
-                "export",
-                if public_only { Sev::Low } else { Sev::Medium },
+                Action::Export,
+                if public_only {
+                    Severity::Low
+                } else {
+                    Severity::Medium
+                },
                 format!("export of keychain items (type {kind}){abbrev}"),
             );
             f.reveals = !public_only;
@@ -1330,49 +1274,53 @@ fn security_finding(inv: &SecurityInvocation) -> Finding {
         }
         "find-identity" => with_target(
             Finding::new(
-                "find_identity",
-                Sev::Info,
+                Action::FindIdentity,
+                Severity::Info,
                 "find-identity lists signing identities",
             ),
             first_pos,
         ),
-        "list-keychains" => Finding::new("list_keychains", Sev::Info, "list-keychains"),
+        "list-keychains" => Finding::new(Action::ListKeychains, Severity::Info, "list-keychains"),
         "import" => with_target(
-            Finding::new("import", Sev::Low, "import into a keychain"),
+            Finding::new(Action::Import, Severity::Low, "import into a keychain"),
             inv.value('k').map(String::from),
         ),
         "unlock-keychain" => with_target(
-            Finding::new("unlock_keychain", Sev::Low, "unlock-keychain"),
+            Finding::new(Action::UnlockKeychain, Severity::Low, "unlock-keychain"),
             first_pos,
         ),
         "create-keychain" => with_target(
-            Finding::new("create_keychain", Sev::Low, "create-keychain"),
+            Finding::new(Action::CreateKeychain, Severity::Low, "create-keychain"),
             first_pos,
         ),
         "set-key-partition-list"
         | "set-generic-password-partition-list"
         | "set-internet-password-partition-list" => with_target(
             Finding::new(
-                "set_key_partition_list",
-                Sev::Low,
+                Action::SetKeyPartitionList,
+                Severity::Low,
                 format!("{verb} (grants tools access to keys)"),
             ),
             first_pos,
         ),
         "add-generic-password" | "add-internet-password" => with_target(
-            Finding::new("add_password", Sev::Low, format!("{verb} stores an item")),
+            Finding::new(
+                Action::AddPassword,
+                Severity::Low,
+                format!("{verb} stores an item"),
+            ),
             first_pos,
         ),
         other => {
             let base = if other == "add-trusted-cert" {
-                Sev::Low
+                Severity::Low
             } else {
-                Sev::Info
+                Severity::Info
             };
             // Verbs that name their keychain with -k (add-trusted-cert, ...).
             let target = inv.value('k').map(String::from).or(first_pos);
             with_target(
-                Finding::new("security_other", base, format!("security {other}")),
+                Finding::new(Action::SecurityOther, base, format!("security {other}")),
                 target,
             )
         }
@@ -1434,17 +1382,17 @@ fn tool_finding(info: &ProcInfo, args: &[String], script: Option<&str>) -> Optio
         }
     }
     let (action, tool) = if names.iter().any(|n| n.starts_with("keychaindump")) {
-        ("tool_keychaindump", "keychaindump")
+        (Action::ToolKeychaindump, "keychaindump")
     } else if names.iter().any(|n| n.contains("chainbreaker")) {
-        ("tool_chainbreaker", "chainbreaker")
+        (Action::ToolChainbreaker, "chainbreaker")
     } else if names.iter().any(|n| n.contains("lazagne")) {
-        ("tool_lazagne", "LaZagne")
+        (Action::ToolLazagne, "LaZagne")
     } else {
         return None;
     };
     let mut f = Finding::new(
         action,
-        Sev::Medium,
+        Severity::Medium,
         format!("known keychain-theft tool {tool}"),
     );
     f.reveals = true;
@@ -1482,41 +1430,41 @@ mod tests {
 
     #[test]
     fn security_verbs_map_to_actions_and_base_severity() {
-        let cases: &[(&[&str], &str, Sev, bool)] = &[
+        let cases: &[(&[&str], &str, Severity, bool)] = &[
             (
                 &["security", "dump-keychain", "-d", "login.keychain"],
                 "dump_keychain",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
                 &["security", "dump", "-d"],
                 "dump_keychain",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
                 &["security", "dump-keychain"],
                 "dump_keychain",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
                 &["security", "find-generic-password", "-ga", "Chrome"],
                 "find_generic_password",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
                 &["security", "find", "-ga", "Chrome"],
                 "find_generic_password",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
                 &["security", "find-generic-password", "-s", "x"],
                 "find_generic_password",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
@@ -1529,19 +1477,19 @@ mod tests {
                     "-w",
                 ],
                 "find_internet_password",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
                 &["security", "find-internet-password", "-w"],
                 "find_internet_password",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
                 &["security", "find-generic-password", "-a", "alice", "-w"],
                 "find_generic_password",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
@@ -1555,7 +1503,7 @@ mod tests {
                     "-gw",
                 ],
                 "find_generic_password",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
@@ -1568,7 +1516,7 @@ mod tests {
                     "octocat",
                 ],
                 "find_generic_password",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
@@ -1582,19 +1530,19 @@ mod tests {
                     "-p",
                 ],
                 "export",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
                 &["security", "find-certificate", "-a", "-p"],
                 "find_certificate",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
                 &["security", "find-certificate", "-c", "Apple WWDR"],
                 "find_certificate",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
@@ -1613,43 +1561,43 @@ mod tests {
                     "/tmp/id.p12",
                 ],
                 "export",
-                Sev::Medium,
+                Severity::Medium,
                 true,
             ),
             (
                 &["security", "-i"],
                 "security_interactive",
-                Sev::Medium,
+                Severity::Medium,
                 false,
             ),
             (
                 &["security", "find-identity", "-v", "-p", "codesigning"],
                 "find_identity",
-                Sev::Info,
+                Severity::Info,
                 false,
             ),
             (
                 &["security", "list-keychains", "-d", "user"],
                 "list_keychains",
-                Sev::Info,
+                Severity::Info,
                 false,
             ),
             (
                 &["security", "unlock-keychain", "-p", "pw", "k"],
                 "unlock_keychain",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
                 &["security", "create-keychain", "-p", "pw", "k"],
                 "create_keychain",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
                 &["security", "import", "c.p12", "-k", "k", "-P", "pw"],
                 "import",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
@@ -1663,7 +1611,7 @@ mod tests {
                     "k",
                 ],
                 "set_key_partition_list",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
@@ -1678,20 +1626,20 @@ mod tests {
                     "pw",
                 ],
                 "add_password",
-                Sev::Low,
+                Severity::Low,
                 false,
             ),
             (
                 &["security", "set-keychain-settings", "-lut", "21600", "k"],
                 "security_other",
-                Sev::Info,
+                Severity::Info,
                 false,
             ),
-            (&["security"], "security_other", Sev::Info, false),
+            (&["security"], "security_other", Severity::Info, false),
         ];
         for (a, action, sev, reveals) in cases {
             let f = sec(a);
-            assert_eq!(f.action, *action, "{a:?}");
+            assert_eq!(f.action.as_str(), *action, "{a:?}");
             assert_eq!(f.base, *sev, "{a:?}");
             assert_eq!(f.reveals, *reveals, "{a:?}");
         }
@@ -1803,7 +1751,7 @@ mod tests {
         );
         let row = out.last().unwrap();
         assert_eq!(row.parent_path.as_deref(), Some("/usr/bin/osascript"));
-        assert_eq!(row.severity.as_deref(), Some("high"));
+        assert_eq!(row.severity, Some(Severity::High));
         assert!(c.cache.evictions > 0, "the cache was under pressure");
     }
 
@@ -1834,7 +1782,8 @@ mod tests {
                 None
             )
             .unwrap()
-            .action,
+            .action
+            .as_str(),
             "tool_chainbreaker"
         );
         assert_eq!(
@@ -1844,7 +1793,8 @@ mod tests {
                 None
             )
             .unwrap()
-            .action,
+            .action
+            .as_str(),
             "tool_lazagne"
         );
         assert_eq!(
@@ -1854,7 +1804,8 @@ mod tests {
                 None
             )
             .unwrap()
-            .action,
+            .action
+            .as_str(),
             "tool_keychaindump"
         );
         assert!(tool_finding(
@@ -1890,12 +1841,12 @@ mod tests {
         };
         let ancestors = [&jamf, &backupd];
         for action in [
-            "dump_keychain",
-            "export",
-            "tool_keychaindump",
-            "tool_chainbreaker",
-            "tool_lazagne",
-            "security_interactive",
+            Action::DumpKeychain,
+            Action::Export,
+            Action::ToolKeychaindump,
+            Action::ToolChainbreaker,
+            Action::ToolLazagne,
+            Action::SecurityInteractive,
         ] {
             for actor in [&jamf, &backupd] {
                 let facts = Facts {
@@ -1915,7 +1866,7 @@ mod tests {
             }
         }
         let copy = Facts {
-            action: "keychain_copy",
+            action: Action::KeychainCopy,
             actor: &backupd,
             ancestors: &[],
             cmdline: None,

@@ -45,7 +45,7 @@
 //! `max_pending` (default [`DEFAULT_MAX_PENDING`]); a caller that never
 //! drains loses the oldest, counted (`correlation_updates_dropped`).
 
-use crate::schema::KeychainAccess;
+use crate::schema::{Action, KeychainAccess};
 use crate::text::Fnv64;
 use std::collections::VecDeque;
 
@@ -141,8 +141,8 @@ fn side_of(row: &KeychainAccess) -> Option<Side> {
         Some("esf") => {
             let exec = row.event_type.as_deref() == Some("exec");
             let file = matches!(
-                row.action.as_deref(),
-                Some("keychain_read" | "keychain_copy" | "keychain_move")
+                row.action,
+                Some(Action::KeychainRead | Action::KeychainCopy | Action::KeychainMove)
             );
             (exec || file).then_some(Side::Es)
         }
@@ -308,7 +308,7 @@ mod tests {
             eid: Some(eid.into()),
             source: Some("esf".into()),
             event_type: Some(event.into()),
-            action: Some(action.into()),
+            action: Some(action.parse().expect("a known action")),
             pid: Some(pid),
             path: Some("/usr/bin/security".into()),
             ..Default::default()
@@ -321,7 +321,7 @@ mod tests {
             eid: Some(eid.into()),
             source: Some("unified_log".into()),
             event_type: Some("log".into()),
-            action: Some("keychain_prompt".into()),
+            action: Some(Action::KeychainPrompt),
             pid,
             path: path.map(String::from),
             ..Default::default()

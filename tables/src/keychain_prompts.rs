@@ -44,6 +44,7 @@
 //! [`ACTIVITY_REPEAT_SECS`]; repeats are counted, not rowed.
 
 use crate::procs::Signer;
+use crate::schema::{Action, Severity};
 use crate::wildcard::wildcard;
 use std::collections::{HashMap, VecDeque};
 
@@ -167,7 +168,7 @@ struct PartitionSeen {
 #[derive(Debug, Clone, Copy)]
 pub struct Observation<'a> {
     /// The row's action.
-    pub action: &'a str,
+    pub action: Action,
     /// The logging process's pid and thread.
     pub logger: (i64, u64),
     /// Row time (unix seconds), if readable.
@@ -189,7 +190,7 @@ pub struct Observation<'a> {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Assessment {
     /// Raised severity, when the rule raises it.
-    pub severity: Option<&'static str>,
+    pub severity: Option<Severity>,
     /// Facts for the row's reason.
     pub notes: Vec<String>,
     /// The item the row is about (from the line or its prompt).
@@ -202,24 +203,6 @@ pub struct PromptTracker {
     prompts: VecDeque<Prompt>,
     partitions: VecDeque<PartitionSeen>,
     activities: HashMap<(i64, String, String), i64>,
-}
-
-fn rank(s: &str) -> u8 {
-    match s {
-        "high" => 3,
-        "medium" => 2,
-        "low" => 1,
-        _ => 0,
-    }
-}
-
-/// The higher of two severities.
-pub fn max_severity<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(if rank(y) > rank(x) { y } else { x }),
-        (x, None) => x,
-        (None, y) => y,
-    }
 }
 
 impl PromptTracker {
@@ -260,7 +243,7 @@ impl PromptTracker {
     pub fn observe(&mut self, o: &Observation<'_>) -> Assessment {
         let mut out = Assessment::default();
         match o.action {
-            "keychain_auth" if o.partition.is_some() => {
+            Action::KeychainAuth if o.partition.is_some() => {
                 let part = o.partition.unwrap_or_default();
                 out.notes.push(partition_note(part));
                 if let Some(t) = o.time {
@@ -274,7 +257,7 @@ impl PromptTracker {
                     }
                 }
             }
-            "keychain_prompt" if o.client_pid.is_some() => {
+            Action::KeychainPrompt if o.client_pid.is_some() => {
                 let partition = o
                     .partition
                     .map(String::from)
@@ -294,7 +277,7 @@ impl PromptTracker {
                 }
                 out.item = item;
             }
-            "keychain_prompt_answer" if o.client_pid.is_none() && o.partition.is_some() => {
+            Action::KeychainPromptAnswer if o.client_pid.is_none() && o.partition.is_some() => {
                 // securityd's partition (XARA) question names the client's
                 // partition, not its pid.
                 let part = o.partition.unwrap_or_default();
@@ -305,7 +288,7 @@ impl PromptTracker {
                 };
                 out.notes.push(verdict.into());
             }
-            "keychain_prompt_answer" => {
+            Action::KeychainPromptAnswer => {
                 let answer = Answer::of_message(o.message);
                 let prompt = match (o.client_pid, o.time) {
                     (Some(pid), Some(t)) => self
@@ -335,8 +318,8 @@ impl PromptTracker {
                 );
                 out.item = item;
             }
-            "keychain_api" if o.actor_path.is_some_and(is_staged_path) => {
-                out.severity = Some("low");
+            Action::KeychainApi if o.actor_path.is_some_and(is_staged_path) => {
+                out.severity = Some(Severity::Low);
                 out.notes
                     .push("the calling program runs from a staging folder".into());
             }
@@ -385,10 +368,10 @@ impl PromptTracker {
                 .push(format!("high-value item `{item}` of another software"));
         }
         out.severity = match (answer, suspicious, others) {
-            (None, true, _) => Some("medium"),
-            (Some(Answer::Allow | Answer::AlwaysAllow), true, _) => Some("high"),
-            (Some(Answer::Allow | Answer::AlwaysAllow), false, true) => Some("medium"),
-            (Some(Answer::Denied), true, _) => Some("medium"),
+            (None, true, _) => Some(Severity::Medium),
+            (Some(Answer::Allow | Answer::AlwaysAllow), true, _) => Some(Severity::High),
+            (Some(Answer::Allow | Answer::AlwaysAllow), false, true) => Some(Severity::Medium),
+            (Some(Answer::Denied), true, _) => Some(Severity::Medium),
             _ => None,
         };
     }
@@ -452,7 +435,7 @@ mod tests {
 
     fn obs<'a>(action: &'a str, pid: i64, t: i64, path: &'a str, msg: &'a str) -> Observation<'a> {
         Observation {
-            action,
+            action: action.parse().expect("a known action"),
             logger: (118, 7),
             time: Some(t),
             client_pid: Some(pid),
@@ -476,7 +459,7 @@ mod tests {
         let mut p = obs("keychain_prompt", 4242, 101, path, "displaying");
         p.item = Some("Chrome Safe Storage");
         let a = t.observe(&p);
-        assert_eq!(a.severity, Some("medium"), "{a:?}");
+        assert_eq!(a.severity, Some(Severity::Medium), "{a:?}");
         assert!(a.notes.iter().any(|n| n.contains("cdhash:8167e0")), "{a:?}");
         let ans = obs(
             "keychain_prompt_answer",
@@ -486,7 +469,7 @@ mod tests {
             "user approved 'always allow' for x(4242)",
         );
         let a = t.observe(&ans);
-        assert_eq!(a.severity, Some("high"));
+        assert_eq!(a.severity, Some(Severity::High));
         assert_eq!(a.item.as_deref(), Some("Chrome Safe Storage"));
         // Another pid's answer does not inherit the item.
         let other = obs(
@@ -513,7 +496,7 @@ mod tests {
             "/usr/bin/security",
             "user approved 'always allow' for /usr/bin/security(10)",
         ));
-        assert_eq!(a.severity, Some("medium"));
+        assert_eq!(a.severity, Some(Severity::Medium));
         let chrome = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome";
         let mut p = obs("keychain_prompt", 11, 100, chrome, "");
         p.item = Some("Chrome Safe Storage");
@@ -530,7 +513,7 @@ mod tests {
         let fake = "/private/tmp/Google Chrome";
         let mut p = obs("keychain_prompt", 12, 100, fake, "");
         p.item = Some("Chrome Safe Storage");
-        assert_eq!(t.observe(&p).severity, Some("medium"));
+        assert_eq!(t.observe(&p).severity, Some(Severity::Medium));
         // An unsigned client (ES cache), denied: still medium.
         let mut p = obs("keychain_prompt", 13, 100, "/Users/a/bin/x", "");
         p.item = Some("Brave Safe Storage");
@@ -544,7 +527,7 @@ mod tests {
             "user did not approve 'allow' for x(13), reason 3",
         );
         d.signer = Some(Signer::Unsigned);
-        assert_eq!(t.observe(&d).severity, Some("medium"));
+        assert_eq!(t.observe(&d).severity, Some(Severity::Medium));
     }
 
     #[test]
@@ -554,7 +537,7 @@ mod tests {
         let mut p = obs("keychain_prompt", 21, 100, path, "");
         p.item = Some("AirPort network password");
         let a = t.observe(&p);
-        assert_eq!(a.severity, Some("medium"), "{a:?}");
+        assert_eq!(a.severity, Some(Severity::Medium), "{a:?}");
         let a = t.observe(&obs(
             "keychain_prompt_answer",
             21,
@@ -562,7 +545,7 @@ mod tests {
             path,
             "(systemdb)user approved 'allow' for /Users/Shared/.cache/agent(21)",
         ));
-        assert_eq!(a.severity, Some("high"));
+        assert_eq!(a.severity, Some(Severity::High));
         assert_eq!(a.item.as_deref(), Some("AirPort network password"));
         // airportd itself asking: its own item, no raise.
         let mut p = obs("keychain_prompt", 22, 100, "/usr/libexec/airportd", "");

@@ -17,16 +17,21 @@
 //!   record, relevance, patterns, rows);
 //! * normalise: [`procs`] (process cache and ancestry), [`redact`],
 //!   [`redact::inline_code`], [`tree_secrets`], [`text`], [`timestamp`] (the one
-//!   timestamp parser);
-//! * classify: [`classify`], [`security_cli`], [`material`], [`model`],
-//!   [`keychain_prompts`], with [`tuning`] (allowlist rules),
-//!   [`log_pattern`] (unified-log patterns and their matcher) and
-//!   [`wildcard`] (the one wildcard matcher) below them;
+//!   timestamp parser), and [`normalise`], the one row builder: the acting
+//!   process, known to the cache or only named by a log record, fills every
+//!   actor and enrichment column the same way for both sources;
+//! * classify: [`classify`] (ES findings), [`security_cli`], [`material`],
+//!   [`model`], [`keychain_prompts`], and the unified-log matcher, each
+//!   handing [`normalise`] only what is its own (action, severity, reason,
+//!   ...), with [`tuning`] (allowlist rules), [`log_pattern`] (unified-log
+//!   patterns and their matcher) and [`wildcard`] (the one wildcard
+//!   matcher) below them;
 //! * correlate: [`correlate`];
 //! * store: [`store`] (the SQLite buffer), [`state_file`];
-//! * table: [`schema`] (the columns, declared once), [`constraints`],
-//!   [`status`] (the health table), fed by [`counters`] (every count a
-//!   scan keeps) and [`own_procs`].
+//! * table: [`schema`] (the columns, declared once, and the closed sets
+//!   [`schema::Action`] and [`schema::Severity`] every stage above uses),
+//!   [`constraints`], [`status`] (the health table), fed by [`counters`]
+//!   (every count a scan keeps) and [`own_procs`].
 //!
 //! The crate has no osquery dependency: the `keychain-access` binary wraps it.
 
@@ -43,6 +48,7 @@ pub mod lines;
 pub mod log_pattern;
 pub mod material;
 pub mod model;
+pub mod normalise;
 pub mod own_procs;
 pub mod procs;
 pub mod redact;

@@ -4,6 +4,7 @@
 //! One module owns all three, so the tuning loader and the unified-log
 //! parser both depend on it and not on each other.
 
+use crate::schema::{Action, Severity};
 use crate::wildcard::Patterns;
 use serde::Deserialize;
 
@@ -16,18 +17,68 @@ pub const PATTERN_MAX: usize = 512;
 /// patterns, so their cost is bounded here as well as by [`PATTERN_MAX`].
 pub const PATTERN_MEMORY_MAX: usize = 1 << 20;
 
-/// Actions a unified-log pattern may give a row (a subset of [`crate::tuning::ACTIONS`]),
-/// plus `ignore` for known noise (counted, never a row).
-pub const UNIFIED_LOG_ACTIONS: &[&str] = &[
-    "keychain_unlock",
-    "keychain_prompt",
-    "keychain_db_open",
-    "keychain_auth",
-    "authorization_right",
-    "keychain_prompt_answer",
-    "keychain_api",
-    "ignore",
+/// Actions a unified-log pattern may give a row: a checked subset of
+/// [`Action::ALL`] (a pattern naming another action is refused), besides
+/// [`PatternAction::Ignore`] for known noise.
+pub const UNIFIED_LOG_ACTIONS: &[Action] = &[
+    Action::KeychainUnlock,
+    Action::KeychainPrompt,
+    Action::KeychainDbOpen,
+    Action::KeychainAuth,
+    Action::AuthorizationRight,
+    Action::KeychainPromptAnswer,
+    Action::KeychainApi,
 ];
+
+/// What a matching record becomes: a row with this action, or nothing
+/// (`ignore`: known noise, counted as `unified_log_ignored`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternAction {
+    Row(Action),
+    Ignore,
+}
+
+impl PatternAction {
+    /// The name a tuning file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PatternAction::Row(a) => a.as_str(),
+            PatternAction::Ignore => "ignore",
+        }
+    }
+
+    /// The names a pattern may use, comma-separated.
+    pub fn names() -> String {
+        UNIFIED_LOG_ACTIONS
+            .iter()
+            .map(|a| a.as_str())
+            .chain(["ignore"])
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::str::FromStr for PatternAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ignore" => Ok(PatternAction::Ignore),
+            _ => s
+                .parse::<Action>()
+                .ok()
+                .filter(|a| UNIFIED_LOG_ACTIONS.contains(a))
+                .map(PatternAction::Row)
+                .ok_or_else(|| format!("unknown action `{s}` (one of {})", Self::names())),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PatternAction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// Record kinds a unified-log pattern applies to: `log` (`eventType`
 /// `logEvent`, the default) or `activity` (`activityCreateEvent`: the
@@ -36,9 +87,6 @@ pub const UNIFIED_LOG_EVENTS: &[&str] = &["log", "activity"];
 
 /// Levels a message is logged at (`messageType`; activities have none).
 pub const LOG_LEVELS: &[&str] = &["default", "info", "debug", "error", "activity"];
-
-/// Severities a row can carry.
-pub const SEVERITIES: &[&str] = &["info", "low", "medium", "high"];
 
 /// Kinds of evidence behind a pattern's message text.
 pub const EVIDENCE: &[&str] = &[
@@ -56,8 +104,8 @@ pub const EVIDENCE: &[&str] = &[
 pub struct UnifiedLogPattern {
     /// Unique id (letters, digits, `.`, `_`, `-`); shown in the row's reason.
     pub id: String,
-    /// The row's action (one of [`UNIFIED_LOG_ACTIONS`]).
-    pub action: String,
+    /// The row's action (one of [`UNIFIED_LOG_ACTIONS`]), or `ignore`.
+    pub action: PatternAction,
     /// Wildcards on the record's `subsystem` (`""` when it has none).
     #[serde(default)]
     pub subsystem: Option<Patterns>,
@@ -93,7 +141,7 @@ pub struct UnifiedLogPattern {
     pub keychain: Option<Patterns>,
     /// `info`, `low`, `medium` or `high` (not for `ignore`).
     #[serde(default)]
-    pub severity: Option<String>,
+    pub severity: Option<Severity>,
     /// Why this is keychain access, in words (goes into the row's reason).
     pub reason: String,
     /// Citation: where the message text comes from.
@@ -395,20 +443,17 @@ pub fn validate_pattern(p: &UnifiedLogPattern) -> Result<(), String> {
     {
         return Err("`id` must be 1-64 letters, digits, `.`, `_` or `-`".into());
     }
-    if !UNIFIED_LOG_ACTIONS.contains(&p.action.as_str()) {
+    // `action` and `severity` are checked as they are read (their types
+    // are the closed sets); what is left is the pairing.
+    if p.severity.is_none() && p.action != PatternAction::Ignore {
         return Err(format!(
-            "unknown action `{}` (one of {})",
-            p.action,
-            UNIFIED_LOG_ACTIONS.join(", ")
+            "`severity` is required ({})",
+            Severity::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
-    }
-    match (&p.severity, p.action.as_str()) {
-        (None, "ignore") => {}
-        (None, _) => return Err("`severity` is required (info, low, medium, high)".into()),
-        (Some(s), _) if !SEVERITIES.contains(&s.as_str()) => {
-            return Err(format!("unknown severity `{s}` (info, low, medium, high)"))
-        }
-        _ => {}
     }
     let activity = match p.event.as_deref() {
         None | Some("log") => false,

@@ -9,6 +9,9 @@
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
+mod vocab;
+pub use vocab::{Action, Severity, UnknownName};
+
 /// osquery column types used by this table (a subset of osquery's list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -94,6 +97,24 @@ macro_rules! field_type {
     (Text) => { Option<String> };
     (Integer) => { Option<i64> };
     (BigInt) => { Option<i64> };
+    // A closed vocabulary: TEXT on the wire, the enum in Rust.
+    ($vocab:ident) => { Option<$vocab> };
+}
+
+/// osquery column type for each column kind (a closed vocabulary is TEXT).
+macro_rules! column_type {
+    (Text) => {
+        ColumnType::Text
+    };
+    (Integer) => {
+        ColumnType::Integer
+    };
+    (BigInt) => {
+        ColumnType::BigInt
+    };
+    ($vocab:ident) => {
+        ColumnType::Text
+    };
 }
 
 macro_rules! to_value {
@@ -115,6 +136,12 @@ macro_rules! to_value {
             None => Value::Null,
         }
     };
+    ($vocab:ident, $e:expr) => {
+        match $e {
+            Some(v) => Value::Text(v.as_str().to_string()),
+            None => Value::Null,
+        }
+    };
 }
 
 macro_rules! into_string {
@@ -127,6 +154,9 @@ macro_rules! into_string {
     (BigInt, $e:expr) => {
         $e.map(|i| i.to_string()).unwrap_or_default()
     };
+    ($vocab:ident, $e:expr) => {
+        $e.map(|v| v.as_str().to_string()).unwrap_or_default()
+    };
 }
 
 macro_rules! from_sql {
@@ -138,6 +168,12 @@ macro_rules! from_sql {
     };
     (BigInt, $row:expr, $i:expr) => {
         $row.get::<_, Option<i64>>($i)?
+    };
+    // A name outside the set (a row written by another version) is a
+    // conversion error naming the column, not a NULL: a NULL severity
+    // would drop an alert without a word.
+    ($vocab:ident, $row:expr, $i:expr) => {
+        $row.get::<_, Option<$vocab>>($i)?
     };
 }
 
@@ -154,7 +190,7 @@ macro_rules! declare_columns {
 
         /// Every column of `keychain_access_events`, in table order.
         pub const COLUMNS: &[Column] = &[
-            $( Column { name: stringify!($name), kind: ColumnType::$kind, description: $desc }, )+
+            $( Column { name: stringify!($name), kind: column_type!($kind), description: $desc }, )+
         ];
 
         impl KeychainAccess {
@@ -176,6 +212,10 @@ macro_rules! declare_columns {
             }
 
             /// Read a row selected as `SELECT <all columns in COLUMNS order>`.
+            /// An `action` or `severity` outside its set (a buffer written by
+            /// another version) is a `FromSqlConversionFailure` naming the
+            /// column index: the caller sees "could not read", never a row
+            /// with the value silently dropped.
             pub fn from_sql_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
                 let mut i = 0usize;
                 $( let $name = from_sql!($kind, row, i); i += 1; )+
@@ -210,7 +250,7 @@ declare_columns! {
     cdhash: Text = "Code directory hash of the acting process.",
     signer: Text = "Signer class of the acting process: `apple`, `developer_id`, `adhoc` or `unsigned`.",
     platform_binary: Integer = "1 when the acting process is an Apple platform binary.",
-    action: Text = "What was done: one of the closed set documented in the README (e.g. `dump_keychain`, `keychain_read`).",
+    action: Action = "What was done: one of the closed set documented in the README (e.g. `dump_keychain`, `keychain_read`).",
     verb: Text = "The `security` verb as security(1) resolves it (prefixes expanded), for `security` rows.",
     target_path: Text = "The keychain file (or keychain argument) accessed.",
     destination_path: Text = "Where keychain material was copied, moved or exported to.",
@@ -220,7 +260,7 @@ declare_columns! {
     reveals_secret: Integer = "1 when the access reveals or exports secrets: `dump-keychain -d`/`-r`, `find-*-password -g`/`-w`, `export` of identities or private keys, known tools, reads and copies of keychain files. Public certificates (`find-certificate -p`, `export -t certs`) are not secrets.",
     allowlisted: Integer = "1 when a tuning rule excused this row (it is kept, never deleted).",
     allow_reason: Text = "The tuning rule that excused the row.",
-    severity: Text = "`info`, `low`, `medium` or `high`, by the documented rules.",
+    severity: Severity = "`info`, `low`, `medium` or `high`, by the documented rules.",
     reason: Text = "Short human-readable reason for the action and severity.",
     technique: Text = "MITRE ATT&CK technique (`T1555.001`).",
     message: Text = "Unified-log message (redacted); NULL for Endpoint Security rows.",
@@ -282,8 +322,7 @@ pub fn markdown_table() -> String {
 impl KeychainAccess {
     /// Whether this row meets the alert rule ([`ALERT_PREDICATE_SQL`]).
     pub fn is_alert(&self) -> bool {
-        matches!(self.severity.as_deref(), Some("medium") | Some("high"))
-            && self.allowlisted == Some(0)
+        self.severity.is_some_and(Severity::alerts) && self.allowlisted == Some(0)
     }
 
     /// Values as osquery string rows carry them (NULL -> "").
@@ -368,7 +407,8 @@ mod tests {
             time: Some(1),
             eid: Some("e".into()),
             pid: Some(42),
-            severity: Some("high".into()),
+            action: Some(Action::DumpKeychain),
+            severity: Some(Severity::High),
             allowlisted: Some(0),
             ..Default::default()
         };
@@ -398,6 +438,79 @@ mod tests {
         let json = serde_json::to_value(&row).unwrap();
         assert_eq!(json["pid"], 42);
         assert!(json["cmdline"].is_null());
+        assert_eq!(json["action"], "dump_keychain");
+        assert_eq!(json["severity"], "high");
+        let map = row.to_osquery_map();
+        assert_eq!(map["action"], "dump_keychain");
+        assert_eq!(map["severity"], "high");
+        assert_eq!(map["verb"], "");
+        assert_eq!(row.clone().into_osquery_map(None), map);
+    }
+
+    #[test]
+    fn vocabulary_columns_are_text() {
+        for name in ["action", "severity"] {
+            assert_eq!(column(name).unwrap().kind, ColumnType::Text, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_stored_name_is_a_conversion_error_not_null() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute(&sqlite_create_table("t"), []).unwrap();
+        for (col, value) in [("action", "keychain_teleport"), ("severity", "critical")] {
+            conn.execute("DELETE FROM t", []).unwrap();
+            conn.execute(
+                &format!("INSERT INTO t (eid, {col}) VALUES ('e', ?1)"),
+                [value],
+            )
+            .unwrap();
+            let got = conn.query_row(&format!("SELECT {} FROM t", column_list()), [], |r| {
+                KeychainAccess::from_sql_row(r)
+            });
+            let idx = COLUMNS.iter().position(|c| c.name == col).unwrap();
+            match got {
+                Err(rusqlite::Error::FromSqlConversionFailure(i, _, e)) => {
+                    assert_eq!(i, idx, "{col}");
+                    assert!(e.to_string().contains(value), "{e}");
+                }
+                other => panic!("{col}: expected a conversion error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn is_alert_is_the_alert_predicate() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute(&sqlite_create_table("t"), []).unwrap();
+        let placeholders = vec!["?"; COLUMNS.len()].join(",");
+        let mut rows = Vec::new();
+        for (i, sev) in Severity::ALL.iter().map(Some).chain([None]).enumerate() {
+            for allowlisted in [Some(0), Some(1), None] {
+                let row = KeychainAccess {
+                    eid: Some(format!("{i}-{allowlisted:?}")),
+                    severity: sev.copied(),
+                    allowlisted,
+                    ..Default::default()
+                };
+                conn.execute(
+                    &format!("INSERT INTO t ({}) VALUES ({placeholders})", column_list()),
+                    rusqlite::params_from_iter(row.values()),
+                )
+                .unwrap();
+                rows.push(row);
+            }
+        }
+        for row in rows {
+            let n: i64 = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM t WHERE eid = ?1 AND {ALERT_PREDICATE_SQL}"),
+                    [row.eid.as_deref().unwrap()],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n == 1, row.is_alert(), "{row:?}");
+        }
     }
 }
 

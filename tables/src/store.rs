@@ -406,8 +406,8 @@ mod tests {
             time: Some(t),
             eid: Some(eid.into()),
             pid: Some(pid),
-            action: Some("keychain_read".into()),
-            severity: Some("medium".into()),
+            action: Some(crate::schema::Action::KeychainRead),
+            severity: Some(crate::schema::Severity::Medium),
             allowlisted: Some(0),
             ..Default::default()
         }
@@ -565,6 +565,23 @@ mod tests {
         let (got, truncated) = s.query(&[], 10).unwrap();
         assert_eq!(got.len(), 10);
         assert!(truncated);
+    }
+
+    /// A row another version wrote with an action this one does not know:
+    /// the query fails, naming the value, rather than answering without it.
+    #[test]
+    fn an_unknown_stored_action_fails_the_query_instead_of_vanishing() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.insert(&[row(1000, "e1", 1), row(1001, "e2", 1)], None)
+            .unwrap();
+        s.conn
+            .execute(
+                &format!("UPDATE {EVENTS_TABLE} SET action = 'keychain_teleport' WHERE eid = 'e2'"),
+                [],
+            )
+            .unwrap();
+        let e = s.query(&[], 10).unwrap_err().to_string();
+        assert!(e.contains("keychain_teleport"), "{e}");
     }
 
     #[test]

@@ -31,49 +31,19 @@
 //! replacing them.
 
 use crate::procs::ProcInfo;
+use crate::schema::Action;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 // The unified-log pattern type and its vocabulary live in `log_pattern`, the
 // wildcard matcher in `wildcard`; re-exported for the rules and for callers.
 pub use crate::log_pattern::{
-    UnifiedLogPattern, EVIDENCE, LOG_LEVELS, SEVERITIES, UNIFIED_LOG_ACTIONS, UNIFIED_LOG_EVENTS,
+    PatternAction, UnifiedLogPattern, EVIDENCE, LOG_LEVELS, UNIFIED_LOG_ACTIONS, UNIFIED_LOG_EVENTS,
 };
 pub use crate::wildcard::{wildcard, Patterns};
 
 /// The built-in default tuning.
 pub const DEFAULT_TUNING_JSON: &str = include_str!("../tuning/default.json");
-
-/// Every action a row can carry (the closed set documented in the README).
-pub const ACTIONS: &[&str] = &[
-    "dump_keychain",
-    "find_generic_password",
-    "find_internet_password",
-    "find_certificate",
-    "find_identity",
-    "export",
-    "import",
-    "unlock_keychain",
-    "create_keychain",
-    "set_key_partition_list",
-    "add_password",
-    "list_keychains",
-    "security_interactive",
-    "security_other",
-    "keychain_read",
-    "keychain_copy",
-    "keychain_move",
-    "keychain_delete",
-    "tool_keychaindump",
-    "tool_chainbreaker",
-    "tool_lazagne",
-    "keychain_unlock",
-    "keychain_prompt",
-    "keychain_db_open",
-    "keychain_auth",
-    "authorization_right",
-    "keychain_prompt_answer",
-    "keychain_api",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuningError {
@@ -158,7 +128,8 @@ pub struct Rule {
     /// Where the pattern comes from (documentation only).
     #[serde(default)]
     pub source: Option<String>,
-    pub actions: Vec<String>,
+    /// The actions it excuses (an unknown name is an error naming the rule).
+    pub actions: Vec<Action>,
     #[serde(default)]
     pub actor: Option<ProcMatch>,
     #[serde(default)]
@@ -212,30 +183,77 @@ impl Default for ModelConfig {
     }
 }
 
-/// The tuning file.
+/// The tuning file. Rules and patterns are read one by one ([`Entry`]), so
+/// an error in one names it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TuningFile {
-    pub version: u32,
+struct TuningFile {
+    /// Required; the only version there is.
+    #[serde(rename = "version")]
+    _version: u32,
+    /// For the file's reader only.
+    #[serde(default, rename = "description")]
+    _description: Option<String>,
     #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub rules: Vec<Rule>,
+    rules: Vec<Entry<Rule>>,
     /// Unified-log message patterns (see [`crate::log_pattern`]); kept here
     /// so a fleet can add one without a rebuild. Absent: the built-in ones.
     #[serde(default)]
-    pub unified_log_patterns: Option<Vec<UnifiedLogPattern>>,
+    unified_log_patterns: Option<Vec<Entry<UnifiedLogPattern>>>,
     /// `replace` (default): the file's patterns are the only ones.
     /// `extend`: the file's patterns come first, then the built-in ones
     /// whose id the file does not reuse.
     #[serde(default)]
-    pub unified_log_patterns_mode: Option<PatternsMode>,
+    unified_log_patterns_mode: Option<PatternsMode>,
     /// Redaction settings (see [`crate::redact::RedactionConfig`]).
     #[serde(default)]
-    pub redaction: Option<crate::redact::RedactionConfig>,
+    redaction: Option<crate::redact::RedactionConfig>,
     /// Behaviour-model settings; absent: the defaults.
     #[serde(default)]
-    pub model: Option<ModelConfig>,
+    model: Option<ModelConfig>,
+}
+
+/// One entry of a list in a tuning file (a rule, a pattern), read on its
+/// own: a bad entry (an unknown action or severity, an unknown key) is an
+/// error naming the entry by index and id, as the checks after reading do,
+/// rather than a line and column of the whole file.
+#[derive(Debug, Clone)]
+struct Entry<T> {
+    id: String,
+    read: Result<T, String>,
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Entry<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let id = v
+            .get("id")
+            .and_then(|i| i.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let read = serde_json::from_value(v).map_err(|e| e.to_string());
+        Ok(Entry { id, read })
+    }
+}
+
+/// The entries, or the first one's error built by `err(index, id, msg)`.
+fn read_entries<T>(
+    entries: Vec<Entry<T>>,
+    err: fn(usize, String, String) -> TuningError,
+) -> Result<Vec<T>, TuningError> {
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(index, e)| e.read.map_err(|msg| err(index, e.id, msg)))
+        .collect()
+}
+
+fn rule_error(index: usize, id: String, msg: String) -> TuningError {
+    TuningError::Rule { index, id, msg }
+}
+
+fn pattern_error(index: usize, id: String, msg: String) -> TuningError {
+    TuningError::Pattern { index, id, msg }
 }
 
 /// How a tuning file's unified-log patterns combine with the built-in ones.
@@ -248,7 +266,7 @@ pub enum PatternsMode {
 
 /// What a rule is checked against.
 pub struct Facts<'a> {
-    pub action: &'a str,
+    pub action: Action,
     pub actor: &'a ProcInfo,
     pub ancestors: &'a [&'a ProcInfo],
     pub cmdline: Option<&'a str>,
@@ -309,7 +327,8 @@ impl Tuning {
 
     pub fn from_json(text: &str) -> Result<Self, TuningError> {
         let file: TuningFile = serde_json::from_str(text)?;
-        for (index, r) in file.rules.iter().enumerate() {
+        let rules = read_entries(file.rules, rule_error)?;
+        for (index, r) in rules.iter().enumerate() {
             let err = |msg: &str| TuningError::Rule {
                 index,
                 id: r.id.clone(),
@@ -319,11 +338,6 @@ impl Tuning {
                 return Err(err(
                     "`actions` is empty: a rule must name the actions it excuses",
                 ));
-            }
-            for a in &r.actions {
-                if !ACTIONS.contains(&a.as_str()) {
-                    return Err(err(&format!("unknown action `{a}`")));
-                }
             }
             for m in [&r.actor, &r.parent, &r.ancestor].into_iter().flatten() {
                 if m.is_empty() {
@@ -348,6 +362,7 @@ impl Tuning {
         let patterns = match file.unified_log_patterns {
             None => builtin_unified_log_patterns(),
             Some(own) => {
+                let own = read_entries(own, pattern_error)?;
                 validate_patterns(&own)?;
                 match file.unified_log_patterns_mode {
                     Some(PatternsMode::Extend) => {
@@ -366,7 +381,7 @@ impl Tuning {
         let model = file.model.unwrap_or_default();
         Ok(Tuning {
             model,
-            rules: file.rules,
+            rules,
             unified_log_patterns: patterns,
             redaction: file.redaction.unwrap_or_default(),
         })
@@ -398,9 +413,9 @@ pub fn builtin_unified_log_patterns() -> Vec<UnifiedLogPattern> {
             return Vec::new();
         }
     };
-    let patterns = file.unified_log_patterns.unwrap_or_default();
-    match validate_patterns(&patterns) {
-        Ok(()) => patterns,
+    let patterns = read_entries(file.unified_log_patterns.unwrap_or_default(), pattern_error);
+    match patterns.and_then(|p| validate_patterns(&p).map(|()| p)) {
+        Ok(patterns) => patterns,
         Err(e) => {
             log::error!("built-in unified-log patterns are invalid: {e}");
             Vec::new()
@@ -434,7 +449,7 @@ fn item_matches(r: &Rule, what: &What<'_>) -> bool {
 }
 
 fn rule_matches(r: &Rule, f: &Facts<'_>) -> bool {
-    if !r.actions.iter().any(|a| a == f.action) {
+    if !r.actions.contains(&f.action) {
         return false;
     }
     if let Some(want) = r.reveals_secret {
@@ -509,7 +524,18 @@ mod tests {
         let e = Tuning::from_json(r#"{"version":1,"rules":[{"id":"x","reason":"r","actions":["nope"],"actor":{"path":"/x"}}]}"#)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("unknown action"), "{e}");
+        // The rule is named, and so is every valid action.
+        assert!(
+            e.contains("tuning rule 0 (x): unknown action `nope` (one of dump_keychain, "),
+            "{e}"
+        );
+        let e = Tuning::from_json(r#"{"version":1,"rules":[{"id":"y","reason":"r","actions":["keychain_read"],"actor":{"team_id":"apple"},"colour":1}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tuning rule 0 (y): unknown field `colour`"),
+            "{e}"
+        );
         let e = Tuning::from_json(r#"{"version":1,"rules":[{"id":"x","reason":"r","actions":["keychain_read"],"actor":{"signing_id":"com.evil"}}]}"#)
             .unwrap_err()
             .to_string();

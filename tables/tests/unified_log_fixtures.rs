@@ -25,7 +25,7 @@ fn scan(name: &str) -> (Vec<KeychainAccess>, ScanStats) {
 
 fn by_action<'a>(rows: &'a [KeychainAccess], action: &str) -> Vec<&'a KeychainAccess> {
     rows.iter()
-        .filter(|r| r.action.as_deref() == Some(action))
+        .filter(|r| r.action.map(|a| a.as_str()) == Some(action))
         .collect()
 }
 
@@ -49,8 +49,8 @@ fn keychain_file_opened_by_its_reader() {
     for r in &rows {
         assert_eq!(r.source.as_deref(), Some("unified_log"));
         assert_eq!(r.event_type.as_deref(), Some("log"));
-        assert_eq!(r.action.as_deref(), Some("keychain_db_open"));
-        assert_eq!(r.severity.as_deref(), Some("info"));
+        assert_eq!(r.action.map(|a| a.as_str()), Some("keychain_db_open"));
+        assert_eq!(r.severity.map(|s| s.as_str()), Some("info"));
         // The process that read the file, not securityd.
         assert_eq!(r.pid, Some(418));
         assert_eq!(
@@ -94,7 +94,7 @@ fn authd_keychain_rights_only() {
     );
     assert_eq!(st.unified_log_unmatched, 0);
     let kca = &rows[0];
-    assert_eq!(kca.action.as_deref(), Some("authorization_right"));
+    assert_eq!(kca.action.map(|a| a.as_str()), Some("authorization_right"));
     assert_eq!(kca.pid, Some(2301));
     assert_eq!(
         kca.path.as_deref(),
@@ -126,10 +126,10 @@ fn securityd_kcacl_prompts_name_the_client() {
         prompts[0].path.as_deref(),
         Some("/Applications/Slack.app/Contents/MacOS/Slack")
     );
-    assert_eq!(prompts[0].severity.as_deref(), Some("low"));
+    assert_eq!(prompts[0].severity.map(|s| s.as_str()), Some("low"));
     let unsigned = prompts[1];
     assert_eq!(unsigned.pid, Some(3188));
-    assert_eq!(unsigned.severity.as_deref(), Some("medium"));
+    assert_eq!(unsigned.severity.map(|s| s.as_str()), Some("medium"));
     assert!(unsigned.is_alert());
     let private = prompts[2];
     assert_eq!(private.pid, Some(3190));
@@ -158,7 +158,10 @@ fn unlock_lines() {
     let (rows, st) = scan("synthetic_unlock.ndjson");
     assert_eq!(rows.len(), 5, "{rows:#?}");
     assert_eq!(st.unified_log_unmatched, 0);
-    let actions: Vec<&str> = rows.iter().filter_map(|r| r.action.as_deref()).collect();
+    let actions: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.action.map(|a| a.as_str()))
+        .collect();
     assert_eq!(
         actions,
         vec![
@@ -217,7 +220,10 @@ fn prompt_near_security_exec_is_correlated() {
         .iter()
         .find(|r| r.source.as_deref() == Some("esf"))
         .expect("the security exec row");
-    assert_eq!(exec.action.as_deref(), Some("find_generic_password"));
+    assert_eq!(
+        exec.action.map(|a| a.as_str()),
+        Some("find_generic_password")
+    );
     assert_eq!(exec.pid, Some(48141));
     let id = correlation_id_for(exec.eid.as_deref().unwrap());
     assert_eq!(exec.correlation_id.as_deref(), Some(id.as_str()));
@@ -242,7 +248,7 @@ fn prompt_near_security_exec_is_correlated() {
         assert_eq!(r.uid, Some(501));
     }
     assert_eq!(
-        ul[1].action.as_deref(),
+        ul[1].action.map(|a| a.as_str()),
         Some("keychain_api"),
         "the activity"
     );
@@ -329,7 +335,7 @@ fn readme_level_table_matches_the_patterns() {
         table.push_str(&format!(
             "| `{}` | `{}` | {} | {} | {} |\n",
             p.id,
-            p.action,
+            p.action.as_str(),
             p.level.as_deref().unwrap_or("?"),
             p.levels.as_deref().unwrap_or("?").replace('|', "\\|"),
             evidence
@@ -382,7 +388,7 @@ fn activity_flood_is_throttled_and_counted() {
     assert_eq!(st.unified_log_activity_repeats, 10_000 - 1_000 - 45);
     assert!(rows
         .iter()
-        .all(|r| r.action.as_deref() == Some("keychain_api")));
+        .all(|r| r.action.map(|a| a.as_str()) == Some("keychain_api")));
 }
 
 /// `ancestors` reads the same from both sources: NULL when the process is
@@ -421,4 +427,52 @@ fn ancestors_null_means_unknown_and_empty_means_none_recorded() {
     for r in &unseen {
         assert_eq!(r.ancestors, None, "{r:#?}");
     }
+}
+
+/// One row builder: a unified-log row about a process the stream exec'd
+/// carries the same actor and enrichment columns as that process's ES row.
+#[test]
+fn both_sources_fill_the_actor_columns_alike() {
+    let (rows, _) = scan("synthetic_correlation_security_exec.ndjson");
+    let of = |source: &str| {
+        rows.iter()
+            .find(|r| r.pid == Some(48141) && r.source.as_deref() == Some(source))
+            .unwrap_or_else(|| panic!("no {source} row for pid 48141: {rows:#?}"))
+    };
+    let (es, ul) = (of("esf"), of("unified_log"));
+    let actor = |r: &KeychainAccess| {
+        (
+            (
+                r.pid,
+                r.pidversion,
+                r.ppid,
+                r.parent_pidversion,
+                r.uid,
+                r.auid,
+            ),
+            (
+                r.path.clone(),
+                r.cmdline.clone(),
+                r.cwd.clone(),
+                r.parent_path.clone(),
+                r.parent_cmdline.clone(),
+                r.ancestors.clone(),
+                r.responsible_path.clone(),
+            ),
+            (
+                r.signing_id.clone(),
+                r.team_id.clone(),
+                r.cdhash.clone(),
+                r.signer.clone(),
+                r.platform_binary,
+                r.technique.clone(),
+            ),
+        )
+    };
+    assert_eq!(actor(es), actor(ul));
+    assert!(
+        es.ancestors.as_deref().is_some_and(|a| a != "[]"),
+        "{es:#?}"
+    );
+    assert!(es.signing_id.is_some() && es.cmdline.is_some(), "{es:#?}");
 }

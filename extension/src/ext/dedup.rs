@@ -31,7 +31,7 @@ pub fn key(r: &KeychainAccess) -> String {
         "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
         r.event_type.as_deref().unwrap_or(""),
         r.pid.unwrap_or(-1),
-        r.action.as_deref().unwrap_or(""),
+        r.action.map_or("", |a| a.as_str()),
         r.target_path.as_deref().unwrap_or(""),
         r.destination_path.as_deref().unwrap_or(""),
     )
@@ -85,6 +85,7 @@ impl CrossSourceDedup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keychain_access_tables::schema::{Action, Severity};
 
     fn row(t: i64, pid: i64, target: &str) -> KeychainAccess {
         KeychainAccess {
@@ -92,7 +93,7 @@ mod tests {
             source: Some("esf".into()),
             event_type: Some("open".into()),
             pid: Some(pid),
-            action: Some("keychain_file_read".into()),
+            action: Some(Action::KeychainRead),
             target_path: Some(target.into()),
             ..Default::default()
         }
@@ -108,7 +109,7 @@ mod tests {
         // osquery's copy of pid 7's access, a second later: dropped; pid 9
         // is another access; pid 8 far later is another access too.
         let mut b = vec![row(101, 7, k), row(101, 9, k), row(200, 8, k)];
-        b[0].severity = Some("high".into());
+        b[0].severity = Some(Severity::High);
         b[0].allowlisted = Some(0);
         assert_eq!(d.filter(2, &mut b), 1);
         assert_eq!(b.iter().map(|r| r.pid.unwrap()).collect::<Vec<_>>(), [9, 8]);

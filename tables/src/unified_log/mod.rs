@@ -20,7 +20,9 @@
 //! * [`crate::timestamp`]: the record's time.
 //! * `mod.rs` ([`UnifiedLogParser`]): prefilter, relevance, first matching
 //!   pattern, prompt tracking, counters ([`crate::counters::ScanStats`]).
-//! * `row.rs`: the row for a matched record.
+//! * `row.rs`: what a matched record's row has of its own (actor named by
+//!   the record, reason, message, eid); [`crate::normalise`] fills the actor
+//!   and enrichment columns as it does for ES rows.
 //!
 //! # Input
 //!
@@ -206,8 +208,10 @@ pub use record::{looks_like_unified_log, parse_record, LogRecord};
 pub use row::{LineContext, MESSAGE_MAX};
 
 use crate::counters::ScanStats;
-use crate::keychain_prompts::{max_severity, Observation, PromptTracker};
-use crate::log_pattern::{match_text, wildcard_needle, Compiled, UnifiedLogPattern, Where};
+use crate::keychain_prompts::{Observation, PromptTracker};
+use crate::log_pattern::{
+    match_text, wildcard_needle, Compiled, PatternAction, UnifiedLogPattern, Where,
+};
 use crate::schema::KeychainAccess;
 use crate::text::{basename, sanitize};
 use crate::tuning::Tuning;
@@ -383,10 +387,13 @@ impl UnifiedLogParser {
             }
             return;
         };
-        if pat.spec.action == "ignore" || pat.excluded(process_path) {
-            stats.unified_log_ignored += 1;
-            return;
-        }
+        let action = match pat.spec.action {
+            PatternAction::Row(a) if !pat.excluded(process_path) => a,
+            PatternAction::Row(_) | PatternAction::Ignore => {
+                stats.unified_log_ignored += 1;
+                return;
+            }
+        };
         if activity
             && !self.tracker.activity_is_new(
                 rec.process_id.unwrap_or(-1),
@@ -398,20 +405,15 @@ impl UnifiedLogParser {
             stats.unified_log_activity_repeats += 1;
             return;
         }
-        let (mut row, origin) = build_row(&rec, pat, &caps, ctx);
+        let (mut row, origin, signer) = build_row(&rec, pat, action, &caps, ctx);
         let assessment = self.tracker.observe(&Observation {
-            action: &pat.spec.action,
+            action,
             logger: (rec.process_id.unwrap_or(-1), rec.thread_id.unwrap_or(0)),
             time: row.time,
             client_pid: caps.pid,
             client: caps.client.as_deref(),
             actor_path: row.path.as_deref().filter(|p| p.starts_with('/')),
-            signer: ctx
-                .cache
-                .zip(row.pid)
-                .and_then(|(c, pid)| c.latest_for_pid(pid))
-                .filter(|c| row.path.as_deref().is_none_or(|p| p == c.path))
-                .and_then(|c| c.signer),
+            signer,
             item: caps.item.as_deref(),
             partition: caps.partition.as_deref(),
             message,
@@ -426,7 +428,8 @@ impl UnifiedLogParser {
         }
         reason.push_str(&origin);
         row.reason = Some(sanitize(&reason).into_owned());
-        row.severity = max_severity(row.severity.as_deref(), assessment.severity).map(String::from);
+        // The tracker only ever raises a severity.
+        row.severity = row.severity.max(assessment.severity);
         if row.time.is_none() {
             stats.unified_log_bad_time += 1;
         }

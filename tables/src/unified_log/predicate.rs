@@ -66,7 +66,7 @@ pub fn log_stream_predicate(tuning: &Tuning) -> String {
     };
     for p in &tuning.unified_log_patterns {
         if p.event.as_deref() == Some("activity") {
-            if p.action == "ignore" {
+            if p.action == crate::log_pattern::PatternAction::Ignore {
                 continue;
             }
             for w in p.message.list() {

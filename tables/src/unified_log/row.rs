@@ -1,12 +1,14 @@
-//! Row building: a matched record, its pattern and captures become a
-//! `keychain_access_events` row (actor, enrichment from the process cache,
-//! reason with the pattern's evidence, redacted message, stable eid).
+//! What a unified-log row has of its own: a matched record, its pattern and
+//! captures name the actor (handed to [`crate::normalise`], which fills the
+//! actor and enrichment columns as for ES rows) and give the reason with the
+//! pattern's evidence, the redacted message and a stable eid.
 
 use super::record::LogRecord;
 use crate::log_pattern::{Captures, Compiled};
-use crate::procs::{ProcInfo, ProcessCache};
+use crate::normalise::{Actor, EventFacts, Flags};
+use crate::procs::{ProcInfo, ProcessCache, Signer};
 use crate::redact::redact_text;
-use crate::schema::{KeychainAccess, TECHNIQUE};
+use crate::schema::{Action, KeychainAccess};
 use crate::text::{basename, sanitize, truncate, Fnv64};
 use crate::timestamp::{parse_timestamp, MissingOffset};
 use crate::tuning::{Facts, Tuning};
@@ -22,14 +24,16 @@ pub struct LineContext<'a> {
     pub tuning: &'a Tuning,
 }
 
-/// The row for a matched record, and the `(unified log: ...)` origin that
-/// ends its reason (the caller adds what the prompt tracker found first).
+/// The row for a matched record, the `(unified log: ...)` origin that ends
+/// its reason (the caller adds what the prompt tracker found first), and the
+/// actor's signer when the process cache knows it (for the prompt tracker).
 pub(crate) fn build_row(
     rec: &LogRecord,
     pat: &Compiled,
+    action: Action,
     caps: &Captures,
     ctx: &LineContext<'_>,
-) -> (KeychainAccess, String) {
+) -> (KeychainAccess, String, Option<Signer>) {
     let spec = &pat.spec;
     let logger_pid = rec.process_id;
     let logger_path = rec.process_image_path.clone().filter(|p| !p.is_empty());
@@ -57,61 +61,29 @@ pub(crate) fn build_row(
     };
 
     // Enrich from the process cache when the pid (and path, if known) fit.
-    let cached: Option<&ProcInfo> = pid
-        .and_then(|p| ctx.cache.and_then(|c| c.latest_for_pid(p)))
-        .filter(|c| match path.as_deref() {
+    let cached: Option<(&ProcInfo, &ProcessCache)> = pid
+        .and_then(|p| ctx.cache.and_then(|c| Some((c.latest_for_pid(p)?, c))))
+        .filter(|(c, _)| match path.as_deref() {
             None => true,
             Some(p) => p == c.path,
         });
-    let path = path.or_else(|| cached.map(|c| c.path.clone()));
-    let uid = if actor_is_logger {
-        rec.user_id
-    } else {
-        cached.and_then(|c| c.euid)
+    // Unlike ES rows, a capped ancestor list is not counted here
+    // (`field_caps` is the classifier's counter, and the scanner copies it
+    // over the scan's): the cap itself is the same, in `normalise`.
+    let actor = match cached {
+        // The record's userID is the logging process's: it is the actor's
+        // uid only when the logger is the actor.
+        Some((c, cache)) if actor_is_logger => Actor::known(c, cache).with_uid(rec.user_id),
+        Some((c, cache)) => Actor::known(c, cache),
+        None => Actor::unknown(pid, path, actor_is_logger.then_some(rec.user_id).flatten()),
     };
-    let actor: ProcInfo = match cached {
-        Some(c) => c.clone(),
-        None => ProcInfo {
-            pid: pid.unwrap_or(0),
-            path: path.clone().unwrap_or_default(),
-            euid: uid,
-            ..Default::default()
-        },
-    };
-    let ancestors: Vec<ProcInfo> = match (cached, ctx.cache) {
-        (Some(c), Some(cache)) => cache
-            .ancestors(c, crate::procs::MAX_ANCESTORS)
-            .into_iter()
-            .cloned()
-            .collect(),
-        _ => Vec::new(),
-    };
-    let parent = ancestors.first();
-    let responsible_path = cached
-        .and_then(|c| c.responsible.filter(|r| *r != c.key()))
-        .and_then(|r| ctx.cache.and_then(|cache| cache.get(r)))
-        .map(|r| sanitize(&r.path).into_owned());
-    // NULL = unknown (the client was never seen by the process cache); "[]"
-    // = known, with no recorded ancestor: the same reading as ES rows.
-    let ancestors_json = (cached.is_some() && ctx.cache.is_some())
-        .then(|| {
-            serde_json::to_string(
-                &ancestors
-                    .iter()
-                    .map(|a| sanitize(&a.path).into_owned())
-                    .collect::<Vec<_>>(),
-            )
-            .ok()
-        })
-        .flatten();
 
     let target = caps.keychain.as_deref();
-    let anc_refs: Vec<&ProcInfo> = ancestors.iter().collect();
     let allow = ctx.tuning.allow_reason(&Facts {
-        action: &spec.action,
-        actor: &actor,
-        ancestors: &anc_refs,
-        cmdline: actor.cmdline.as_deref(),
+        action,
+        actor: actor.process(),
+        ancestors: &actor.ancestor_refs(),
+        cmdline: actor.process().cmdline.as_deref(),
         target_path: target,
         destination_path: None,
         reveals_secret: false,
@@ -175,55 +147,26 @@ pub(crate) fn build_row(
         .write(raw_message.as_bytes())
         .event_id(parse_timestamp(timestamp, MissingOffset::Reject));
 
-    let row = KeychainAccess {
-        time: parse_timestamp(timestamp, MissingOffset::Reject),
-        eid: Some(eid),
-        source: Some("unified_log".into()),
-        event_type: Some("log".into()),
-        pid,
-        pidversion: cached.map(|c| c.pidversion),
-        ppid: cached.and_then(|c| c.ppid),
-        parent_pidversion: cached.and_then(|c| c.parent.map(|p| p.1)),
-        uid,
-        auid: cached.and_then(|c| c.auid),
-        username: None,
-        path: path.as_deref().map(|p| sanitize(p).into_owned()),
-        cmdline: cached.and_then(|c| c.cmdline.clone()),
-        cwd: cached.and_then(|c| c.cwd.clone()),
-        parent_path: parent.map(|p| sanitize(&p.path).into_owned()),
-        parent_cmdline: parent.and_then(|p| p.cmdline.clone()),
-        ancestors: ancestors_json,
-        responsible_path,
-        signing_id: cached
-            .and_then(|c| c.signing_id.as_deref())
-            .map(|s| sanitize(s).into_owned()),
-        team_id: cached
-            .and_then(|c| c.team_id.as_deref())
-            .map(|s| sanitize(s).into_owned()),
-        cdhash: cached
-            .and_then(|c| c.cdhash.as_deref())
-            .map(|s| sanitize(s).into_owned()),
-        signer: cached
-            .and_then(|c| c.signer)
-            .map(|s| s.as_str().to_string()),
-        platform_binary: cached.map(|c| i64::from(c.platform_binary)),
-        action: Some(spec.action.clone()),
+    let time = parse_timestamp(timestamp, MissingOffset::Reject);
+    let row = actor.row(EventFacts {
+        time,
+        eid,
+        source: "unified_log",
+        event_type: "log",
+        action,
         verb: None,
-        target_path: target.map(|t| sanitize(t).into_owned()),
+        target_path: target,
         destination_path: None,
-        keychain_dump: Some(0),
-        password_query: Some(0),
-        cert_export: Some(0),
-        reveals_secret: Some(0),
-        allowlisted: Some(i64::from(allow.is_some())),
+        // The seed query's flags describe `security` invocations and file
+        // copies; a log line reveals nothing by itself.
+        flags: Flags::default(),
         allow_reason: allow,
-        severity: spec.severity.clone(),
-        reason: Some(reason),
-        technique: Some(TECHNIQUE.into()),
+        severity: spec.severity,
+        reason,
         message: Some(message),
-        correlation_id: None,
         es_version: None,
         global_seq_num: None,
-    };
-    (row, origin)
+    });
+    let signer = actor.is_known().then(|| actor.process().signer).flatten();
+    (row, origin, signer)
 }

@@ -228,17 +228,43 @@ fn validation_names_the_problem() {
         ),
     ] {
         let json = base.replacen(from, to, 1);
-        let p: UnifiedLogPattern = serde_json::from_str(&json).unwrap();
-        let e = validate_pattern(&p).unwrap_err();
+        // An action or severity outside its set is refused as it is read
+        // (the field's type is the closed set); the rest by validation.
+        let e = match serde_json::from_str::<UnifiedLogPattern>(&json) {
+            Ok(p) => validate_pattern(&p).unwrap_err(),
+            Err(e) => e.to_string(),
+        };
         assert!(e.contains(want), "{json}: {e}");
     }
+    // The unified-log subset is checked: a row action of the ES side is
+    // not a pattern's, and the error lists what is.
+    let json = base.replacen("keychain_prompt", "dump_keychain", 1);
+    let e = serde_json::from_str::<UnifiedLogPattern>(&json)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown action `dump_keychain` (one of keychain_unlock, ")
+            && e.contains(", ignore)"),
+        "{e}"
+    );
+    let e =
+        serde_json::from_str::<UnifiedLogPattern>(&base.replacen(r#""severity":"low","#, "", 1))
+            .map(|p| validate_pattern(&p).unwrap_err())
+            .unwrap();
+    assert!(
+        e.contains("`severity` is required (info, low, medium, high)"),
+        "{e}"
+    );
     // Errors through the tuning loader name the pattern.
     let e = Tuning::from_json(
         r#"{"version":1,"unified_log_patterns":[{"id":"bad-one","action":"nope","process":"securityd","message":"m","severity":"low","reason":"r","source":"s","seen_on":"unconfirmed","confirmed":false}]}"#,
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("unified_log_patterns[0] (bad-one)"), "{e}");
+    assert!(
+        e.contains("unified_log_patterns[0] (bad-one): unknown action `nope` (one of "),
+        "{e}"
+    );
     let e = Tuning::from_json(
         r#"{"version":1,"unified_log_patterns":[{"id":"a","action":"keychain_auth","process":"securityd","message":"m","severity":"low","reason":"r","source":"s","seen_on":"unconfirmed","confirmed":false,"bogus":1}]}"#,
     )
@@ -346,7 +372,7 @@ fn rows_from_confirmed_and_unconfirmed_patterns() {
     assert_eq!(stats.prefiltered, 1);
 
     let open = &rows[0];
-    assert_eq!(open.action.as_deref(), Some("keychain_db_open"));
+    assert_eq!(open.action.map(|a| a.as_str()), Some("keychain_db_open"));
     assert_eq!(open.source.as_deref(), Some("unified_log"));
     assert_eq!(open.event_type.as_deref(), Some("log"));
     assert_eq!(open.pid, Some(118), "the reader logs the line");
@@ -368,7 +394,7 @@ fn rows_from_confirmed_and_unconfirmed_patterns() {
         .contains("confirmed on macOS 10.12"));
 
     let prompt = &rows[1];
-    assert_eq!(prompt.action.as_deref(), Some("keychain_prompt"));
+    assert_eq!(prompt.action.map(|a| a.as_str()), Some("keychain_prompt"));
     assert_eq!(prompt.pid, Some(48141), "the client is the actor");
     assert_eq!(prompt.path.as_deref(), Some("/usr/bin/security"));
     assert_eq!(
@@ -380,7 +406,10 @@ fn rows_from_confirmed_and_unconfirmed_patterns() {
     assert!(reason.contains("confirmed on macOS 26.2"), "{reason}");
 
     let right = &rows[2];
-    assert_eq!(right.action.as_deref(), Some("authorization_right"));
+    assert_eq!(
+        right.action.map(|a| a.as_str()),
+        Some("authorization_right")
+    );
     assert_eq!(right.pid, Some(900));
     assert!(right
         .reason
@@ -544,4 +573,45 @@ fn looks_like_tells_the_formats_apart() {
     assert!(!looks_like_unified_log(
         br#"{"event_type":9,"event":{"exec":{"args":["echo","\"eventMessage\""]}}}"#
     ));
+}
+
+/// The prompt tracker judges the client the row names by the same cache
+/// entry the row's actor columns come from. It used to look the process up
+/// again by the row's (sanitised) path, which misses a path with a control
+/// character: an unsigned client at such a path went unjudged.
+#[test]
+fn the_tracker_sees_the_signer_of_the_rows_own_actor() {
+    use crate::procs::{ProcInfo, ProcessCache, Signer};
+    let client = "/Users/Shared/Fake\u{1b}[0m.app/Contents/MacOS/Fake";
+    let mut cache = ProcessCache::new(8);
+    cache.insert(ProcInfo {
+        pid: 4242,
+        pidversion: 7,
+        path: client.into(),
+        signer: Some(Signer::Unsigned),
+        ..Default::default()
+    });
+    let tuning = Tuning::builtin();
+    let mut p = UnifiedLogParser::from_tuning(&tuning);
+    let mut stats = ScanStats::default();
+    let mut out = Vec::new();
+    let ctx = LineContext {
+        cache: Some(&cache),
+        tuning: &tuning,
+    };
+    let rec = line(
+        "/usr/sbin/securityd",
+        "com.apple.securityd",
+        "kcacl",
+        118,
+        "2026-05-11 14:02:10.000200+0100",
+        &format!("displaying keychain prompt for {client}(4242)"),
+    );
+    p.scan_line(rec.as_bytes(), &mut stats, &ctx, &mut out);
+    let row = out.first().unwrap_or_else(|| panic!("no row: {stats:?}"));
+    assert_eq!(row.action, Some(crate::schema::Action::KeychainPrompt));
+    assert_eq!(row.pidversion, Some(7), "{row:#?}");
+    assert_eq!(row.signer.as_deref(), Some("unsigned"));
+    let reason = row.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("client unsigned"), "{reason}");
 }
