@@ -27,6 +27,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(300)
 shares=(${EXEC_SHARES:-0.03 0.20})
@@ -40,30 +42,9 @@ if [ -z "${NO_BUILD:-}" ]; then
 fi
 [ -x "$python" ] || { echo "no $python: python3 -m venv .venv && .venv/bin/pip install -r tests/fake_osqueryd/requirements.txt" >&2; exit 2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kcalive.XXXXXX")
-chmod 700 "$work"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+bench_work_dir kcalive
 hz=$(getconf CLK_TCK)
-# The prefilter's relevance needles, unescaped from the Rust source.
-mapfile -t needles < <(python3 - "$root/tables/src/scan.rs" <<'EOF'
-import re, sys
-src = open(sys.argv[1]).read()
-m = re.search(r'pub const PREFILTER_NEEDLES: &\[&str\] = &\[(.*?)\];', src, re.S)
-if not m:
-    sys.exit("PREFILTER_NEEDLES not found in scan.rs")
-for s in re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)):
-    print(re.sub(r'\\(.)', r'\1', s))
-EOF
-)
-[ ${#needles[@]} -gt 0 ] || { echo "no prefilter needles found" >&2; exit 2; }
-grep_args=()
-for n in "${needles[@]}"; do grep_args+=(-e "$n"); done
+bench_prefilter_needles "$root"
 # CPU seconds (user+system) of grep over FILE; output to a file, never
 # /dev/null (GNU grep stops at the first match when it sees /dev/null).
 grep_cpu() {
@@ -73,7 +54,6 @@ with open(sys.argv[1], "w") as out:
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(f"{r.ru_utime + r.ru_stime:.3f}")' "$1.grep.out" env LC_ALL=C grep -c -F "${grep_args[@]}" "$1"
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 results=()

@@ -37,6 +37,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100 1000)
 bench_dir=${BENCH_DIR:-/tmp/kca-bench}
@@ -60,20 +62,8 @@ if [ -z "${NO_BUILD:-}" ]; then
 fi
 [ -x "$bin" ] || { echo "no binary at $bin (set CARGO_TARGET_DIR?)" >&2; exit 2; }
 
-# The prefilter's relevance needles, unescaped from the Rust source.
-mapfile -t needles < <(python3 - "$root/tables/src/scan.rs" <<'EOF'
-import re, sys
-src = open(sys.argv[1]).read()
-m = re.search(r'pub const PREFILTER_NEEDLES: &\[&str\] = &\[(.*?)\];', src, re.S)
-if not m:
-    sys.exit("PREFILTER_NEEDLES not found in scan.rs")
-for s in re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)):
-    print(re.sub(r'\\(.)', r'\1', s))
-EOF
-)
-[ ${#needles[@]} -gt 0 ] || { echo "no needles" >&2; exit 2; }
-grep_args=()
-for n in "${needles[@]}"; do grep_args+=(-e "$n"); done
+# The prefilter's relevance needles (tests/bench/lib.sh).
+bench_prefilter_needles "$root"
 
 mkdir -p "$bench_dir"
 results=$bench_dir/results.tsv

@@ -32,6 +32,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(100000 1000000)
 repeat=${REPEAT:-100}
@@ -42,8 +44,6 @@ bench=$target_dir/release/examples/table_bench
 python=${PYTHON:-$root/.venv/bin/python}
 end=1754600400
 cols_used=${COLS_USED:-time,eid,pid,path,action,severity}
-# utime+stime of a process, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 if [ -z "${NO_BUILD:-}" ]; then
@@ -52,15 +52,7 @@ fi
 [ -x "$python" ] || { echo "no $python: python3 -m venv .venv && .venv/bin/pip install -r tests/fake_osqueryd/requirements.txt" >&2; exit 2; }
 
 # Short socket paths: sun_path holds 107 bytes.
-work=$(mktemp -d "${TMPDIR:-/tmp}/kcatb.XXXXXX")
-chmod 700 "$work"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+bench_work_dir kcatb
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 results=()
