@@ -717,6 +717,25 @@ fn file_source_follows_appends_rotation_and_truncation() {
         }
     };
     wait_rows(want(&[&a]));
+    // The tailer's counters: what it saw happen to the file (0, not NULL,
+    // for a file source).
+    let tail_counters = || {
+        let s = status_row(&listen, "file:");
+        let get = |k: &str| s[k].clone();
+        (get("rotations"), get("truncations"), get("rotated_lost"))
+    };
+    let counted = |want: (&str, &str, &str)| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = tail_counters();
+            if (got.0.as_str(), got.1.as_str(), got.2.as_str()) == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "want {want:?}, have {got:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    counted(("0", "0", "0"));
     // Append (in two writes, the first ending mid-line).
     let more = std::fs::read(&b).unwrap();
     let cut = more.len() / 2;
@@ -735,12 +754,14 @@ fn file_source_follows_appends_rotation_and_truncation() {
     std::fs::rename(&live, dir.join("live.ndjson.1")).unwrap();
     std::fs::copy(&c, &live).unwrap();
     wait_rows(want(&[&a, &b, &c]));
+    counted(("1", "0", "0"));
     // Truncation: the same file cut to nothing and rewritten.
     std::fs::write(&live, b"").unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let d = repo().join("tests/fixtures/empire_python_sh_dump.ndjson");
     std::fs::copy(&d, &live).unwrap();
     wait_rows(want(&[&a, &b, &c, &d]));
+    counted(("1", "1", "0"));
 }
 
 /// Stop the extension with SIGTERM and wait for its clean exit.
@@ -830,6 +851,13 @@ fn file_source_loses_nothing_across_rotation_while_stopped_and_unfinished_lines(
     // No fragment of a line was ever read.
     let s = status_row(&listen, "file:");
     assert_eq!(s["malformed"], "0", "a line was split: {s:?}");
+    // Both rotations counted (since this start): the one found and drained
+    // after the restart, and the one followed while running; nothing lost.
+    assert_eq!(
+        (s["rotations"].as_str(), s["rotated_lost"].as_str()),
+        ("2", "0"),
+        "{s:?}"
+    );
 }
 
 #[test]

@@ -43,6 +43,9 @@ pub const STATS_LOG_TARGET: &str = "keychain_access_sentinel::stats";
 ///   line is read once its newline arrives (or when its file was rotated
 ///   away), never split.
 /// * A missing file is waited for.
+/// * Rotations followed, truncations and rotated files not found after a
+///   restart (lines lost) are counted in [`Stats`] (`rotations`,
+///   `truncations`, `rotated_lost`), persisted with the position they moved.
 ///
 /// Returns `Err` on a bad config or secret file, a queue that cannot be
 /// opened, or a read/queue failure while tailing (run it under a supervisor:
@@ -103,16 +106,9 @@ pub fn forward(
     if handle.join().is_err() {
         log::error!("sentinel shipper thread panicked");
     }
+    // The tailer's rotations, truncations and lost rotated files are in
+    // the stats (persisted with the position they moved).
     let stats = queue.stats();
-    let seen = tailer.counters();
-    if seen != Default::default() {
-        log::info!(
-            "sentinel forward: {} rotation(s) followed, {} truncation(s), {} rotated file(s) not found",
-            seen.rotations,
-            seen.truncations,
-            seen.rotated_files_lost
-        );
-    }
     match &result {
         Ok(()) => log::info!(target: STATS_LOG_TARGET, "sentinel forward stopped: {stats}"),
         Err(e) => log::error!("sentinel forward failed: {e}; {stats}"),
@@ -155,7 +151,7 @@ impl TailSink for QueueSink<'_> {
             .collect();
         let oversized = batch.oversize().count() as u64;
         self.queue
-            .ingest(&lines, oversized, Some((&self.key, Self::cursor(at))))?;
+            .ingest(&lines, oversized, Some((&self.key, Self::cursor(at))), None)?;
         log::debug!(
             "sentinel forward: queued {} line(s) ({} over-long skipped) from {}, now at offset {}",
             lines.len(),
@@ -166,10 +162,12 @@ impl TailSink for QueueSink<'_> {
         Ok(())
     }
 
-    fn switched(&mut self, at: FilePosition, _why: Switch) -> Result<(), Error> {
+    /// The new position and the switch's counter (rotations, truncations,
+    /// rotated_lost), committed together.
+    fn switched(&mut self, at: FilePosition, why: Switch) -> Result<(), Error> {
         self.missing = None;
         self.queue
-            .ingest(&[], 0, Some((&self.key, Self::cursor(at))))
+            .ingest(&[], 0, Some((&self.key, Self::cursor(at))), Some(why))
             .map(|_| ())
     }
 

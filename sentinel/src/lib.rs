@@ -53,7 +53,9 @@
 //! * `copytruncate`-style rotation can lose lines written between the
 //!   forwarder's last read and the truncation; rename rotation loses nothing
 //!   (the old file is drained, also across restarts when it is still in the
-//!   same directory).
+//!   same directory). `forward` counts each in [`Stats`]: `rotations`,
+//!   `truncations`, and `rotated_lost` (after a restart, the rotated file
+//!   was no longer there: its unread lines are lost).
 //!
 //! # Bounds and defaults
 //!

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use keychain_access_tables::tail::Switch;
+
 use crate::counters::{Counters, ShipState};
 use crate::limits::QueueLimits;
 use crate::stats::Stats;
@@ -275,17 +277,20 @@ impl Queue {
             .map(|l| l.as_bytes())
             .filter(|l| !l.trim_ascii().is_empty())
             .collect();
-        let (offers, _) = self.ingest(&bytes, 0, None)?;
+        let (offers, _) = self.ingest(&bytes, 0, None, None)?;
         Ok(offers)
     }
 
     /// Intake of raw lines (and `oversized` lines already skipped by the
-    /// tailer), plus optionally a tail cursor, all in one transaction.
+    /// tailer), plus optionally a tail cursor and the tailer's switch that
+    /// moved it (counted in `rotations`, `truncations`, `rotated_lost`), all
+    /// in one transaction: a crash neither loses nor repeats a count.
     pub(crate) fn ingest(
         &self,
         lines: &[&[u8]],
         oversized: u64,
         cursor: Option<(&str, FileCursor)>,
+        switched: Option<Switch>,
     ) -> Result<(Vec<Offer>, Tally), Error> {
         let mut g = self.lock();
         let inner = &mut *g;
@@ -339,6 +344,9 @@ impl Queue {
         counters.dropped_invalid += tally.invalid;
         counters.dropped_too_large += tally.too_large;
         counters.dropped_at_bound += tally.dropped_at_bound;
+        if let Some(why) = switched {
+            counters.count_switch(why);
+        }
         save_counters(&tx, &inner.counters, &counters).map_err(|e| self.sql(e))?;
         if let Some((source, c)) = cursor {
             tx.execute(
@@ -877,7 +885,9 @@ mod tests {
             ),
             (2, 1, 1, 1)
         );
-        let (o, _) = q.ingest(&[&[0xff, 0xfe][..]], 0, None).expect("ingest");
+        let (o, _) = q
+            .ingest(&[&[0xff, 0xfe][..]], 0, None, None)
+            .expect("ingest");
         assert_eq!(o, vec![Offer::Invalid]);
     }
 
@@ -907,7 +917,7 @@ mod tests {
             offset: 42,
         };
         let l = line(0);
-        q.ingest(&[l.as_bytes()], 0, Some(("f", c)))
+        q.ingest(&[l.as_bytes()], 0, Some(("f", c)), None)
             .expect("ingest");
         assert_eq!(q.cursor("f").expect("cursor"), Some(c));
         assert_eq!(q.len().0, 1);

@@ -108,6 +108,16 @@ fn follows_appends_partial_lines_rotation_and_truncation() {
     assert_eq!(stats.delivered, 71);
     assert_eq!(stats.dropped_invalid, 1);
     assert_eq!(stats.queued_rows, 0);
+    // The tailer's events are counters in the stats and its line.
+    assert_eq!(
+        (stats.rotations, stats.truncations, stats.rotated_lost),
+        (1, 1, 0)
+    );
+    let line = stats.to_string();
+    assert!(
+        line.contains(" rotations=1 truncations=1 rotated_lost=0"),
+        "{line}"
+    );
     assert_exactly_once(&mock, 71);
 }
 
@@ -132,14 +142,47 @@ fn restart_resumes_and_drains_a_file_rotated_while_stopped() {
     assert!(wait_until(10, || mock.unique_ids() == 50));
     let s = run.stop();
     assert_eq!((s.accepted, s.delivered), (50, 50));
+    assert_eq!((s.rotations, s.rotated_lost), (1, 0), "drained, not lost");
     assert_exactly_once(&mock, 50);
 
-    // And once more with nothing new: nothing is sent again.
+    // And once more with nothing new: nothing is sent again, and the
+    // persisted rotation is neither lost nor counted twice.
     let before = mock.ids().len();
     let run = start(&cfg, &results);
     std::thread::sleep(Duration::from_millis(300));
-    run.stop();
+    let s = run.stop();
     assert_eq!(mock.ids().len(), before);
+    assert_eq!((s.rotations, s.truncations, s.rotated_lost), (1, 0, 0));
+}
+
+#[test]
+fn a_rotated_file_gone_while_stopped_is_counted_as_lost() {
+    let mock = Mock::start();
+    let dir = TempDir::new("fwd-lost");
+    let cfg = config(&mock, dir.path(), json!({}));
+    // A folder of its own: the queue's files, created anew at each start,
+    // may be given the deleted file's inode (identity is device+inode).
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let results = logs.join("results.log");
+    append(&results, &lines(0..5));
+    let run = start(&cfg, &results);
+    assert!(wait_until(10, || mock.unique_ids() == 5));
+    run.stop();
+
+    // While stopped: lines nobody read, then the file is rotated away and
+    // deleted (the new file made first, so its inode is not the old one's).
+    append(&results, &lines(5..8));
+    let gone = logs.join("results.log.gone");
+    std::fs::rename(&results, &gone).expect("rotate");
+    append(&results, &lines(8..10));
+    std::fs::remove_file(&gone).expect("delete");
+
+    let run = start(&cfg, &results);
+    assert!(wait_until(10, || mock.unique_ids() == 7));
+    let s = run.stop();
+    assert_eq!((s.rotations, s.truncations, s.rotated_lost), (0, 0, 1));
+    assert!(s.to_string().contains(" rotated_lost=1"), "{s}");
 }
 
 #[test]

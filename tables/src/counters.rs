@@ -44,7 +44,8 @@ scan_counters! {
     subsystem_access,
     root_certificate_reads,
     cache_evictions,
-    /// Values cut at a documented cap (command lines, ancestor lists).
+    /// Values cut at a documented cap: ES rows' command lines, and the
+    /// ancestor lists of ES and unified-log rows alike.
     field_caps,
     unified_log_records,
     unified_log_unmatched,

@@ -354,7 +354,9 @@ impl Scanner {
         self.stats.subsystem_access = self.classifier.counters.subsystem_access;
         self.stats.root_certificate_reads = self.classifier.counters.root_certificate_reads;
         self.stats.cache_evictions = self.classifier.cache.evictions;
-        self.stats.field_caps = self.classifier.counters.field_caps;
+        // Cut fields of both sources: ES rows' (the classifier's) and
+        // unified-log rows' capped ancestor lists (the parser's).
+        self.stats.field_caps = self.classifier.counters.field_caps + self.unified.field_caps;
         self.stats.secrets_scrubbed = self.classifier.tree_secrets.scrubs;
         self.stats.keychain_updates = self.classifier.counters.keychain_updates;
         self.stats.accesses_succeeded = self.classifier.counters.accesses_succeeded;

@@ -5,6 +5,7 @@
 
 use crate::scan::ScanStats;
 use crate::schema::{Column, ColumnType, Value};
+use crate::tail::TailCounters;
 
 /// The health table's name.
 pub const STATUS_TABLE: &str = "keychain_access_status";
@@ -46,6 +47,12 @@ status_columns! {
     es_drops: BigInt = "Events Endpoint Security dropped (gaps in global_seq_num)."
         => |r| int(r.stats.es_drops),
     restarts: BigInt = "Times the source command was restarted." => |r| int(r.restarts),
+    rotations: BigInt = "File sources: rotations followed since the extension started (the file renamed and a new one made; the old one read to its end first, also when renamed while the extension was stopped). NULL for other kinds."
+        => |r| tail(r, |t| t.rotations),
+    truncations: BigInt = "File sources: times the file shrank below the read position (copy-truncate) since the extension started; reading restarted at its start, and lines written between the last read and the truncation are lost. NULL for other kinds."
+        => |r| tail(r, |t| t.truncations),
+    rotated_lost: BigInt = "File sources: starts that found a new file and the previous one no longer in its folder (rotated and deleted while the extension was stopped); its lines after the last read position are lost. NULL for other kinds."
+        => |r| tail(r, |t| t.rotated_lost),
     cache_evictions: BigInt = "Process-cache evictions (bounded cache at capacity)."
         => |r| int(r.stats.cache_evictions),
     secrets_scrubbed: BigInt = "Words scrubbed from cmdline, parent_cmdline, message or reason because they are secrets known in the row's process tree."
@@ -70,6 +77,9 @@ pub struct SourceStatus {
     pub stats: ScanStats,
     pub rows_stored: u64,
     pub restarts: u64,
+    /// What the tailer saw happen to a file source's file; None for the
+    /// sources that are not a tailed file (their columns are NULL).
+    pub tail: Option<TailCounters>,
     pub last_event_time: Option<i64>,
     pub last_error: Option<String>,
     pub buffer_rows: Option<u64>,
@@ -79,6 +89,11 @@ pub struct SourceStatus {
 
 fn int(v: u64) -> Value {
     Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// A tailer counter, NULL when the source is not a tailed file.
+fn tail(r: &SourceStatus, counter: impl Fn(&TailCounters) -> u64) -> Value {
+    r.tail.as_ref().map_or(Value::Null, |t| int(counter(t)))
 }
 
 impl SourceStatus {
@@ -135,6 +150,11 @@ mod tests {
             state: "running".into(),
             rows_stored: 2,
             restarts: 11,
+            tail: Some(TailCounters {
+                rotations: 17,
+                truncations: 18,
+                rotated_lost: 19,
+            }),
             last_event_time: Some(13),
             last_error: Some("boom".into()),
             buffer_rows: Some(14),
@@ -163,6 +183,9 @@ mod tests {
             ("oversize", "6"),
             ("es_drops", "7"),
             ("restarts", "11"),
+            ("rotations", "17"),
+            ("truncations", "18"),
+            ("rotated_lost", "19"),
             ("cache_evictions", "12"),
             ("secrets_scrubbed", "16"),
             ("last_event_time", "13"),
@@ -174,6 +197,22 @@ mod tests {
         assert_eq!(m.len(), want.len());
         for (k, v) in want {
             assert_eq!(m.get(k).map(String::as_str), Some(v), "column {k}");
+        }
+    }
+
+    /// A source that is not a tailed file shows NULL (osquery's empty
+    /// string) for the tailer's counters, not 0; a file source shows 0.
+    #[test]
+    fn tail_counters_are_null_unless_the_source_is_a_tailed_file() {
+        let command = SourceStatus::default();
+        let file = SourceStatus {
+            tail: Some(TailCounters::default()),
+            ..SourceStatus::default()
+        };
+        let (c, f) = (command.to_osquery_map(), file.to_osquery_map());
+        for k in ["rotations", "truncations", "rotated_lost"] {
+            assert_eq!(c.get(k).map(String::as_str), Some(""), "{k}");
+            assert_eq!(f.get(k).map(String::as_str), Some("0"), "{k}");
         }
     }
 }

@@ -16,6 +16,12 @@
 //! * Copy-truncate (the file shrinks below the read position): reading
 //!   restarts at 0, counted in [`TailCounters::truncations`]; lines written
 //!   between the last read and the truncation cannot be recovered.
+//! * Each of these is a [`Switch`] handed to the sink, and
+//!   [`TailCounters::count`] is the one place a switch becomes a counter
+//!   (rotations, truncations, rotated files lost): the tailer keeps its own
+//!   [`TailCounters`], and a sink that shows or persists them counts the
+//!   switches it is handed the same way (the extension's status row, the
+//!   forwarder's queue, in the same transaction as the position).
 //! * A file that does not exist yet is waited for.
 //! * The stop flag is checked between reads and while waiting.
 //!
@@ -64,8 +70,13 @@ pub enum Switch {
     First,
     /// At the committed position (or a rotated file found by its identity).
     Resumed,
-    /// The path names a new file after a rename; the old one was drained.
+    /// The path names a new file after a rename; the old one was drained
+    /// (while running, or found by its identity after a restart).
     Rotated,
+    /// After a restart the path names a new file and the committed one is
+    /// no longer in its folder: its lines after the committed offset are
+    /// lost; the new file is read from the start.
+    RotatedLost,
     /// The file shrank below the read position: from the start again.
     Truncated,
 }
@@ -114,7 +125,19 @@ pub struct TailCounters {
     pub truncations: u64,
     /// Restarts that found a new file at the path and the committed one no
     /// longer in its folder: its lines after the committed offset are lost.
-    pub rotated_files_lost: u64,
+    pub rotated_lost: u64,
+}
+
+impl TailCounters {
+    /// Count one switch: the one mapping from what happened to a counter.
+    pub fn count(&mut self, why: Switch) {
+        match why {
+            Switch::Rotated => self.rotations += 1,
+            Switch::Truncated => self.truncations += 1,
+            Switch::RotatedLost => self.rotated_lost += 1,
+            Switch::First | Switch::Resumed => {}
+        }
+    }
 }
 
 /// A tailer's failure: reading the file, or the sink's own error.
@@ -232,10 +255,8 @@ impl Tailer {
                                             "{}: rotated; the old file is drained, following the new one",
                                             self.path.display()
                                         );
-                            self.counters.rotations += 1;
                             cur = self.open_at(f, 0)?;
-                            sink.switched(cur.position(0), Switch::Rotated)
-                                .map_err(TailError::Sink)?;
+                            self.switch(sink, cur.position(0), Switch::Rotated)?;
                             continue;
                         }
                         // Renamed, the new file not created yet: keep
@@ -245,7 +266,6 @@ impl Tailer {
                     }
                 }
                 Ok(m) if m.len() < cur.splitter.fed() => {
-                    self.counters.truncations += 1;
                     log::warn!(
                     target: self.opts.log_target,
                             "{}: truncated (size {} < read offset {}); reading from the start \
@@ -258,8 +278,7 @@ impl Tailer {
                         .seek(SeekFrom::Start(0))
                         .map_err(|e| self.io("rewinding", e))?;
                     cur.splitter.reset(0);
-                    sink.switched(cur.position(0), Switch::Truncated)
-                        .map_err(TailError::Sink)?;
+                    self.switch(sink, cur.position(0), Switch::Truncated)?;
                     continue;
                 }
                 Ok(_) => {}
@@ -306,11 +325,9 @@ impl Tailer {
                         c.offset
                     );
                     let cur = self.open_at(file, c.offset)?;
-                    sink.switched(cur.position(c.offset), Switch::Resumed)
-                        .map_err(TailError::Sink)?;
+                    self.switch(sink, cur.position(c.offset), Switch::Resumed)?;
                     return Ok(Some(cur));
                 }
-                self.counters.truncations += 1;
                 why = Switch::Truncated;
                 log::warn!(
                 target: self.opts.log_target,
@@ -321,12 +338,10 @@ impl Tailer {
                     c.offset
                 );
             }
-            Some(c) => {
-                why = Switch::Rotated;
-                if !self.drain_rotated(c, sink, stop)? {
-                    return Ok(None);
-                }
-            }
+            Some(c) => match self.drain_rotated(c, sink, stop)? {
+                Some(drained) => why = drained,
+                None => return Ok(None),
+            },
             None => log::info!(
                 target: self.opts.log_target,
                 "{}: first run; reading from the start",
@@ -334,21 +349,32 @@ impl Tailer {
             ),
         }
         let cur = self.open_at(file, 0)?;
-        sink.switched(cur.position(0), why)
-            .map_err(TailError::Sink)?;
+        self.switch(sink, cur.position(0), why)?;
         Ok(Some(cur))
     }
 
+    /// Reading (re)starts at `at`: count the switch, then tell the sink.
+    fn switch<S: TailSink>(
+        &mut self,
+        sink: &mut S,
+        at: FilePosition,
+        why: Switch,
+    ) -> TailResult<(), S::Error> {
+        self.counters.count(why);
+        sink.switched(at, why).map_err(TailError::Sink)
+    }
+
     /// The committed file is no longer at the path: find it in the same
-    /// folder by identity and drain it. False when stopped meanwhile.
+    /// folder by identity and drain it. How the new file is reached:
+    /// [`Switch::Rotated`] (drained) or [`Switch::RotatedLost`] (not
+    /// found); None when stopped meanwhile.
     fn drain_rotated<S: TailSink>(
         &mut self,
         c: FilePosition,
         sink: &mut S,
         stop: &AtomicBool,
-    ) -> TailResult<bool, S::Error> {
+    ) -> TailResult<Option<Switch>, S::Error> {
         let Some(old_path) = self.find_rotated(c) else {
-            self.counters.rotated_files_lost += 1;
             log::warn!(
                 target: self.opts.log_target,
                 "{}: a new file, and the previous one (inode {}) is no longer in its folder; \
@@ -357,13 +383,23 @@ impl Tailer {
                 c.ino,
                 c.offset
             );
-            return Ok(true);
+            return Ok(Some(Switch::RotatedLost));
         };
         let old = File::open(&old_path).map_err(|e| self.io("opening rotated", e))?;
         let meta = old.metadata().map_err(|e| self.io("stat", e))?;
         // Checked on the handle: the name may have changed since the search.
+        // Gone meanwhile: as lost as if it had not been found.
         if !c.same_file(&meta) || !meta.is_file() {
-            return Ok(true);
+            log::warn!(
+                target: self.opts.log_target,
+                "{}: the previous file (inode {}) left {} while being opened; \
+                 its lines after offset {} were not read",
+                self.path.display(),
+                c.ino,
+                old_path.display(),
+                c.offset
+            );
+            return Ok(Some(Switch::RotatedLost));
         }
         log::info!(
                 target: self.opts.log_target,
@@ -373,14 +409,12 @@ impl Tailer {
             c.offset
         );
         let mut cur = self.open_at(old, c.offset)?;
-        sink.switched(cur.position(c.offset), Switch::Resumed)
-            .map_err(TailError::Sink)?;
+        self.switch(sink, cur.position(c.offset), Switch::Resumed)?;
         if !self.drain(&mut cur, sink, stop)? {
-            return Ok(false);
+            return Ok(None);
         }
         self.finish(&mut cur, sink)?;
-        self.counters.rotations += 1;
-        Ok(true)
+        Ok(Some(Switch::Rotated))
     }
 
     /// The regular file with this identity in the path's folder, if any
@@ -695,7 +729,18 @@ mod tests {
         ];
         sink.wait_lines(&want);
         let counters = run.stop();
-        assert_eq!(counters.rotations, 1);
+        assert_eq!(
+            counters,
+            TailCounters {
+                rotations: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            sink.0.lock().unwrap().switches,
+            [Switch::First, Switch::Resumed, Switch::Rotated],
+            "the rotated file resumed at the committed offset, then the new one"
+        );
         // Once more with nothing new: nothing is read twice.
         let run = start(&log, sink.committed(), &sink, options(4096, 1000));
         pause();
@@ -721,12 +766,33 @@ mod tests {
         std::fs::remove_file(d.join("gone")).unwrap();
         let run = start(&log, sink.committed(), &sink, options(4096, 1000));
         sink.wait_lines(&["a1", "b1", "b2"]);
-        assert_eq!(run.stop().rotated_files_lost, 1);
+        let counters = run.stop();
+        assert_eq!(
+            (
+                counters.rotated_lost,
+                counters.rotations,
+                counters.truncations
+            ),
+            (1, 0, 0)
+        );
+        assert_eq!(
+            sink.0.lock().unwrap().switches.last(),
+            Some(&Switch::RotatedLost)
+        );
         // Truncated and rewritten shorter while stopped: from the start.
         std::fs::write(&log, "c\n").unwrap();
         let run = start(&log, sink.committed(), &sink, options(4096, 1000));
         sink.wait_lines(&["a1", "b1", "b2", "c"]);
         assert_eq!(run.stop().truncations, 1);
+        // The sink, counting the switches it was handed, saw the same.
+        let mut seen = TailCounters::default();
+        for why in &sink.0.lock().unwrap().switches {
+            seen.count(*why);
+        }
+        assert_eq!(
+            (seen.rotated_lost, seen.truncations, seen.rotations),
+            (1, 1, 0)
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -187,6 +187,8 @@ pub fn run(args: ExtensionArgs) -> Result<(), ExtensionError> {
                 source: format!("file:{}", f.display()),
                 kind: "file".into(),
                 state: "starting".into(),
+                // Tailed: its rotation counters are 0, not NULL, from the start.
+                tail: Some(Default::default()),
                 ..Default::default()
             },
             live: false,

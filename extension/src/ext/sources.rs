@@ -9,7 +9,9 @@
 //! Sentinel forwarder's): it starts at the beginning the first time, follows
 //! appends, drains a rotated file (also one rotated while the extension was
 //! stopped), restarts at 0 after a truncation, and resumes at its committed
-//! position after a restart (committed with the rows it produced).
+//! position after a restart (committed with the rows it produced). What the
+//! tailer saw (rotations, truncations, rotated files lost) is counted in the
+//! source's status row.
 
 use super::status::Board;
 pub use keychain_access_tables::lines::LineBatch;
@@ -321,7 +323,7 @@ impl TailSink for FileFeed {
         self.send(batch, at)
     }
 
-    fn switched(&mut self, at: FilePosition, _why: Switch) -> Result<(), IngestGone> {
+    fn switched(&mut self, at: FilePosition, why: Switch) -> Result<(), IngestGone> {
         // A new file: a new event sequence.
         self.tx
             .send(Feed::Started {
@@ -329,9 +331,12 @@ impl TailSink for FileFeed {
                 child_pid: None,
             })
             .map_err(|_| IngestGone)?;
+        // Rotations, truncations and lost rotated files, counted as the
+        // tailer counts them, for the status table.
         board_update(&self.board, self.id, |s| {
             s.state = "running".into();
             s.last_error = None;
+            s.tail.get_or_insert_default().count(why);
         });
         self.send(LineBatch::default(), at)
     }

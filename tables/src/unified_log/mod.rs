@@ -232,6 +232,11 @@ pub struct UnifiedLogParser {
     patterns: Vec<Compiled>,
     prefilter: Option<AhoCorasick>,
     tracker: PromptTracker,
+    /// Rows whose actor's ancestor list was cut at
+    /// [`MAX_ANCESTORS`](crate::procs::MAX_ANCESTORS). Kept here, as the
+    /// classifier keeps its own for ES rows, because the scanner sets
+    /// `ScanStats::field_caps` from both owners (the sum), not by adding to it.
+    pub field_caps: u64,
 }
 
 impl UnifiedLogParser {
@@ -293,6 +298,7 @@ impl UnifiedLogParser {
             patterns,
             prefilter,
             tracker: PromptTracker::default(),
+            field_caps: 0,
         }
     }
 
@@ -405,7 +411,15 @@ impl UnifiedLogParser {
             stats.unified_log_activity_repeats += 1;
             return;
         }
-        let (mut row, origin, signer) = build_row(&rec, pat, action, &caps, ctx);
+        let row::BuiltRow {
+            mut row,
+            origin,
+            signer,
+            ancestors_capped,
+        } = build_row(&rec, pat, action, &caps, ctx);
+        if ancestors_capped {
+            self.field_caps += 1;
+        }
         let assessment = self.tracker.observe(&Observation {
             action,
             logger: (rec.process_id.unwrap_or(-1), rec.thread_id.unwrap_or(0)),

@@ -24,16 +24,29 @@ pub struct LineContext<'a> {
     pub tuning: &'a Tuning,
 }
 
-/// The row for a matched record, the `(unified log: ...)` origin that ends
-/// its reason (the caller adds what the prompt tracker found first), and the
-/// actor's signer when the process cache knows it (for the prompt tracker).
+/// What [`build_row`] makes of a matched record.
+pub(crate) struct BuiltRow {
+    pub row: KeychainAccess,
+    /// The `(unified log: ...)` origin that ends the reason (the caller
+    /// adds what the prompt tracker found first).
+    pub origin: String,
+    /// The actor's signer when the process cache knows it (for the prompt
+    /// tracker).
+    pub signer: Option<Signer>,
+    /// The actor's ancestor list was cut at
+    /// [`MAX_ANCESTORS`](crate::procs::MAX_ANCESTORS): counted in
+    /// `field_caps`, as for ES rows.
+    pub ancestors_capped: bool,
+}
+
+/// The row for a matched record (see [`BuiltRow`]).
 pub(crate) fn build_row(
     rec: &LogRecord,
     pat: &Compiled,
     action: Action,
     caps: &Captures,
     ctx: &LineContext<'_>,
-) -> (KeychainAccess, String, Option<Signer>) {
+) -> BuiltRow {
     let spec = &pat.spec;
     let logger_pid = rec.process_id;
     let logger_path = rec.process_image_path.clone().filter(|p| !p.is_empty());
@@ -67,9 +80,6 @@ pub(crate) fn build_row(
             None => true,
             Some(p) => p == c.path,
         });
-    // Unlike ES rows, a capped ancestor list is not counted here
-    // (`field_caps` is the classifier's counter, and the scanner copies it
-    // over the scan's): the cap itself is the same, in `normalise`.
     let actor = match cached {
         // The record's userID is the logging process's: it is the actor's
         // uid only when the logger is the actor.
@@ -167,6 +177,10 @@ pub(crate) fn build_row(
         es_version: None,
         global_seq_num: None,
     });
-    let signer = actor.is_known().then(|| actor.process().signer).flatten();
-    (row, origin, signer)
+    BuiltRow {
+        signer: actor.is_known().then(|| actor.process().signer).flatten(),
+        ancestors_capped: actor.ancestors_capped(),
+        row,
+        origin,
+    }
 }

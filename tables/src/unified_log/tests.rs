@@ -615,3 +615,60 @@ fn the_tracker_sees_the_signer_of_the_rows_own_actor() {
     let reason = row.reason.as_deref().unwrap_or_default();
     assert!(reason.contains("client unsigned"), "{reason}");
 }
+
+/// A unified-log row whose actor's ancestor list is cut at MAX_ANCESTORS
+/// counts in the scan's `field_caps`, as an ES row's does; one whose chain
+/// fits does not.
+#[test]
+fn a_capped_ancestor_list_counts_in_field_caps_for_unified_log_rows() {
+    use crate::procs::{ProcInfo, MAX_ANCESTORS};
+    use crate::scan::{ScanOptions, Scanner};
+    let mut scanner = Scanner::new(ScanOptions::default());
+    // Two clients: 4242 under a chain longer than the cap, 4343 under one
+    // ancestor.
+    let deep = MAX_ANCESTORS as i64 + 4;
+    for i in 0..deep {
+        scanner.classifier.cache.insert(ProcInfo {
+            pid: 5000 + i,
+            pidversion: 1,
+            ppid: (i + 1 < deep).then_some(5001 + i),
+            path: format!("/bin/ancestor{i}"),
+            ..Default::default()
+        });
+    }
+    for (pid, ppid) in [(4242, 5000), (4343, 6000)] {
+        scanner.classifier.cache.insert(ProcInfo {
+            pid,
+            pidversion: 7,
+            ppid: Some(ppid),
+            path: format!("/Users/Shared/client{pid}"),
+            ..Default::default()
+        });
+    }
+    scanner.classifier.cache.insert(ProcInfo {
+        pid: 6000,
+        pidversion: 1,
+        path: "/sbin/launchd".into(),
+        ..Default::default()
+    });
+    let prompt = |pid: i64| {
+        line(
+            "/usr/sbin/securityd",
+            "com.apple.securityd",
+            "kcacl",
+            118,
+            "2026-05-11 14:02:10.000200+0100",
+            &format!("displaying keychain prompt for /Users/Shared/client{pid}({pid})"),
+        )
+    };
+    let mut out = Vec::new();
+    scanner.scan_line(prompt(4343).as_bytes(), &mut out);
+    assert_eq!(out.len(), 1, "{:?}", scanner.stats);
+    assert_eq!(scanner.finish_stats().field_caps, 0, "one ancestor: no cap");
+    scanner.scan_line(prompt(4242).as_bytes(), &mut out);
+    assert_eq!(out.len(), 2, "{:?}", scanner.stats);
+    let ancestors: Vec<serde_json::Value> =
+        serde_json::from_str(out[1].ancestors.as_deref().unwrap_or("null")).unwrap();
+    assert_eq!(ancestors.len(), MAX_ANCESTORS, "the list was cut");
+    assert_eq!(scanner.finish_stats().field_caps, 1);
+}
