@@ -33,22 +33,91 @@ pub struct EsMessage<'a> {
 }
 
 /// An audit token, in either shape.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(untagged)]
+///
+/// Deserialised by hand rather than as an untagged enum: serde's untagged
+/// enums first buffer the value as `Content` and then try each variant,
+/// which cost about 5% of the live path's CPU (every ES event carries one to
+/// three tokens). The visitor reads the shape it is given once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditTokenRepr {
+    /// An object (message version < 10); unknown keys are ignored, `pid` is
+    /// required.
     Object {
-        #[serde(default)]
         auid: Option<i64>,
-        #[serde(default)]
         euid: Option<i64>,
-        #[serde(default)]
         ruid: Option<i64>,
         pid: i64,
-        #[serde(default)]
         pidversion: Option<i64>,
     },
     /// `[auid, euid, egid, ruid, rgid, pid, asid, pidversion]` (version >= 10).
     Array([i64; 8]),
+}
+
+impl<'de> Deserialize<'de> for AuditTokenRepr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TokenVisitor;
+        impl<'de> serde::de::Visitor<'de> for TokenVisitor {
+            type Value = AuditTokenRepr;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an audit token: an object with `pid`, or an array of 8 integers")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<AuditTokenRepr, A::Error> {
+                let (mut auid, mut euid, mut ruid, mut pid, mut pidversion) =
+                    (None, None, None, None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        "auid" => &mut auid,
+                        "euid" => &mut euid,
+                        "ruid" => &mut ruid,
+                        "pid" => &mut pid,
+                        "pidversion" => &mut pidversion,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    if slot.is_some() {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate field `{key}` in an audit token"
+                        )));
+                    }
+                    // `null` reads as absent, as `#[serde(default)] Option` did.
+                    *slot = Some(map.next_value::<Option<i64>>()?);
+                }
+                Ok(AuditTokenRepr::Object {
+                    auid: auid.flatten(),
+                    euid: euid.flatten(),
+                    ruid: ruid.flatten(),
+                    pid: pid
+                        .flatten()
+                        .ok_or_else(|| serde::de::Error::missing_field("pid"))?,
+                    pidversion: pidversion.flatten(),
+                })
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AuditTokenRepr, A::Error> {
+                let mut a = [0i64; 8];
+                for (i, v) in a.iter_mut().enumerate() {
+                    *v = seq
+                        .next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(serde::de::Error::invalid_length(9, &self));
+                }
+                Ok(AuditTokenRepr::Array(a))
+            }
+        }
+        d.deserialize_any(TokenVisitor)
+    }
 }
 
 /// The fields of an audit token this crate uses.
@@ -431,6 +500,76 @@ mod tests {
     use super::*;
 
     const EXIT_V9: &str = r#"{"process":{"codesigning_flags":637623057,"cdhash":"F988105881118CD77EF87293D97DECE8E193FA98","session_id":532,"ppid":532,"group_id":532,"is_platform_binary":true,"team_id":null,"audit_token":{"euid":0,"rgid":0,"egid":0,"pid":11221,"asid":100017,"ruid":0,"auid":4294967295,"pidversion":170692},"responsible_audit_token":{"pid":532,"asid":100017,"rgid":0,"auid":4294967295,"euid":0,"ruid":0,"pidversion":1294,"egid":0},"is_es_client":false,"signing_id":"com.apple.ipconfig","start_time":"2025-08-07T15:13:09.798115Z","original_ppid":532,"parent_audit_token":{"pid":532,"asid":100017,"rgid":0,"auid":4294967295,"euid":0,"ruid":0,"pidversion":1294,"egid":0},"executable":{"path_truncated":false,"stat":{"st_gid":0},"path":"\/usr\/sbin\/ipconfig"},"tty":null},"time":"2025-08-07T15:13:09.811587464Z","seq_num":362,"action":{"result":{"result_type":0,"result":{"auth":0}}},"event_type":15,"event":{"exit":{"stat":0}},"mach_time":401374797834,"version":9,"thread":{"thread_id":622243},"global_seq_num":1103,"schema_version":1,"action_type":1}"#;
+
+    /// The derive this hand-written visitor replaced, kept as the reference:
+    /// both must accept and refuse the same audit tokens, with the same values.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    enum ReferenceToken {
+        Object {
+            #[serde(default)]
+            auid: Option<i64>,
+            #[serde(default)]
+            euid: Option<i64>,
+            #[serde(default)]
+            ruid: Option<i64>,
+            pid: i64,
+            #[serde(default)]
+            pidversion: Option<i64>,
+        },
+        Array([i64; 8]),
+    }
+
+    #[test]
+    fn audit_token_visitor_agrees_with_the_untagged_derive() {
+        let cases = [
+            r#"{"euid":0,"rgid":0,"egid":0,"pid":11221,"asid":100017,"ruid":0,"auid":4294967295,"pidversion":170692}"#,
+            r#"{"pid":7}"#,
+            r#"{"pid":7,"auid":null,"pidversion":null,"extra":{"nested":[1,2,{"a":"b"}]}}"#,
+            r#"{"pid":-1,"euid":-2}"#,
+            r#"[501,501,20,501,20,4242,100017,9001]"#,
+            r#"[0,0,0,0,0,0,0,0]"#,
+            // refused by both
+            r#"{"auid":1}"#,
+            r#"{"pid":null}"#,
+            r#"{"pid":"7"}"#,
+            r#"{"pid":7,"pid":8}"#,
+            r#"{"pid":1.5}"#,
+            r#"[1,2,3,4,5,6,7]"#,
+            r#"[1,2,3,4,5]"#,
+            r#"[1,2,3,4,5,6,7,8,9]"#,
+            r#"[1,2,3,4,5,6,7,"8"]"#,
+            r#"[1,2,3,4,5,6,7,18446744073709551615]"#,
+            r#"{"pid":18446744073709551615}"#,
+            r#""token""#,
+            r#"null"#,
+            r#"42"#,
+            r#"[]"#,
+            r#"{}"#,
+        ];
+        for c in cases {
+            let got = serde_json::from_str::<AuditTokenRepr>(c).ok();
+            let want = serde_json::from_str::<ReferenceToken>(c)
+                .ok()
+                .map(|r| match r {
+                    ReferenceToken::Object {
+                        auid,
+                        euid,
+                        ruid,
+                        pid,
+                        pidversion,
+                    } => AuditTokenRepr::Object {
+                        auid,
+                        euid,
+                        ruid,
+                        pid,
+                        pidversion,
+                    },
+                    ReferenceToken::Array(a) => AuditTokenRepr::Array(a),
+                });
+            assert_eq!(got, want, "{c}");
+        }
+    }
 
     #[test]
     fn parses_the_real_v9_sample() {
