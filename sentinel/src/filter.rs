@@ -1,6 +1,9 @@
 //! Result-name filter: which osquery result lines to ship.
 
-/// A list of glob patterns matched against a result line's `name` field.
+use keychain_access_tables::wildcard::wildcard;
+
+/// A list of glob patterns matched against a result line's `name` field,
+/// with the project's one wildcard matcher (`keychain_access_tables::wildcard`):
 /// `*` matches any run of characters (including `/`), `?` one character,
 /// everything else itself (case-sensitive). An empty filter matches every
 /// line, including lines without a `name`.
@@ -11,7 +14,7 @@
 /// `pack/Global/keychain_credential_access` (Fleet).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameFilter {
-    patterns: Vec<Vec<char>>,
+    patterns: Vec<String>,
 }
 
 /// A `name_filter` entry that is the empty string (it would match only a
@@ -31,7 +34,7 @@ impl NameFilter {
             if p.is_empty() {
                 return Err(EmptyPattern { index: i });
             }
-            out.push(p.chars().collect());
+            out.push(p.clone());
         }
         Ok(NameFilter { patterns: out })
     }
@@ -47,36 +50,8 @@ impl NameFilter {
             return true;
         }
         let Some(name) = name else { return false };
-        let name: Vec<char> = name.chars().collect();
-        self.patterns.iter().any(|p| glob(p, &name))
+        self.patterns.iter().any(|p| wildcard(p, name))
     }
-}
-
-/// Iterative glob with single-star backtracking: O(len(p) * len(s)).
-fn glob(p: &[char], s: &[char]) -> bool {
-    let (mut pi, mut si) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, si));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == s[si] => {
-                pi += 1;
-                si += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    pi = sp + 1;
-                    si = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]

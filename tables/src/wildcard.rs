@@ -1,6 +1,7 @@
-//! The one wildcard matcher of the crate (tuning rules, unified-log pattern
-//! fields, high-value item names): `*` any run of characters (including
-//! `/`), `?` one character, nothing else special.
+//! The project's one wildcard matcher (tuning rules, unified-log pattern
+//! fields, high-value item names, and the Sentinel forwarder's `name_filter`):
+//! `*` any run of characters (including `/`), `?` one character, nothing
+//! else special.
 
 use serde::Deserialize;
 
