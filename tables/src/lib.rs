@@ -33,7 +33,10 @@
 //!   [`constraints`], [`status`] (the health table), fed by [`counters`]
 //!   (every count a scan keeps) and [`own_procs`].
 //!
-//! The crate has no osquery dependency: the `keychain-access` binary wraps it.
+//! The crate has no osquery dependency: the extension library
+//! (`keychain_access_extension`, under `keychain-access-extension` and the
+//! `keychain-access` CLI) wraps it, and `keychain-access-sentinel` reads its
+//! tailer and wildcard matcher.
 
 #![forbid(unsafe_code)]
 
