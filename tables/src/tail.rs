@@ -11,8 +11,9 @@
 //! * Rotation by rename (then a new file at the path): the old file is
 //!   drained to its end (its unfinished last line is then a line), and the
 //!   new one is read from the start. If the rename happened while nothing
-//!   was running, the committed file is looked for by identity in the same
-//!   folder, drained from the committed offset, then the new one is read.
+//!   was running, the committed file is looked for in the same folder (a
+//!   rotated name with its identity and fingerprint, see below), drained
+//!   from the committed offset, then the new one is read.
 //! * Copy-truncate (the file shrinks below the read position): reading
 //!   restarts at 0, counted in [`TailCounters::truncations`]; lines written
 //!   between the last read and the truncation cannot be recovered.
@@ -187,16 +188,20 @@ pub fn is_rotated_name(name: &OsStr, candidate: &OsStr) -> bool {
 pub enum Switch {
     /// First run: no committed position.
     First,
-    /// At the committed position (or a rotated file found by its identity).
+    /// At the committed position (or a rotated file found by its identity
+    /// and fingerprint).
     Resumed,
     /// The path names a new file after a rename; the old one was drained
-    /// (while running, or found by its identity after a restart).
+    /// (while running, or found by its identity and fingerprint after a
+    /// restart).
     Rotated,
     /// After a restart the path names a new file and the committed one is
-    /// no longer in its folder: its lines after the committed offset are
-    /// lost; the new file is read from the start.
+    /// no longer in its folder (nothing, or only another file given its
+    /// inode, is there): its lines after the committed offset are lost;
+    /// the new file is read from the start.
     RotatedLost,
-    /// The file shrank below the read position: from the start again.
+    /// The file shrank below the read position, or after a restart holds
+    /// other bytes before the committed offset: from the start again.
     Truncated,
 }
 
@@ -240,10 +245,12 @@ pub struct TailOptions {
 pub struct TailCounters {
     /// Rotations by rename followed (while running or found after a restart).
     pub rotations: u64,
-    /// Times the file shrank below the read position (copy-truncate).
+    /// Times the file shrank below the read position (copy-truncate), or
+    /// held other bytes before the committed offset after a restart.
     pub truncations: u64,
     /// Restarts that found a new file at the path and the committed one no
-    /// longer in its folder: its lines after the committed offset are lost.
+    /// longer in its folder (nothing, or only another file given its inode):
+    /// its lines after the committed offset are lost.
     pub rotated_lost: u64,
 }
 
