@@ -42,7 +42,8 @@
 //!   the offset is).
 //! * In the folder (rotated while stopped): a candidate must be a regular
 //!   file (not a link) whose name is a rotated name of the tailed file (it
-//!   starts with the file's name followed by `.`, `-` or `_`: logrotate's
+//!   starts with the file's name, or the name a symbolic link at the path
+//!   points to, followed by `.`, `-` or `_`: logrotate's
 //!   `x.log.1` and `x.log-20261201`, newsyslog's `x.log.0`; not a
 //!   compressed one, `.gz`, `.bz2`, `.xz`, `.zst`, `.lz4`, `.Z`, which
 //!   cannot be read as lines), with the committed identity and the
@@ -524,10 +525,20 @@ impl Tailer {
         stop: &AtomicBool,
     ) -> TailResult<Option<Switch>, S::Error> {
         let found = self.with_identity(c);
-        let name = self.path.file_name().unwrap_or_default();
-        let rotated = found
-            .iter()
-            .find(|p| is_rotated_name(name, p.file_name().unwrap_or_default()));
+        // The path's name, and when the path is a symbolic link, its
+        // target's (`app.log -> real.log` is rotated as `real.log.1`).
+        let target = std::fs::read_link(&self.path).ok();
+        let names: Vec<&OsStr> = [
+            self.path.file_name(),
+            target.as_deref().and_then(Path::file_name),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let rotated = found.iter().find(|p| {
+            let candidate = p.file_name().unwrap_or_default();
+            names.iter().any(|n| is_rotated_name(n, candidate))
+        });
         let Some(old_path) = rotated.cloned() else {
             if found.is_empty() {
                 log::warn!(
@@ -1221,6 +1232,21 @@ mod tests {
         };
         let (counters, _, _) = run_from(&log, legacy, &["a2", "b1"]);
         assert_eq!((counters.rotations, counters.rotated_lost), (1, 0));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_symlinked_paths_target_rotated_under_its_own_name_is_drained() {
+        let d = temp_dir("link-rotated");
+        let (link, target) = (d.join("app.log"), d.join("real.log"));
+        append(&target, "a1\na2\n");
+        std::os::unix::fs::symlink("real.log", &link).unwrap();
+        let committed = position_in(&target, 3);
+        std::fs::rename(&target, d.join("real.log.1")).unwrap();
+        append(&target, "b1\n");
+        let (counters, switches, _) = run_from(&link, committed, &["a2", "b1"]);
+        assert_eq!((counters.rotations, counters.rotated_lost), (1, 0));
+        assert_eq!(switches, [Switch::Resumed, Switch::Rotated]);
         let _ = std::fs::remove_dir_all(&d);
     }
 
