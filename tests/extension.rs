@@ -861,6 +861,83 @@ fn file_source_loses_nothing_across_rotation_while_stopped_and_unfinished_lines(
 }
 
 #[test]
+fn file_source_never_reads_another_file_given_the_rotated_captures_inode() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempdir("tail-reused");
+    let live = dir.join("live.ndjson");
+    let a = repo().join("tests/fixtures/cp_clone.ndjson");
+    let c = repo().join("tests/fixtures/finder_copyfile.ndjson");
+    let d = repo().join("tests/fixtures/empire_python_sh_dump.ndjson");
+    let want =
+        |paths: &[&PathBuf]| -> usize { paths.iter().map(|p| scan_as_osquery(p).len()).sum() };
+    std::fs::copy(&a, &live).unwrap();
+    let m = Manager::start(&dir, &[]);
+    let mut cfg = base_config(&dir);
+    cfg["sources"]["files"] = json!([live]);
+    let mut ext = start_extension(&dir, &m.socket, &cfg, 1);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    wait_ingested(&listen, "file:", line_count(&a), Duration::from_secs(20));
+    terminate(&mut ext);
+    drop(m);
+
+    // While stopped: the capture is rotated and deleted, a new one takes
+    // its path, and another file in the folder, with a rotated name, gets
+    // the old inode (made certain here by pointing the stored identity at
+    // it). It is as long as the committed offset and has a whole capture
+    // right there: read from the offset, it would be rows.
+    let a_len = std::fs::metadata(&a).unwrap().len() as usize;
+    std::fs::rename(&live, dir.join("live.ndjson.1")).unwrap();
+    std::fs::remove_file(dir.join("live.ndjson.1")).unwrap();
+    let mut other = vec![b'z'; a_len - 1];
+    other.push(b'\n');
+    other.extend(std::fs::read(&d).unwrap());
+    let other_path = dir.join("live.ndjson.2");
+    std::fs::write(&other_path, other).unwrap();
+    std::fs::copy(&c, &live).unwrap();
+    let meta = std::fs::metadata(&other_path).unwrap();
+    {
+        let db = rusqlite::Connection::open(dir.join("db/buffer.db")).unwrap();
+        let n = db
+            .execute(
+                "UPDATE source_offsets SET file_id = ?1 WHERE source LIKE 'file:%'",
+                [format!("{}:{}", meta.dev(), meta.ino())],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    let m = Manager::start(&dir, &[]);
+    let _ext = start_extension(&dir, &m.socket, &cfg, 1);
+    let reg = m.wait_event("registered", Duration::from_secs(15));
+    let listen = reg["listen_path"].as_str().unwrap().to_string();
+    let n = want(&[&a, &c]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = rows(&generate(&listen, "keychain_access_events", &json!({}))).len();
+        let s = status_row(&listen, "file:");
+        if s["rotated_lost"] == "1" && got >= n {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{got} of {n} rows; {s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let got = rows(&generate(&listen, "keychain_access_events", &json!({}))).len();
+    assert_eq!(got, n, "only the old and the new capture's rows");
+    let s = status_row(&listen, "file:");
+    assert_eq!(
+        (
+            s["rotations"].as_str(),
+            s["rotated_lost"].as_str(),
+            s["malformed"].as_str()
+        ),
+        ("0", "1", "0"),
+        "{s:?}"
+    );
+}
+
+#[test]
 fn sigterm_is_a_clean_exit_that_deregisters() {
     let dir = tempdir("term");
     let m = Manager::start(&dir, &[]);

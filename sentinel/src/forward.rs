@@ -32,13 +32,16 @@ pub const STATS_LOG_TARGET: &str = "keychain_access_sentinel::stats";
 /// target [`STATS_LOG_TARGET`] so a CLI can show those lines by default).
 ///
 /// * The first time, reading starts at the beginning of the file; after that
-///   at the stored position. The position (dev, inode, offset) is committed
-///   in the same transaction as the lines read, so a crash neither loses nor
-///   duplicates queue entries.
+///   at the stored position. The position (dev, inode, offset and the
+///   fingerprint of the bytes before the offset) is committed in the same
+///   transaction as the lines read, so a crash neither loses nor duplicates
+///   queue entries.
 /// * Appends are followed (every `tail_poll_ms`). Rotation by rename + new
 ///   file: the old file is drained to its end, then the new one is read from
 ///   the start; if the rename happened while `forward` was not running, the
-///   old file is still found (by inode) in the same directory and drained.
+///   old file is still found in the same directory (a rotated name of the
+///   results file with its inode and fingerprint: never another file that
+///   got the freed inode, such as the queue's own) and drained.
 ///   Truncation (`copytruncate`) restarts at offset 0. An unfinished last
 ///   line is read once its newline arrives (or when its file was rotated
 ///   away), never split.
@@ -75,6 +78,7 @@ pub fn forward(
         dev: c.dev,
         ino: c.ino,
         offset: c.offset,
+        fingerprint: c.fingerprint,
     });
     let mut tailer = Tailer::new(
         path.clone(),
@@ -117,7 +121,7 @@ pub fn forward(
 }
 
 /// The forwarder's sink: lines go to the queue, committed with the file
-/// position (dev, inode, offset) in one transaction.
+/// position (dev, inode, offset, fingerprint) in one transaction.
 struct QueueSink<'a> {
     queue: &'a Queue,
     /// The queue's cursor key: the results file's absolute path.
@@ -136,6 +140,7 @@ impl QueueSink<'_> {
             dev: at.dev,
             ino: at.ino,
             offset: at.offset,
+            fingerprint: at.fingerprint,
         }
     }
 }

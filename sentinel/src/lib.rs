@@ -28,7 +28,8 @@
 //!
 //! * A line is acknowledged (to osquery, or by advancing the tail offset) only
 //!   after it is committed to the queue. For `forward`, the lines read and the
-//!   new file offset (file identity dev+inode, offset) are committed in the
+//!   new file offset (file identity dev+inode, offset, and a fingerprint of
+//!   the bytes before the offset) are committed in the
 //!   **same transaction**, so a `kill -9` of the forwarder neither loses nor
 //!   duplicates queue entries. The queue uses `synchronous=FULL`, so a commit
 //!   also survives an OS crash as far as the disk honours `fsync`.

@@ -1,14 +1,18 @@
 //! The durable on-disk queue (SQLite, WAL, file mode 0600).
 //!
-//! Schema (`PRAGMA user_version = 1`):
+//! Schema (`PRAGMA user_version = 2`; each version's step in `migrate` is
+//! never edited, a new one is appended):
 //!
 //! * `queue(id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT, bytes INTEGER, enqueued_unix INTEGER)`:
 //!   ids are never reused, so id order is arrival order.
 //! * `counters(name, value)`: every counter of [`Stats`], written in the same
 //!   transaction as the change it counts.
 //! * `state(name, value)`: last status/error of the shipper.
-//! * `cursors(source, dev, ino, offset, updated_unix)`: `forward`'s position
-//!   in its results file, written in the same transaction as the lines read.
+//! * `cursors(source, dev, ino, offset, updated_unix, fingerprint)`:
+//!   `forward`'s position in its results file, written in the same
+//!   transaction as the lines read. `fingerprint` (version 2) is the
+//!   tailer's digest of the bytes before the offset; NULL in a cursor
+//!   written by version 1, which is trusted on dev and inode alone.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,14 +22,14 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use keychain_access_tables::tail::Switch;
+use keychain_access_tables::tail::{Fingerprint, Switch};
 
 use crate::counters::{Counters, ShipState};
 use crate::limits::QueueLimits;
 use crate::stats::Stats;
 use crate::{unix_now, Error};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// What happened to one offered line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +64,9 @@ pub struct FileCursor {
     pub ino: u64,
     /// Offset just after the last line committed to the queue.
     pub offset: u64,
+    /// The tailer's fingerprint of the bytes before `offset`; None in a
+    /// cursor persisted before fingerprints existed.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 struct Inner {
@@ -350,9 +357,18 @@ impl Queue {
         save_counters(&tx, &inner.counters, &counters).map_err(|e| self.sql(e))?;
         if let Some((source, c)) = cursor {
             tx.execute(
-                "INSERT INTO cursors(source, dev, ino, offset, updated_unix) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(source) DO UPDATE SET dev = ?2, ino = ?3, offset = ?4, updated_unix = ?5",
-                params![source, c.dev as i64, c.ino as i64, c.offset as i64, now],
+                "INSERT INTO cursors(source, dev, ino, offset, updated_unix, fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(source) DO UPDATE
+                 SET dev = ?2, ino = ?3, offset = ?4, updated_unix = ?5, fingerprint = ?6",
+                params![
+                    source,
+                    c.dev as i64,
+                    c.ino as i64,
+                    c.offset as i64,
+                    now,
+                    c.fingerprint.as_ref().map(|f| f.as_bytes().as_slice())
+                ],
             )
             .map_err(|e| self.sql(e))?;
         }
@@ -571,13 +587,31 @@ impl Queue {
         let g = self.lock();
         g.conn
             .query_row(
-                "SELECT dev, ino, offset FROM cursors WHERE source = ?1",
+                "SELECT dev, ino, offset, fingerprint FROM cursors WHERE source = ?1",
                 [source],
                 |r| {
+                    let fingerprint = match r.get::<_, Option<Vec<u8>>>(3)? {
+                        None => None,
+                        // Written by no version of this code: a clear
+                        // error, not a guess at where to resume.
+                        Some(b) => Some(Fingerprint::from_slice(&b).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                3,
+                                rusqlite::types::Type::Blob,
+                                format!(
+                                    "cursor fingerprint of {source}: {} bytes, not {}",
+                                    b.len(),
+                                    Fingerprint::LEN
+                                )
+                                .into(),
+                            )
+                        })?),
+                    };
                     Ok(FileCursor {
                         dev: r.get::<_, i64>(0)? as u64,
                         ino: r.get::<_, i64>(1)? as u64,
                         offset: r.get::<_, i64>(2)? as u64,
+                        fingerprint,
                     })
                 },
             )
@@ -662,6 +696,16 @@ fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
                  updated_unix INTEGER NOT NULL
              ) WITHOUT ROWID;
              PRAGMA user_version = 1;",
+        )?;
+        tx.commit()?;
+    }
+    if v < 2 {
+        // 2: the tailer's fingerprint with the cursor, so a restart never
+        // takes another file for the results log.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "ALTER TABLE cursors ADD COLUMN fingerprint BLOB;
+             PRAGMA user_version = 2;",
         )?;
         tx.commit()?;
     }
@@ -915,12 +959,61 @@ mod tests {
             dev: 1,
             ino: u64::MAX - 1,
             offset: 42,
+            fingerprint: Fingerprint::from_slice(&[9; Fingerprint::LEN]),
         };
         let l = line(0);
         q.ingest(&[l.as_bytes()], 0, Some(("f", c)), None)
             .expect("ingest");
         assert_eq!(q.cursor("f").expect("cursor"), Some(c));
         assert_eq!(q.len().0, 1);
+    }
+
+    #[test]
+    fn a_version_one_cursor_is_read_without_a_fingerprint_and_new_ones_carry_it() {
+        let p = tmp();
+        let q = Queue::open(&p, QueueLimits::default()).expect("open");
+        let old = FileCursor {
+            dev: 3,
+            ino: 4,
+            offset: 5,
+            fingerprint: None,
+        };
+        q.ingest(&[], 0, Some(("f", old)), None).expect("ingest");
+        drop(q);
+        {
+            // Back to the version 1 schema, as a queue written then is.
+            let c = Connection::open(&p).expect("raw");
+            c.execute_batch(
+                "ALTER TABLE cursors DROP COLUMN fingerprint; PRAGMA user_version = 1;",
+            )
+            .expect("downgrade");
+        }
+        let q = Queue::open(&p, QueueLimits::default()).expect("upgrade");
+        assert_eq!(
+            q.cursor("f").expect("cursor"),
+            Some(old),
+            "trusted as before"
+        );
+        let new = FileCursor {
+            offset: 9,
+            fingerprint: Fingerprint::from_slice(&[1; Fingerprint::LEN]),
+            ..old
+        };
+        q.ingest(&[], 0, Some(("f", new)), None).expect("ingest");
+        assert_eq!(q.cursor("f").expect("cursor"), Some(new));
+        drop(q);
+        let c = Connection::open(&p).expect("raw");
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, SCHEMA_VERSION);
+        // A fingerprint no version wrote: a clear error, not a guess.
+        c.execute("UPDATE cursors SET fingerprint = x'01'", [])
+            .expect("corrupt");
+        drop(c);
+        let q = Queue::open(&p, QueueLimits::default()).expect("open");
+        let e = q.cursor("f").expect_err("bad fingerprint").to_string();
+        assert!(e.contains("1 bytes, not 32"), "{e}");
     }
 
     #[test]

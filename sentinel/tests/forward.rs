@@ -160,8 +160,7 @@ fn a_rotated_file_gone_while_stopped_is_counted_as_lost() {
     let mock = Mock::start();
     let dir = TempDir::new("fwd-lost");
     let cfg = config(&mock, dir.path(), json!({}));
-    // A folder of its own: the queue's files, created anew at each start,
-    // may be given the deleted file's inode (identity is device+inode).
+    // A folder of its own (the same-folder case is the next test).
     let logs = dir.path().join("logs");
     std::fs::create_dir(&logs).expect("mkdir");
     let results = logs.join("results.log");
@@ -183,6 +182,52 @@ fn a_rotated_file_gone_while_stopped_is_counted_as_lost() {
     let s = run.stop();
     assert_eq!((s.rotations, s.truncations, s.rotated_lost), (0, 0, 1));
     assert!(s.to_string().contains(" rotated_lost=1"), "{s}");
+}
+
+#[test]
+fn a_rotated_file_gone_while_stopped_is_lost_even_when_the_queue_beside_it_has_its_inode() {
+    use std::os::unix::fs::MetadataExt;
+    let mock = Mock::start();
+    let dir = TempDir::new("fwd-lost-beside");
+    let cfg = config(&mock, dir.path(), json!({}));
+    // The results log beside the queue, whose files may be given a deleted
+    // log's inode.
+    let results = dir.path().join("results.log");
+    assert_eq!(cfg.queue_path.parent(), results.parent());
+    append(&results, &lines(0..5));
+    let run = start(&cfg, &results);
+    assert!(wait_until(10, || mock.unique_ids() == 5));
+    run.stop();
+
+    // While stopped: lines nobody read, the file rotated away and deleted,
+    // and a new one.
+    append(&results, &lines(5..8));
+    let gone = dir.path().join("results.log.1");
+    std::fs::rename(&results, &gone).expect("rotate");
+    append(&results, &lines(8..10));
+    std::fs::remove_file(&gone).expect("delete");
+    // The freed inode went to the queue's own file (as the file system
+    // may do for its -wal or -shm; here made certain for the main file).
+    let queue_file = std::fs::metadata(&cfg.queue_path).expect("queue");
+    {
+        let c = rusqlite::Connection::open(&cfg.queue_path).expect("raw queue");
+        let n = c
+            .execute(
+                "UPDATE cursors SET dev = ?1, ino = ?2",
+                [queue_file.dev() as i64, queue_file.ino() as i64],
+            )
+            .expect("update cursor");
+        assert_eq!(n, 1);
+    }
+
+    let run = start(&cfg, &results);
+    assert!(wait_until(10, || mock.unique_ids() == 7));
+    std::thread::sleep(Duration::from_millis(300));
+    let s = run.stop();
+    assert_eq!((s.rotations, s.truncations, s.rotated_lost), (0, 0, 1));
+    // Not one byte of the queue was read as lines.
+    assert_eq!((s.accepted, s.dropped_invalid), (7, 0));
+    assert_exactly_once(&mock, 7);
 }
 
 #[test]

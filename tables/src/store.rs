@@ -18,6 +18,7 @@
 
 use crate::constraints::{where_clause, Constraint};
 use crate::schema::{column_list, KeychainAccess, Value, COLUMNS};
+use crate::tail::Fingerprint;
 use rusqlite::{
     params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior,
 };
@@ -109,6 +110,10 @@ CREATE INDEX keychain_access_events_time ON keychain_access_events(time);",
     updated BIGINT
 );
 CREATE INDEX keychain_access_events_pid ON keychain_access_events(pid);",
+    // 3: a tailed file's fingerprint (the digest of the bytes before the
+    // offset), so a restart never takes another file for it. NULL in rows
+    // written before: trusted on `file_id` alone.
+    "ALTER TABLE source_offsets ADD COLUMN fingerprint BLOB;",
 ];
 
 /// Where a source stopped reading.
@@ -118,6 +123,9 @@ pub struct SourceOffset {
     /// Identity of the file (device and inode), to notice rotation.
     pub file_id: String,
     pub offset: u64,
+    /// A tailed file's [`Fingerprint`]: None for other sources and for
+    /// offsets stored before fingerprints existed.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 /// The buffer.
@@ -252,9 +260,14 @@ impl Store {
         }
         if let Some(o) = offset {
             tx.execute(
-                "INSERT INTO source_offsets (source, file_id, offset, updated) VALUES (?1, ?2, ?3, strftime('%s','now'))
-                 ON CONFLICT(source) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset, updated = excluded.updated",
-                params![o.source, o.file_id, i64::try_from(o.offset).unwrap_or(i64::MAX)],
+                "INSERT INTO source_offsets (source, file_id, offset, fingerprint, updated) VALUES (?1, ?2, ?3, ?4, strftime('%s','now'))
+                 ON CONFLICT(source) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset, fingerprint = excluded.fingerprint, updated = excluded.updated",
+                params![
+                    o.source,
+                    o.file_id,
+                    i64::try_from(o.offset).unwrap_or(i64::MAX),
+                    o.fingerprint.as_ref().map(|f| f.as_bytes().as_slice())
+                ],
             )?;
         }
         tx.commit()?;
@@ -292,13 +305,31 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT source, file_id, offset FROM source_offsets WHERE source = ?1",
+                "SELECT source, file_id, offset, fingerprint FROM source_offsets WHERE source = ?1",
                 [source],
                 |r| {
+                    let fingerprint = match r.get::<_, Option<Vec<u8>>>(3)? {
+                        None => None,
+                        // Written by no version of this code: a clear error,
+                        // not a guess at where to resume.
+                        Some(b) => Some(Fingerprint::from_slice(&b).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                3,
+                                rusqlite::types::Type::Blob,
+                                format!(
+                                    "source_offsets.fingerprint of {source}: {} bytes, not {}",
+                                    b.len(),
+                                    Fingerprint::LEN
+                                )
+                                .into(),
+                            )
+                        })?),
+                    };
                     Ok(SourceOffset {
                         source: r.get(0)?,
                         file_id: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
                         offset: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                        fingerprint,
                     })
                 },
             )
@@ -475,6 +506,7 @@ mod tests {
                 source: "f".into(),
                 file_id: "1:2".into(),
                 offset: 10,
+                fingerprint: None,
             }),
         )
         .unwrap();
@@ -483,6 +515,55 @@ mod tests {
         // Opening twice is a no-op.
         let s = Store::open(&path).unwrap();
         assert_eq!(s.row_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn offsets_stored_before_fingerprints_read_back_without_one_and_new_ones_carry_it() {
+        let d = tempdir("fingerprint");
+        let path = d.join("buffer.db");
+        {
+            // A buffer as version 2 wrote it, with a file source's offset.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO source_offsets (source, file_id, offset, updated) \
+                 VALUES ('file:x', '5:9', 42, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut s = Store::open(&path).unwrap();
+        let old = s.source_offset("file:x").unwrap().unwrap();
+        assert_eq!(
+            old,
+            SourceOffset {
+                source: "file:x".into(),
+                file_id: "5:9".into(),
+                offset: 42,
+                fingerprint: None,
+            }
+        );
+        let log = d.join("x.log");
+        std::fs::write(&log, "a\nb\n").unwrap();
+        let f = crate::tail::Fingerprint::of(&std::fs::File::open(&log).unwrap(), 4).unwrap();
+        let new = SourceOffset {
+            offset: 4,
+            fingerprint: Some(f),
+            ..old
+        };
+        s.insert(&[], Some(&new)).unwrap();
+        assert_eq!(s.source_offset("file:x").unwrap(), Some(new));
+        // A fingerprint no version wrote: a clear error, not a guess.
+        s.conn
+            .execute(
+                "UPDATE source_offsets SET fingerprint = x'0102' WHERE source = 'file:x'",
+                [],
+            )
+            .unwrap();
+        let e = s.source_offset("file:x").unwrap_err().to_string();
+        assert!(e.contains("2 bytes, not 32"), "{e}");
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //! * Rotation by rename (then a new file at the path): the old file is
 //!   drained to its end (its unfinished last line is then a line), and the
 //!   new one is read from the start. If the rename happened while nothing
-//!   was running, the committed file is looked for by identity in the same
-//!   folder, drained from the committed offset, then the new one is read.
+//!   was running, the committed file is looked for in the same folder (a
+//!   rotated name with its identity and fingerprint, see below), drained
+//!   from the committed offset, then the new one is read.
 //! * Copy-truncate (the file shrinks below the read position): reading
 //!   restarts at 0, counted in [`TailCounters::truncations`]; lines written
 //!   between the last read and the truncation cannot be recovered.
@@ -25,26 +26,116 @@
 //! * A file that does not exist yet is waited for.
 //! * The stop flag is checked between reads and while waiting.
 //!
-//! Identity is device and inode. A file system may give a deleted file's
-//! inode to the next file created: a new file that reuses the committed
-//! inode and is at least as long as the committed offset is taken for the
-//! committed one (resumed at its offset), a limit every inode-based tailer
-//! shares.
+//! What identifies the file across a restart is device, inode and a
+//! [`Fingerprint`]: a SHA-256 digest of the (up to)
+//! [`FINGERPRINT_WINDOW`] bytes just before the committed offset, taken
+//! from the file when the position is made. Device and inode alone are not
+//! an identity: a file system may give a deleted file's inode to the next
+//! file created in the folder (a new log, or the forwarder's own SQLite
+//! `-wal`/`-shm` files when the queue sits beside the log). So before
+//! reading from the committed offset, the bytes before it are read again
+//! from the candidate and must digest to the fingerprint:
+//!
+//! * At the path: the same inode with other bytes before the offset was
+//!   rewritten in place or is a new file that got the freed inode; it is
+//!   read from the start, counted as a truncation (as a file shorter than
+//!   the offset is).
+//! * In the folder (rotated while stopped): a candidate must be a regular
+//!   file (not a link) whose name is a rotated name of the tailed file (it
+//!   starts with the file's name, or the name a symbolic link at the path
+//!   points to, followed by `.`, `-` or `_`: logrotate's
+//!   `x.log.1` and `x.log-20261201`, newsyslog's `x.log.0`; not a
+//!   compressed one, `.gz`, `.bz2`, `.xz`, `.zst`, `.lz4`, `.Z`, which
+//!   cannot be read as lines), with the committed identity and the
+//!   fingerprint, both checked on the open handle. Any other file with the
+//!   inode is not the file: the rotated one is counted lost
+//!   ([`Switch::RotatedLost`]) and a warning names what was found.
+//!
+//! The digest covers the bytes before the offset, not the file's head: it
+//! vouches for exactly what the position claims was consumed, and it
+//! tells a copy-truncated file that grew past the offset again from the
+//! one that was read. A position at offset 0 covers no bytes (nothing was
+//! read, nothing can be compared); there the name rule alone applies. A
+//! position persisted before fingerprints existed (`fingerprint: None`)
+//! is trusted on device and inode as it was then (the name rule still
+//! applies in the folder); the next commit carries a fingerprint.
 //!
 //! The file is opened like any log (`File::open`): a symbolic link at the
 //! path is followed, and the identity checked is always that of the file
-//! actually read (the link's target). The tailer only reads it. A file
-//! found in the folder after a rotation is read only if it is a regular
-//! file (not a link) with the committed identity, checked again on the
-//! open handle.
+//! actually read (the link's target). The tailer only reads it.
 
 use crate::lines::{LineBatch, LineSplitter};
+use sha2::{Digest, Sha256};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// How many bytes before a committed offset its [`Fingerprint`] covers (all
+/// of them below this offset). One page: a single read, of bytes just read
+/// and so still cached; several lines of a typical log, so two unrelated
+/// files do not share them.
+pub const FINGERPRINT_WINDOW: u64 = 4096;
+
+/// A SHA-256 digest of the bytes just before a committed offset (see the
+/// module docs). A digest, not the bytes: the state it is persisted in
+/// must not hold a copy of log lines.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// Its length in bytes, as persisted.
+    pub const LEN: usize = 32;
+
+    /// The digest, as persisted.
+    pub fn as_bytes(&self) -> &[u8; Self::LEN] {
+        &self.0
+    }
+
+    /// A persisted digest; None when it is not [`Fingerprint::LEN`] bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Fingerprint> {
+        bytes.try_into().ok().map(Fingerprint)
+    }
+
+    /// The fingerprint of the position `offset` in `file`: the digest of up
+    /// to [`FINGERPRINT_WINDOW`] bytes before it. If the file no longer
+    /// holds them all (truncated meanwhile), the digest is of the bytes it
+    /// holds, and no later read of the full window matches it: a restart
+    /// then reads the file from the start, as for any truncation.
+    pub fn of(file: &File, offset: u64) -> io::Result<Fingerprint> {
+        let start = offset.saturating_sub(FINGERPRINT_WINDOW);
+        let want = usize::try_from(offset - start).unwrap_or(0);
+        let mut buf = [0u8; FINGERPRINT_WINDOW as usize];
+        let mut got = 0;
+        while got < want {
+            let Some(rest) = buf.get_mut(got..want) else {
+                break;
+            };
+            match file.read_at(rest, start + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Fingerprint(
+            Sha256::digest(buf.get(..got).unwrap_or(&[])).into(),
+        ))
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fingerprint(")?;
+        for b in self.0.iter().take(8) {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("..)")
+    }
+}
 
 /// Where a tailer is in a file: its identity and the offset of the first
 /// byte not yet consumed (always a line start).
@@ -55,12 +146,42 @@ pub struct FilePosition {
     /// `st_ino` of the file.
     pub ino: u64,
     pub offset: u64,
+    /// The bytes before `offset` (see the module docs). Every position the
+    /// tailer makes has one; None only for a position persisted before
+    /// fingerprints existed, trusted on device and inode alone.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 impl FilePosition {
     fn same_file(&self, meta: &std::fs::Metadata) -> bool {
         (self.dev, self.ino) == (meta.dev(), meta.ino())
     }
+
+    /// Whether `file` (already known to have this identity and to be at
+    /// least `offset` long) holds the bytes this position was made after.
+    fn content_matches(&self, file: &File) -> io::Result<bool> {
+        match self.fingerprint {
+            None => Ok(true),
+            Some(f) => Ok(Fingerprint::of(file, self.offset)? == f),
+        }
+    }
+}
+
+/// Whether `candidate`, a name in the tailed file's folder, is a name a
+/// rotation gives the file named `name`: `name` followed by `.`, `-` or
+/// `_` and more (logrotate's `x.log.1`, `x.log-20261201`; newsyslog's
+/// `x.log.0`), and not compressed (a compressed file cannot be read as
+/// lines). logrotate's `extension` option (`x.1.log`) is not recognised:
+/// such a file is counted lost rather than guessed at.
+pub fn is_rotated_name(name: &OsStr, candidate: &OsStr) -> bool {
+    const COMPRESSED: [&str; 6] = [".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z"];
+    let (name, candidate) = (name.as_encoded_bytes(), candidate.as_encoded_bytes());
+    let Some(rest) = candidate.strip_prefix(name) else {
+        return false;
+    };
+    matches!(rest.first(), Some(b'.' | b'-' | b'_'))
+        && rest.len() > 1
+        && !COMPRESSED.iter().any(|c| candidate.ends_with(c.as_bytes()))
 }
 
 /// Why reading (re)starts in a file.
@@ -68,16 +189,20 @@ impl FilePosition {
 pub enum Switch {
     /// First run: no committed position.
     First,
-    /// At the committed position (or a rotated file found by its identity).
+    /// At the committed position (or a rotated file found by its identity
+    /// and fingerprint).
     Resumed,
     /// The path names a new file after a rename; the old one was drained
-    /// (while running, or found by its identity after a restart).
+    /// (while running, or found by its identity and fingerprint after a
+    /// restart).
     Rotated,
     /// After a restart the path names a new file and the committed one is
-    /// no longer in its folder: its lines after the committed offset are
-    /// lost; the new file is read from the start.
+    /// no longer in its folder (nothing, or only another file given its
+    /// inode, is there): its lines after the committed offset are lost;
+    /// the new file is read from the start.
     RotatedLost,
-    /// The file shrank below the read position: from the start again.
+    /// The file shrank below the read position, or after a restart holds
+    /// other bytes before the committed offset: from the start again.
     Truncated,
 }
 
@@ -121,10 +246,12 @@ pub struct TailOptions {
 pub struct TailCounters {
     /// Rotations by rename followed (while running or found after a restart).
     pub rotations: u64,
-    /// Times the file shrank below the read position (copy-truncate).
+    /// Times the file shrank below the read position (copy-truncate), or
+    /// held other bytes before the committed offset after a restart.
     pub truncations: u64,
     /// Restarts that found a new file at the path and the committed one no
-    /// longer in its folder: its lines after the committed offset are lost.
+    /// longer in its folder (nothing, or only another file given its inode):
+    /// its lines after the committed offset are lost.
     pub rotated_lost: u64,
 }
 
@@ -174,12 +301,15 @@ struct OpenFile {
 }
 
 impl OpenFile {
-    fn position(&self, offset: u64) -> FilePosition {
-        FilePosition {
+    /// The position `offset` in this file, with its fingerprint (read from
+    /// the file).
+    fn position(&self, offset: u64) -> io::Result<FilePosition> {
+        Ok(FilePosition {
             dev: self.dev,
             ino: self.ino,
             offset,
-        }
+            fingerprint: Some(Fingerprint::of(&self.file, offset)?),
+        })
     }
 }
 
@@ -256,7 +386,8 @@ impl Tailer {
                                             self.path.display()
                                         );
                             cur = self.open_at(f, 0)?;
-                            self.switch(sink, cur.position(0), Switch::Rotated)?;
+                            let at = self.at(&cur, 0)?;
+                            self.switch(sink, at, Switch::Rotated)?;
                             continue;
                         }
                         // Renamed, the new file not created yet: keep
@@ -278,7 +409,8 @@ impl Tailer {
                         .seek(SeekFrom::Start(0))
                         .map_err(|e| self.io("rewinding", e))?;
                     cur.splitter.reset(0);
-                    self.switch(sink, cur.position(0), Switch::Truncated)?;
+                    let at = self.at(&cur, 0)?;
+                    self.switch(sink, at, Switch::Truncated)?;
                     continue;
                 }
                 Ok(_) => {}
@@ -317,7 +449,11 @@ impl Tailer {
         let mut why = Switch::First;
         match resume {
             Some(c) if c.same_file(&meta) => {
-                if meta.len() >= c.offset {
+                let long_enough = meta.len() >= c.offset;
+                let same_bytes = long_enough
+                    && c.content_matches(&file)
+                        .map_err(|e| self.io("reading", e))?;
+                if same_bytes {
                     log::info!(
                         target: self.opts.log_target,
                         "{}: resuming at offset {}",
@@ -325,18 +461,30 @@ impl Tailer {
                         c.offset
                     );
                     let cur = self.open_at(file, c.offset)?;
-                    self.switch(sink, cur.position(c.offset), Switch::Resumed)?;
+                    let at = self.at(&cur, c.offset)?;
+                    self.switch(sink, at, Switch::Resumed)?;
                     return Ok(Some(cur));
                 }
                 why = Switch::Truncated;
-                log::warn!(
-                target: self.opts.log_target,
-                    "{}: shorter ({}) than the committed offset {}; it was truncated, \
-                     reading from the start",
-                    self.path.display(),
-                    meta.len(),
-                    c.offset
-                );
+                if long_enough {
+                    log::warn!(
+                        target: self.opts.log_target,
+                        "{}: the bytes before the committed offset {} are not the ones read \
+                         (rewritten in place, or a new file given the old one's inode); \
+                         reading from the start",
+                        self.path.display(),
+                        c.offset
+                    );
+                } else {
+                    log::warn!(
+                        target: self.opts.log_target,
+                        "{}: shorter ({}) than the committed offset {}; it was truncated, \
+                         reading from the start",
+                        self.path.display(),
+                        meta.len(),
+                        c.offset
+                    );
+                }
             }
             Some(c) => match self.drain_rotated(c, sink, stop)? {
                 Some(drained) => why = drained,
@@ -349,7 +497,8 @@ impl Tailer {
             ),
         }
         let cur = self.open_at(file, 0)?;
-        self.switch(sink, cur.position(0), why)?;
+        let at = self.at(&cur, 0)?;
+        self.switch(sink, at, why)?;
         Ok(Some(cur))
     }
 
@@ -365,24 +514,54 @@ impl Tailer {
     }
 
     /// The committed file is no longer at the path: find it in the same
-    /// folder by identity and drain it. How the new file is reached:
-    /// [`Switch::Rotated`] (drained) or [`Switch::RotatedLost`] (not
-    /// found); None when stopped meanwhile.
+    /// folder (a rotated name, the committed identity and fingerprint) and
+    /// drain it. How the new file is reached: [`Switch::Rotated`] (drained)
+    /// or [`Switch::RotatedLost`] (not found, or only other files with its
+    /// inode); None when stopped meanwhile.
     fn drain_rotated<S: TailSink>(
         &mut self,
         c: FilePosition,
         sink: &mut S,
         stop: &AtomicBool,
     ) -> TailResult<Option<Switch>, S::Error> {
-        let Some(old_path) = self.find_rotated(c) else {
-            log::warn!(
-                target: self.opts.log_target,
-                "{}: a new file, and the previous one (inode {}) is no longer in its folder; \
-                 its lines after offset {} were not read",
-                self.path.display(),
-                c.ino,
-                c.offset
-            );
+        let found = self.with_identity(c);
+        // The path's name, and when the path is a symbolic link, its
+        // target's (`app.log -> real.log` is rotated as `real.log.1`).
+        let target = std::fs::read_link(&self.path).ok();
+        let names: Vec<&OsStr> = [
+            self.path.file_name(),
+            target.as_deref().and_then(Path::file_name),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let rotated = found.iter().find(|p| {
+            let candidate = p.file_name().unwrap_or_default();
+            names.iter().any(|n| is_rotated_name(n, candidate))
+        });
+        let Some(old_path) = rotated.cloned() else {
+            if found.is_empty() {
+                log::warn!(
+                    target: self.opts.log_target,
+                    "{}: a new file, and the previous one (inode {}) is no longer in its \
+                     folder; its lines after offset {} were not read",
+                    self.path.display(),
+                    c.ino,
+                    c.offset
+                );
+            } else {
+                let names: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+                log::warn!(
+                    target: self.opts.log_target,
+                    "{}: a new file, and the previous one (inode {}) is no longer in its \
+                     folder; {} has its inode but is not a rotated name of the file, so it \
+                     is not read; the previous file's lines after offset {} were not read",
+                    self.path.display(),
+                    c.ino,
+                    names.join(", "),
+                    c.offset
+                );
+            }
             return Ok(Some(Switch::RotatedLost));
         };
         let old = File::open(&old_path).map_err(|e| self.io("opening rotated", e))?;
@@ -401,15 +580,34 @@ impl Tailer {
             );
             return Ok(Some(Switch::RotatedLost));
         }
-        log::info!(
+        // A rotated file only grows; then the bytes before the offset must
+        // be the ones read, or another file got the freed inode.
+        let same_bytes = meta.len() >= c.offset
+            && c.content_matches(&old)
+                .map_err(|e| self.io("reading rotated", e))?;
+        if !same_bytes {
+            log::warn!(
                 target: self.opts.log_target,
+                "{}: {} has the previous file's inode {} but not the bytes read before \
+                 offset {}: another file got the inode, so it is not read; the previous \
+                 file's lines after that offset were not read",
+                self.path.display(),
+                old_path.display(),
+                c.ino,
+                c.offset
+            );
+            return Ok(Some(Switch::RotatedLost));
+        }
+        log::info!(
+            target: self.opts.log_target,
             "{}: rotated while stopped; draining {} from offset {}",
             self.path.display(),
             old_path.display(),
             c.offset
         );
         let mut cur = self.open_at(old, c.offset)?;
-        self.switch(sink, cur.position(c.offset), Switch::Resumed)?;
+        let at = self.at(&cur, c.offset)?;
+        self.switch(sink, at, Switch::Resumed)?;
         if !self.drain(&mut cur, sink, stop)? {
             return Ok(None);
         }
@@ -417,19 +615,30 @@ impl Tailer {
         Ok(Some(Switch::Rotated))
     }
 
-    /// The regular file with this identity in the path's folder, if any
-    /// (a symbolic link there is never taken for it).
-    fn find_rotated(&self, c: FilePosition) -> Option<PathBuf> {
+    /// The regular files with this identity in the path's folder (several
+    /// only for hard links; a symbolic link there is never taken for it).
+    fn with_identity(&self, c: FilePosition) -> Vec<PathBuf> {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let entries = std::fs::read_dir(dir).ok()?;
-        entries.flatten().find_map(|e| {
-            // DirEntry::metadata does not follow a symbolic link.
-            let m = e.metadata().ok()?;
-            (m.is_file() && c.same_file(&m)).then(|| e.path())
-        })
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                // DirEntry::metadata does not follow a symbolic link.
+                let m = e.metadata().ok()?;
+                (m.is_file() && c.same_file(&m)).then(|| e.path())
+            })
+            .collect()
+    }
+
+    /// The position `offset` in the open file, fingerprinted.
+    fn at<E>(&self, cur: &OpenFile, offset: u64) -> TailResult<FilePosition, E> {
+        cur.position(offset)
+            .map_err(|e| self.io("reading the bytes before the offset of", e))
     }
 
     fn open_at<E>(&self, mut file: File, offset: u64) -> TailResult<OpenFile, E> {
@@ -469,8 +678,8 @@ impl Tailer {
         cur.splitter
             .push(self.chunk.get(..n).unwrap_or(&[]), &mut batch);
         if let Some(end) = batch.end_offset() {
-            sink.lines(batch, cur.position(end))
-                .map_err(TailError::Sink)?;
+            let at = self.at(cur, end)?;
+            sink.lines(batch, at).map_err(TailError::Sink)?;
         }
         Ok(true)
     }
@@ -499,9 +708,10 @@ impl Tailer {
         let mut batch = LineBatch::default();
         cur.splitter.finish(&mut batch);
         match batch.end_offset() {
-            Some(end) => sink
-                .lines(batch, cur.position(end))
-                .map_err(TailError::Sink),
+            Some(end) => {
+                let at = self.at(cur, end)?;
+                sink.lines(batch, at).map_err(TailError::Sink)
+            }
             None => Ok(()),
         }
     }
@@ -691,12 +901,14 @@ mod tests {
             [Switch::First, Switch::Rotated, Switch::Truncated]
         );
         let meta = std::fs::metadata(&log).unwrap();
+        let file = File::open(&log).unwrap();
         assert_eq!(
             s.committed,
             Some(FilePosition {
                 dev: meta.dev(),
                 ino: meta.ino(),
-                offset: 3
+                offset: 3,
+                fingerprint: Some(Fingerprint::of(&file, 3).unwrap()),
             })
         );
         let _ = std::fs::remove_dir_all(&d);
@@ -855,6 +1067,222 @@ mod tests {
         let t = Instant::now();
         run.stop();
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// The position `offset` in the file at `path`, as the tailer makes it.
+    fn position_in(path: &Path, offset: u64) -> FilePosition {
+        let meta = std::fs::metadata(path).unwrap();
+        FilePosition {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            offset,
+            fingerprint: Some(Fingerprint::of(&File::open(path).unwrap(), offset).unwrap()),
+        }
+    }
+
+    /// Run from `resume` until `want` lines were seen, then a little more
+    /// (to see that nothing else comes); the counters and switches.
+    fn run_from(
+        log: &Path,
+        resume: FilePosition,
+        want: &[&str],
+    ) -> (TailCounters, Vec<Switch>, TestSink) {
+        let sink = TestSink::default();
+        let run = start(log, Some(resume), &sink, options(4096, 1000));
+        sink.wait_lines(want);
+        pause();
+        let counters = run.stop();
+        assert_eq!(sink.lines(), want);
+        let switches = sink.0.lock().unwrap().switches.clone();
+        (counters, switches, sink)
+    }
+
+    #[test]
+    fn the_fingerprint_is_a_digest_of_the_window_before_the_offset() {
+        let d = temp_dir("fp");
+        let (a, b) = (d.join("a"), d.join("b"));
+        let body: String = (0..2000).map(|i| format!("{i}\n")).collect();
+        std::fs::write(&a, &body).unwrap();
+        // Other bytes before the window, the same bytes in it.
+        std::fs::write(&b, format!("x{}", &body[1..])).unwrap();
+        let (fa, fb) = (File::open(&a).unwrap(), File::open(&b).unwrap());
+        let end = body.len() as u64;
+        assert!(end > FINGERPRINT_WINDOW + 1);
+        let of = |f: &File, o: u64| Fingerprint::of(f, o).unwrap();
+        assert_eq!(of(&fa, end), of(&fb, end), "only the window counts");
+        let window = &body.as_bytes()[body.len() - FINGERPRINT_WINDOW as usize..];
+        assert_eq!(of(&fa, end).as_bytes()[..], Sha256::digest(window)[..]);
+        assert_ne!(of(&fa, 5), of(&fb, 5), "below the window: every byte");
+        assert_eq!(of(&fa, 0), of(&fb, 0), "offset 0 covers nothing");
+        // Past the end (the file shrank): a digest of fewer bytes, which
+        // matches no full window.
+        assert_ne!(of(&fa, end + 10), of(&fa, end));
+        let f = of(&fa, 7);
+        assert_eq!(Fingerprint::from_slice(f.as_bytes()), Some(f));
+        assert_eq!(Fingerprint::from_slice(&[1, 2, 3]), None);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn rotated_names_are_the_files_name_and_a_suffix_never_compressed() {
+        let ok = |c: &str| is_rotated_name(OsStr::new("app.log"), OsStr::new(c));
+        for c in ["app.log.1", "app.log.0", "app.log-20261201", "app.log_old"] {
+            assert!(ok(c), "{c}");
+        }
+        for c in [
+            "app.log",
+            "app.log.",
+            "app.logger",
+            "queue.sqlite-wal",
+            "queue.sqlite-shm",
+            "x-app.log.1",
+            "app.log.1.gz",
+            "app.log-20261201.bz2",
+            "app.log.2.xz",
+            "app.log.3.zst",
+            "app.log.4.lz4",
+            "app.log.5.Z",
+            "app.1.log",
+        ] {
+            assert!(!ok(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn an_inode_reused_by_an_unrelated_rotated_name_is_not_read_as_the_log() {
+        let d = temp_dir("reused");
+        let log = d.join("app.log");
+        append(&log, "a1\na2\n");
+        let committed = position_in(&log, 6);
+        // While stopped: the log was rotated and deleted, and its inode
+        // went to another file with a rotated name (here: the committed
+        // identity is made that file's, as the file system would).
+        std::fs::remove_file(&log).unwrap();
+        let other = d.join("app.log.1");
+        append(&other, "z1\nz2\nnot-the-log\n");
+        append(&log, "b1\n");
+        let reused = FilePosition {
+            offset: committed.offset,
+            fingerprint: committed.fingerprint,
+            ..position_in(&other, 0)
+        };
+        let (counters, switches, _) = run_from(&log, reused, &["b1"]);
+        assert_eq!((counters.rotated_lost, counters.rotations), (1, 0));
+        assert_eq!(switches, [Switch::RotatedLost]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_queues_wal_beside_the_log_is_never_read_as_the_rotated_log() {
+        let d = temp_dir("wal");
+        let log = d.join("results.log");
+        append(&log, "a1\n");
+        let committed = position_in(&log, 3);
+        std::fs::remove_file(&log).unwrap();
+        // The queue beside the log created its -wal, which got the inode;
+        // its bytes before the offset are even the log's.
+        let wal = d.join("queue.sqlite-wal");
+        append(&wal, "a1\nwal-page-bytes\n");
+        append(&log, "b1\n");
+        let reused = FilePosition {
+            offset: committed.offset,
+            fingerprint: committed.fingerprint,
+            ..position_in(&wal, 0)
+        };
+        assert_eq!(
+            position_in(&wal, 3).fingerprint,
+            committed.fingerprint,
+            "the fingerprint alone would take it"
+        );
+        let (counters, switches, _) = run_from(&log, reused, &["b1"]);
+        assert_eq!((counters.rotated_lost, counters.rotations), (1, 0));
+        assert_eq!(switches, [Switch::RotatedLost]);
+        // A position persisted before fingerprints: the name rule holds too.
+        let legacy = FilePosition {
+            fingerprint: None,
+            ..reused
+        };
+        let (counters, _, _) = run_from(&log, legacy, &["b1"]);
+        assert_eq!(counters.rotated_lost, 1);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_genuine_rotated_file_is_still_drained_with_or_without_a_fingerprint() {
+        let d = temp_dir("genuine");
+        let log = d.join("app.log");
+        append(&log, "a1\na2\n");
+        let committed = position_in(&log, 3);
+        assert!(committed.fingerprint.is_some());
+        std::fs::rename(&log, d.join("app.log-20261201")).unwrap();
+        append(&log, "b1\n");
+        let (counters, switches, sink) = run_from(&log, committed, &["a2", "b1"]);
+        assert_eq!((counters.rotations, counters.rotated_lost), (1, 0));
+        assert_eq!(switches, [Switch::Resumed, Switch::Rotated]);
+        let last = sink.committed().unwrap();
+        assert_eq!(
+            last,
+            position_in(&log, 3),
+            "the new commit is fingerprinted"
+        );
+        let legacy = FilePosition {
+            fingerprint: None,
+            ..committed
+        };
+        let (counters, _, _) = run_from(&log, legacy, &["a2", "b1"]);
+        assert_eq!((counters.rotations, counters.rotated_lost), (1, 0));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_symlinked_paths_target_rotated_under_its_own_name_is_drained() {
+        let d = temp_dir("link-rotated");
+        let (link, target) = (d.join("app.log"), d.join("real.log"));
+        append(&target, "a1\na2\n");
+        std::os::unix::fs::symlink("real.log", &link).unwrap();
+        let committed = position_in(&target, 3);
+        std::fs::rename(&target, d.join("real.log.1")).unwrap();
+        append(&target, "b1\n");
+        let (counters, switches, _) = run_from(&link, committed, &["a2", "b1"]);
+        assert_eq!((counters.rotations, counters.rotated_lost), (1, 0));
+        assert_eq!(switches, [Switch::Resumed, Switch::Rotated]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_same_inode_at_the_path_with_other_bytes_is_read_from_the_start() {
+        let d = temp_dir("rewritten");
+        let log = d.join("app.log");
+        append(&log, "a1\na2\n");
+        let committed = position_in(&log, 6);
+        // Rewritten in place while stopped (same inode), longer than the
+        // offset: not the file that was read.
+        std::fs::write(&log, "b1\nb2\nb3\n").unwrap();
+        assert_eq!(position_in(&log, 0).ino, committed.ino);
+        let (counters, switches, _) = run_from(&log, committed, &["b1", "b2", "b3"]);
+        assert_eq!(counters.truncations, 1);
+        assert_eq!(switches, [Switch::Truncated]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn an_old_format_position_is_still_resumed_on_device_and_inode() {
+        let d = temp_dir("legacy");
+        let log = d.join("app.log");
+        append(&log, "a1\na2\n");
+        let legacy = FilePosition {
+            fingerprint: None,
+            ..position_in(&log, 3)
+        };
+        let (counters, switches, sink) = run_from(&log, legacy, &["a2"]);
+        assert_eq!(counters, TailCounters::default());
+        assert_eq!(switches, [Switch::Resumed]);
+        assert_eq!(
+            sink.committed(),
+            Some(position_in(&log, 6)),
+            "committed again with a fingerprint"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 }

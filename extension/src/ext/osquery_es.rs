@@ -92,6 +92,7 @@ impl Cursors {
             source: SOURCE_NAME.to_string(),
             file_id,
             offset: 0,
+            fingerprint: None,
         }
     }
 }

@@ -9,7 +9,9 @@
 //! Sentinel forwarder's): it starts at the beginning the first time, follows
 //! appends, drains a rotated file (also one rotated while the extension was
 //! stopped), restarts at 0 after a truncation, and resumes at its committed
-//! position after a restart (committed with the rows it produced). What the
+//! position after a restart (committed with the rows it produced: device,
+//! inode, offset and the fingerprint of the bytes before the offset, so
+//! another file given a freed inode is never taken for the capture). What the
 //! tailer saw (rotations, truncations, rotated files lost) is counted in the
 //! source's status row.
 
@@ -262,13 +264,16 @@ fn file_id(p: &FilePosition) -> String {
 }
 
 /// A stored offset as a tailer position; None when it is not a file's
-/// (`dev:ino`), so the file is read from the start.
+/// (`dev:ino`), so the file is read from the start. An offset stored
+/// before fingerprints existed has none and is trusted on device and inode
+/// (see `keychain_access_tables::tail`).
 fn position_of(o: &SourceOffset) -> Option<FilePosition> {
     let (dev, ino) = o.file_id.split_once(':')?;
     Some(FilePosition {
         dev: dev.parse().ok()?,
         ino: ino.parse().ok()?,
         offset: o.offset,
+        fingerprint: o.fingerprint,
     })
 }
 
@@ -308,6 +313,7 @@ impl FileFeed {
                 source: self.name.clone(),
                 file_id: file_id(&at),
                 offset: at.offset,
+                fingerprint: at.fingerprint,
             }),
         };
         self.tx.send(feed).map_err(|_| IngestGone)?;
@@ -461,13 +467,22 @@ mod tests {
             source: "file:x".into(),
             file_id: file_id.into(),
             offset: 7,
+            fingerprint: None,
         };
         let p = FilePosition {
             dev: 1,
             ino: 2,
             offset: 7,
+            fingerprint: None,
         };
+        // Stored before fingerprints: trusted on device and inode.
         assert_eq!(position_of(&stored(&file_id(&p))), Some(p));
+        let fingerprint = keychain_access_tables::tail::Fingerprint::from_slice(&[7; 32]);
+        let with = SourceOffset {
+            fingerprint,
+            ..stored(&file_id(&p))
+        };
+        assert_eq!(position_of(&with), Some(FilePosition { fingerprint, ..p }));
         // Not a file's identity: read the file from the start.
         assert_eq!(position_of(&stored("")), None);
         assert_eq!(position_of(&stored("eslogger=5:9")), None);
