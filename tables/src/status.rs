@@ -49,7 +49,7 @@ status_columns! {
     restarts: BigInt = "Times the source command was restarted." => |r| int(r.restarts),
     rotations: BigInt = "File sources: rotations followed since the extension started (the file renamed and a new one made; the old one read to its end first, also when renamed while the extension was stopped). NULL for other kinds."
         => |r| tail(r, |t| t.rotations),
-    truncations: BigInt = "File sources: times the file shrank below the read position (copy-truncate) since the extension started; reading restarted at its start, and lines written between the last read and the truncation are lost. NULL for other kinds."
+    truncations: BigInt = "File sources: times the file shrank below the read position (copy-truncate), or was rewritten in place (same inode, other bytes before the read position), since the extension started; reading restarted at its start, and lines written between the last read and the truncation are lost. NULL for other kinds."
         => |r| tail(r, |t| t.truncations),
     rotated_lost: BigInt = "File sources: starts that found a new file and the previous one no longer in its folder (rotated and deleted while the extension was stopped); its lines after the last read position are lost. NULL for other kinds."
         => |r| tail(r, |t| t.rotated_lost),
