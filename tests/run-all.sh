@@ -36,6 +36,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test (workspace: library, CLI golden fixtures, extension end to end, pack, sentinel delivery)"
 KCA_PYTHON="$PWD/.venv/bin/python" cargo test --workspace
 
+stage "fuzz targets still compile against the library (fuzz/, its own workspace; running them needs cargo-fuzz and nightly)"
+cargo check --quiet --locked --manifest-path fuzz/Cargo.toml --bins
+
 stage "vendored osquery-rust-ng = published 2.0.0 + patches/*.patch (vendor/osquery-rust-ng/check-series.sh)"
 vendor/osquery-rust-ng/check-series.sh
 
