@@ -5,27 +5,48 @@
 //! (`<pack>.policies.json`).
 
 use super::{Checker, ListKind};
+use crate::pack::keys::{deserialize_reporting, field_names, Field};
 use crate::pack::model;
+use serde::Deserialize;
 use serde_json::Value as Json;
 use std::path::Path;
 
-/// osquery config top-level keys (osquery docs "Configuration").
-const OSQUERY_CONFIG_KEYS: &[&str] = &[
-    "options",
-    "decorators",
-    "packs",
-    "schedule",
-    "file_paths",
-    "file_paths_query",
-    "exclude_paths",
-    "file_accesses",
-    "events",
-    "yara",
-    "prometheus_targets",
-    "views",
-    "auto_table_construction",
-    "feature_vectors",
-];
+/// An osquery config's top-level keys (osquery docs "Configuration"). The
+/// sections not checked here are kept as they are.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OsqueryConfig {
+    options: JsonField<serde_json::Map<String, Json>>,
+    /// Kinds `load`, `always`, `interval`, each checked.
+    decorators: JsonField<serde_json::Map<String, Json>>,
+    /// Pack name -> a path on the host or an inline pack.
+    packs: JsonField<serde_json::Map<String, Json>>,
+    /// Query name -> scheduled query.
+    schedule: JsonField<serde_json::Map<String, Json>>,
+    file_paths: JsonField<serde_json::Map<String, Json>>,
+    file_paths_query: JsonField<Json>,
+    exclude_paths: JsonField<serde_json::Map<String, Json>>,
+    file_accesses: JsonField<Json>,
+    events: JsonField<Json>,
+    yara: JsonField<Json>,
+    prometheus_targets: JsonField<Json>,
+    views: JsonField<Json>,
+    auto_table_construction: JsonField<Json>,
+    feature_vectors: JsonField<Json>,
+}
+
+/// A `<pack>.policies.json`: Fleet policies, each checked as one.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PoliciesFile {
+    policies: JsonField<Vec<Json>>,
+}
+
+type JsonField<T> = Field<T, Json>;
+
+fn osquery_config_keys() -> &'static [&'static str] {
+    field_names::<OsqueryConfig>()
+}
 
 impl Checker {
     pub(super) fn check_json(&mut self, path: &Path, text: &str) {
@@ -45,15 +66,25 @@ impl Checker {
             return;
         };
         if obj.contains_key("policies") && !obj.contains_key("queries") {
-            match obj.get("policies") {
-                Some(Json::Array(items)) => {
-                    for k in obj.keys().filter(|k| *k != "policies") {
-                        self.diag(
-                            path,
-                            None,
-                            format!("unknown key `{k}` in a policies file (only `policies`)"),
-                        );
-                    }
+            let (file, unknown) = match deserialize_reporting::<PoliciesFile, _>(&json) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.diag(path, None, format!("unreadable policies file: {e}"));
+                    return;
+                }
+            };
+            for k in unknown {
+                self.diag(
+                    path,
+                    None,
+                    format!(
+                        "unknown policies file key `{k}` (known: {})",
+                        field_names::<PoliciesFile>().join(", ")
+                    ),
+                );
+            }
+            match &file.policies {
+                Field::Typed(items) => {
                     for (i, item) in items.iter().enumerate() {
                         match serde_yaml_ng::to_value(item) {
                             Ok(y) => self.fleet_item(path, &y, i, ListKind::Policies, false),
@@ -65,7 +96,7 @@ impl Checker {
             }
         } else if obj
             .keys()
-            .any(|k| OSQUERY_CONFIG_KEYS.contains(&k.as_str()) && k != "queries")
+            .any(|k| osquery_config_keys().contains(&k.as_str()) && k != "queries")
         {
             self.osquery_config(path, "", &json);
         } else {
@@ -105,11 +136,21 @@ impl Checker {
             );
             return;
         };
-        for (k, v) in obj {
+        let (cfg, unknown) = match deserialize_reporting::<OsqueryConfig, _>(json) {
+            Ok(v) => v,
+            // Every field takes any JSON value, so an object always fits;
+            // kept as a message rather than a panic all the same.
+            Err(e) => {
+                self.diag(path, Some(prefix.trim_end_matches('.')), e.to_string());
+                return;
+            }
+        };
+        // The sections in the order serde_json keeps them, as before.
+        for k in obj.keys() {
             let item = format!("{prefix}{k}");
             match k.as_str() {
-                "decorators" => self.decorators(path, &item, v),
-                "schedule" => match v.as_object() {
+                "decorators" => self.decorators(path, &item, &cfg.decorators),
+                "schedule" => match cfg.schedule.typed() {
                     Some(m) => {
                         for (name, q) in m {
                             let mut diags = Vec::new();
@@ -124,7 +165,7 @@ impl Checker {
                     }
                     None => self.diag(path, Some(&item), "must be an object of name -> query"),
                 },
-                "packs" => match v.as_object() {
+                "packs" => match cfg.packs.typed() {
                     Some(m) => {
                         for (name, p) in m {
                             let label = format!("{item}.{name}");
@@ -146,28 +187,9 @@ impl Checker {
                         "must be an object of pack name -> path or pack",
                     ),
                 },
-                "file_paths" | "exclude_paths" => match v.as_object() {
-                    Some(m) => {
-                        for (cat, paths) in m {
-                            let ok = paths.as_array().is_some_and(|a| {
-                                a.iter().all(|p| p.as_str().is_some_and(|s| !s.is_empty()))
-                            });
-                            if !ok {
-                                self.diag(
-                                    path,
-                                    Some(&format!("{item}.{cat}")),
-                                    "must be a list of path patterns",
-                                );
-                            }
-                        }
-                    }
-                    None => self.diag(
-                        path,
-                        Some(&item),
-                        "must be an object of category -> path patterns",
-                    ),
-                },
-                "options" => match v.as_object() {
+                "file_paths" => self.path_patterns(path, &item, &cfg.file_paths),
+                "exclude_paths" => self.path_patterns(path, &item, &cfg.exclude_paths),
+                "options" => match cfg.options.typed() {
                     Some(m) => {
                         for (opt, val) in m {
                             if val.is_object() || val.is_array() {
@@ -181,21 +203,55 @@ impl Checker {
                     }
                     None => self.diag(path, Some(&item), "must be an object of option -> value"),
                 },
-                k if OSQUERY_CONFIG_KEYS.contains(&k) => {}
-                _ => self.diag(
+                k if unknown.iter().any(|u| u.to_string() == k) => self.diag(
                     path,
                     Some(&item),
                     format!(
                         "unknown osquery config key (known: {})",
-                        OSQUERY_CONFIG_KEYS.join(", ")
+                        osquery_config_keys().join(", ")
                     ),
                 ),
+                _ => {}
             }
         }
     }
 
-    fn decorators(&mut self, path: &Path, item: &str, v: &Json) {
-        let Some(m) = v.as_object() else {
+    /// `file_paths` / `exclude_paths`: category -> list of path patterns.
+    fn path_patterns(
+        &mut self,
+        path: &Path,
+        item: &str,
+        v: &JsonField<serde_json::Map<String, Json>>,
+    ) {
+        let Some(m) = v.typed() else {
+            self.diag(
+                path,
+                Some(item),
+                "must be an object of category -> path patterns",
+            );
+            return;
+        };
+        for (cat, paths) in m {
+            let ok = paths
+                .as_array()
+                .is_some_and(|a| a.iter().all(|p| p.as_str().is_some_and(|s| !s.is_empty())));
+            if !ok {
+                self.diag(
+                    path,
+                    Some(&format!("{item}.{cat}")),
+                    "must be a list of path patterns",
+                );
+            }
+        }
+    }
+
+    fn decorators(
+        &mut self,
+        path: &Path,
+        item: &str,
+        v: &JsonField<serde_json::Map<String, Json>>,
+    ) {
+        let Some(m) = v.typed() else {
             self.diag(
                 path,
                 Some(item),
@@ -259,7 +315,8 @@ pub(super) fn not_osquery_shaped(text: &str) -> Option<&'static str> {
     let shaped = json.as_object().is_some_and(|o| {
         o.contains_key("queries")
             || o.contains_key("policies")
-            || o.keys().any(|k| OSQUERY_CONFIG_KEYS.contains(&k.as_str()))
+            || o.keys()
+                .any(|k| osquery_config_keys().contains(&k.as_str()))
     });
     (!shaped).then_some(
         "JSON that is not an osquery pack, config or policies file (no queries, policies, packs or schedule key)",
