@@ -550,8 +550,8 @@ mod tests {
         let text: Vec<String> = errs.iter().map(|d| d.to_string()).collect();
         let all = text.join("\n");
         for needle in [
-            "packs/x.conf: unknown pack key `platfrom`",
-            "packs/x.conf:q: unknown query key `intreval`",
+            "packs/x.conf: unknown pack key `platfrom` (known: queries, platform, version, shard, discovery)\n",
+            "packs/x.conf:q: unknown query key `intreval` (known: query, interval, removed, snapshot, platform, version, shard, denylist, startup_priority, description, value)\n",
             "packs/x.conf:q: `query` must be a non-empty SQL string",
             "packs/x.conf:q: `interval` 0 is outside 1..604800",
             "packs/x.conf:q: `removed` must be true or false",
