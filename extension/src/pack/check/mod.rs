@@ -307,6 +307,21 @@ mod tests {
     }
 
     #[test]
+    fn decorator_kind_typos_are_all_reported() {
+        let d = check_text(
+            "d.json",
+            r#"{"decorators":{"lod":["SELECT 1"],"always":["SELECT 1"],"intreval":{}}}"#,
+        );
+        assert_eq!(
+            d,
+            [
+                "D/d.json:decorators.intreval: unknown decorator kind (load, always, interval)",
+                "D/d.json:decorators.lod: unknown decorator kind (load, always, interval)",
+            ]
+        );
+    }
+
+    #[test]
     fn yaml_garbage_is_named() {
         let d = check_text("g.yml", "a: [unclosed\n");
         assert!(d[0].starts_with("D/g.yml: not valid YAML"), "{d:?}");

@@ -17,8 +17,8 @@ use std::path::Path;
 #[serde(default)]
 struct OsqueryConfig {
     options: JsonField<serde_json::Map<String, Json>>,
-    /// Kinds `load`, `always`, `interval`, each checked.
-    decorators: JsonField<serde_json::Map<String, Json>>,
+    /// A [`Decorators`] object.
+    decorators: JsonField<Json>,
     /// Pack name -> a path on the host or an inline pack.
     packs: JsonField<serde_json::Map<String, Json>>,
     /// Query name -> scheduled query.
@@ -33,6 +33,17 @@ struct OsqueryConfig {
     views: JsonField<Json>,
     auto_table_construction: JsonField<Json>,
     feature_vectors: JsonField<Json>,
+}
+
+/// An osquery config's `decorators`, by kind.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Decorators {
+    /// SQL lists, each statement prepared.
+    load: JsonField<Json>,
+    always: JsonField<Json>,
+    /// Seconds -> SQL list.
+    interval: JsonField<serde_json::Map<String, Json>>,
 }
 
 /// A `<pack>.policies.json`: Fleet policies, each checked as one.
@@ -245,24 +256,43 @@ impl Checker {
         }
     }
 
-    fn decorators(
-        &mut self,
-        path: &Path,
-        item: &str,
-        v: &JsonField<serde_json::Map<String, Json>>,
-    ) {
-        let Some(m) = v.typed() else {
-            self.diag(
-                path,
-                Some(item),
-                "must be an object with load, always and/or interval",
-            );
-            return;
+    fn decorators(&mut self, path: &Path, item: &str, v: &JsonField<Json>) {
+        let decorators = match v {
+            Field::Typed(j) if j.is_object() => deserialize_reporting::<Decorators, _>(j),
+            _ => {
+                self.diag(
+                    path,
+                    Some(item),
+                    "must be an object with load, always and/or interval",
+                );
+                return;
+            }
         };
-        for (k, list) in m {
+        let (d, unknown) = match decorators {
+            Ok(v) => v,
+            // Every field takes any JSON value, so an object always fits;
+            // kept as a message rather than a panic all the same.
+            Err(e) => {
+                self.diag(path, Some(item), e.to_string());
+                return;
+            }
+        };
+        let known = field_names::<Decorators>().join(", ");
+        // By kind in the order serde_json keeps them, as before.
+        for k in v
+            .typed()
+            .and_then(Json::as_object)
+            .into_iter()
+            .flat_map(|m| m.keys())
+        {
             match k.as_str() {
-                "load" | "always" => self.sql_list(path, &format!("{item}.{k}"), list),
-                "interval" => match list.as_object() {
+                "load" | "always" => {
+                    let list = if k == "load" { &d.load } else { &d.always };
+                    if let Field::Typed(list) = list {
+                        self.sql_list(path, &format!("{item}.{k}"), list);
+                    }
+                }
+                "interval" => match d.interval.typed() {
                     Some(iv) => {
                         for (secs, l) in iv {
                             if !secs.parse::<u64>().is_ok_and(|n| n > 0 && n % 60 == 0) {
@@ -281,11 +311,12 @@ impl Checker {
                         "must be an object of seconds -> SQL list",
                     ),
                 },
-                _ => self.diag(
+                k if unknown.iter().any(|u| u.to_string() == k) => self.diag(
                     path,
                     Some(&format!("{item}.{k}")),
-                    "unknown decorator kind (load, always, interval)",
+                    format!("unknown decorator kind ({known})"),
                 ),
+                _ => {}
             }
         }
     }
