@@ -261,7 +261,8 @@ fn pack_check_rejects_broken_packs_with_file_and_query() {
         (
             "tests/pack_cases/bad_keys.conf",
             &[
-                "tests/pack_cases/bad_keys.conf: unknown pack key `platfrom`",
+                // The known keys come from the typed struct: pinned whole once.
+                "tests/pack_cases/bad_keys.conf: unknown pack key `platfrom` (known: queries, platform, version, shard, discovery)",
                 "tests/pack_cases/bad_keys.conf: `shard` must be 1..100",
                 "tests/pack_cases/bad_keys.conf:interval_zero: `interval` 0 is outside 1..604800",
                 "tests/pack_cases/bad_keys.conf:interval_word: `interval` must be a whole number of seconds",
@@ -269,7 +270,9 @@ fn pack_check_rejects_broken_packs_with_file_and_query() {
                 "tests/pack_cases/bad_keys.conf:no_interval: missing `interval`",
                 "tests/pack_cases/bad_keys.conf:removed_string: `removed` must be true or false",
                 "tests/pack_cases/bad_keys.conf:bad_platform: unknown platform `macos`",
+                // Two typos in one query: both, not just the first.
                 "tests/pack_cases/bad_keys.conf:key_typo: unknown query key `snapshoot`",
+                "tests/pack_cases/bad_keys.conf:key_typo: unknown query key `descripton` (known: query, interval, removed, snapshot, platform, version, shard, denylist, startup_priority, description, value)",
                 "tests/pack_cases/bad_keys.conf:bad_version: `version` `latest`",
             ],
         ),
@@ -290,6 +293,29 @@ fn pack_check_rejects_broken_packs_with_file_and_query() {
             &[
                 "tests/pack_cases/bad_kolide_pack.yml:pack keychain-access: references query `unknown_query`",
                 "tests/pack_cases/bad_kolide_pack.yml:pack keychain-access:unknown_query: `snapshot` must be true or false",
+            ],
+        ),
+        (
+            "tests/pack_cases/bad_policies.json",
+            &[
+                "tests/pack_cases/bad_policies.json: unknown policies file key `polices` (known: policies)",
+                "tests/pack_cases/bad_policies.json:two typos and a query key: unknown Fleet policy key `critcal` (known: name, description, resolution, query, platform, critical, labels_include_any, labels_exclude_any, calendar_events_enabled, conditional_access_enabled, install_software, run_script, team)",
+                "tests/pack_cases/bad_policies.json:two typos and a query key: unknown Fleet policy key `platfrom`",
+                // A query's key in a policy: reported once, as unknown, not
+                // also held to the query's `interval` rule.
+                "tests/pack_cases/bad_policies.json:two typos and a query key: unknown Fleet policy key `interval`",
+            ],
+        ),
+        (
+            "tests/pack_cases/bad_agent_options.yml",
+            &[
+                // Keys below agent_options are checked too, with their path.
+                "tests/pack_cases/bad_agent_options.yml:agent_options.overrides: unknown overrides key `platfroms` (known: platforms)",
+                "tests/pack_cases/bad_agent_options.yml:agent_options.overrides: must be a mapping with `platforms`",
+                "tests/pack_cases/bad_agent_options.yml:agent_options.extensions.keychain_access: unknown extension key `chanel` (known: channel, platform)",
+                "tests/pack_cases/bad_agent_options.yml:agent_options.extensions.keychain_access: unknown extension key `platfrom`",
+                "tests/pack_cases/bad_agent_options.yml:agent_options.extensions.keychain_access: missing `channel`",
+                "tests/pack_cases/bad_agent_options.yml:agent_options.extensions.keychain_access: `platform` must be macos",
             ],
         ),
         (

@@ -3,6 +3,7 @@
 
 mod check;
 mod export;
+mod keys;
 mod model;
 mod run;
 mod schema_db;

@@ -1,11 +1,13 @@
 //! osquery pack JSON: parse with diagnostics, never panicking on bad input.
 //!
-//! Keys follow osquery's configuration docs ("Query Packs", "Schedule"):
-//! pack-level `queries`, `platform`, `version`, `shard`, `discovery`; per
-//! query `query`, `interval`, `removed`, `snapshot`, `platform`, `version`,
-//! `shard`, `denylist`, `startup_priority`, `description`, `value`. Anything
-//! else is reported as an unknown key (a typo osquery would silently ignore).
+//! Keys follow osquery's configuration docs ("Query Packs", "Schedule") and
+//! are the fields of [`PackKeys`] and [`QueryKeys`]. Anything else is
+//! reported as an unknown key (a typo osquery would silently ignore), every
+//! one of them, by the deserializer ([`super::keys`]).
 
+use super::keys::{deserialize_reporting, field_names, Field};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value as Json;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,20 +20,88 @@ pub const PLATFORMS: &[&str] = &[
     "darwin", "linux", "posix", "windows", "freebsd", "any", "all",
 ];
 
-const PACK_KEYS: &[&str] = &["queries", "platform", "version", "shard", "discovery"];
-const QUERY_KEYS: &[&str] = &[
-    "query",
-    "interval",
-    "removed",
-    "snapshot",
-    "platform",
-    "version",
-    "shard",
-    "denylist",
-    "startup_priority",
-    "description",
-    "value",
-];
+/// The keys of an osquery pack (osquery docs "Query Packs"): the fields are
+/// the known keys, so anything else is reported as an unknown key.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PackKeys {
+    queries: JsonField<serde_json::Map<String, Json>>,
+    platform: JsonField<String>,
+    version: JsonField<String>,
+    shard: JsonField<Uint>,
+    /// Items checked one by one, so each bad entry is named.
+    discovery: JsonField<Vec<Json>>,
+}
+
+/// The keys of a scheduled query (osquery docs "Schedule"), in a pack or a
+/// config's `schedule`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct QueryKeys {
+    query: JsonField<String>,
+    interval: JsonField<Uint>,
+    removed: JsonField<bool>,
+    snapshot: JsonField<bool>,
+    platform: JsonField<String>,
+    version: JsonField<String>,
+    shard: JsonField<Uint>,
+    denylist: JsonField<bool>,
+    startup_priority: JsonField<Uint>,
+    description: JsonField<String>,
+    value: JsonField<String>,
+}
+
+type JsonField<T> = Field<T, Json>;
+
+/// A whole number osquery accepts: an integer or a numeric string (osquery's
+/// own packs write `"interval": "3600"`), with the value as written for
+/// messages.
+struct Uint {
+    n: u64,
+    written: Json,
+}
+
+impl<'de> Deserialize<'de> for Uint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let written = Json::deserialize(d)?;
+        match uint(&written) {
+            Some(n) => Ok(Uint { n, written }),
+            None => Err(serde::de::Error::custom("not a whole number")),
+        }
+    }
+}
+
+/// Deserialise `T` from a JSON object, reporting every key `T` does not have
+/// as `unknown <what> key `k` (known: ...)` on `item`.
+fn typed_keys<T: DeserializeOwned + Default>(
+    path: &Path,
+    item: Option<&str>,
+    what: &str,
+    json: &Json,
+    diags: &mut Vec<Diag>,
+) -> T {
+    match deserialize_reporting::<T, _>(json) {
+        Ok((keys, unknown)) => {
+            for k in unknown {
+                diags.push(Diag::new(
+                    path,
+                    item,
+                    format!(
+                        "unknown {what} key `{k}` (known: {})",
+                        field_names::<T>().join(", ")
+                    ),
+                ));
+            }
+            keys
+        }
+        // Every field takes any JSON value, so an object always fits; kept
+        // as a message rather than a panic all the same.
+        Err(e) => {
+            diags.push(Diag::new(path, item, format!("unreadable {what}: {e}")));
+            T::default()
+        }
+    }
+}
 
 /// One problem found in a file: `file:query: message` (or `file: message`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,26 +243,18 @@ fn query_order(text: &str) -> Vec<String> {
 /// Validate a pack object already parsed (also used for packs inlined in an
 /// osquery config). Problems go to `diags`; `None` when the shape is unusable.
 pub fn pack_from_json(path: &Path, json: &Json, diags: &mut Vec<Diag>) -> Option<Pack> {
-    let Some(obj) = json.as_object() else {
+    if !json.is_object() {
         diags.push(Diag::new(path, None, "a pack must be a JSON object"));
         return None;
-    };
-    for k in obj.keys() {
-        if !PACK_KEYS.contains(&k.as_str()) {
-            diags.push(Diag::new(
-                path,
-                None,
-                format!("unknown pack key `{k}` (known: {})", PACK_KEYS.join(", ")),
-            ));
-        }
     }
-    let platform = opt_platform(path, None, obj.get("platform"), diags);
-    let version = opt_version(path, None, obj.get("version"), diags);
-    let shard = opt_shard(path, None, obj.get("shard"), diags);
+    let keys: PackKeys = typed_keys(path, None, "pack", json, diags);
+    let platform = opt_platform(path, None, &keys.platform, diags);
+    let version = opt_version(path, None, &keys.version, diags);
+    let shard = opt_shard(path, None, &keys.shard, diags);
     let mut discovery = Vec::new();
-    match obj.get("discovery") {
-        None => {}
-        Some(Json::Array(items)) => {
+    match &keys.discovery {
+        Field::Absent => {}
+        Field::Typed(items) => {
             for (i, d) in items.iter().enumerate() {
                 match d.as_str() {
                     Some(s) if !s.trim().is_empty() => discovery.push(s.to_string()),
@@ -204,15 +266,15 @@ pub fn pack_from_json(path: &Path, json: &Json, diags: &mut Vec<Diag>) -> Option
                 }
             }
         }
-        Some(_) => diags.push(Diag::new(
+        Field::Wrong(_) => diags.push(Diag::new(
             path,
             None,
             "`discovery` must be an array of SQL strings",
         )),
     }
     let mut queries = Vec::new();
-    match obj.get("queries") {
-        Some(Json::Object(qs)) => {
+    match &keys.queries {
+        Field::Typed(qs) => {
             if qs.is_empty() {
                 diags.push(Diag::new(path, None, "`queries` is empty"));
             }
@@ -222,12 +284,12 @@ pub fn pack_from_json(path: &Path, json: &Json, diags: &mut Vec<Diag>) -> Option
                 }
             }
         }
-        Some(_) => diags.push(Diag::new(
+        Field::Wrong(_) => diags.push(Diag::new(
             path,
             None,
             "`queries` must be an object of name -> query",
         )),
-        None => diags.push(Diag::new(path, None, "missing `queries`")),
+        Field::Absent => diags.push(Diag::new(path, None, "missing `queries`")),
     }
     Some(Pack {
         name: pack_name_from_path(path),
@@ -248,25 +310,17 @@ pub fn query_from_json(
     diags: &mut Vec<Diag>,
 ) -> Option<Query> {
     let item = Some(name);
-    let Some(obj) = json.as_object() else {
+    if !json.is_object() {
         diags.push(Diag::new(path, item, "a query must be a JSON object"));
         return None;
-    };
+    }
     if name.trim().is_empty() {
         diags.push(Diag::new(path, item, "a query name must not be empty"));
     }
-    for k in obj.keys() {
-        if !QUERY_KEYS.contains(&k.as_str()) {
-            diags.push(Diag::new(
-                path,
-                item,
-                format!("unknown query key `{k}` (known: {})", QUERY_KEYS.join(", ")),
-            ));
-        }
-    }
-    let sql = match obj.get("query") {
-        Some(Json::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(_) => {
+    let keys: QueryKeys = typed_keys(path, item, "query", json, diags);
+    let sql = match &keys.query {
+        Field::Typed(s) if !s.trim().is_empty() => s.clone(),
+        Field::Typed(_) | Field::Wrong(_) => {
             diags.push(Diag::new(
                 path,
                 item,
@@ -274,13 +328,13 @@ pub fn query_from_json(
             ));
             String::new()
         }
-        None => {
+        Field::Absent => {
             diags.push(Diag::new(path, item, "missing `query`"));
             String::new()
         }
     };
-    let interval = match obj.get("interval") {
-        None => {
+    let interval = match &keys.interval {
+        Field::Absent => {
             diags.push(Diag::new(
                 path,
                 item,
@@ -288,48 +342,44 @@ pub fn query_from_json(
             ));
             0
         }
-        Some(v) => match uint(v) {
-            Some(n) if (1..=MAX_INTERVAL).contains(&n) => n,
-            Some(n) => {
-                diags.push(Diag::new(
-                    path,
-                    item,
-                    format!("`interval` {n} is outside 1..{MAX_INTERVAL} seconds"),
-                ));
-                0
-            }
-            None => {
-                diags.push(Diag::new(
-                    path,
-                    item,
-                    format!("`interval` must be a whole number of seconds (integer or numeric string), not {v}"),
-                ));
-                0
-            }
-        },
-    };
-    let removed = opt_bool(path, item, "removed", obj.get("removed"), diags).unwrap_or(true);
-    let snapshot = opt_bool(path, item, "snapshot", obj.get("snapshot"), diags).unwrap_or(false);
-    let denylist = opt_bool(path, item, "denylist", obj.get("denylist"), diags);
-    let platform = opt_platform(path, item, obj.get("platform"), diags);
-    let version = opt_version(path, item, obj.get("version"), diags);
-    let shard = opt_shard(path, item, obj.get("shard"), diags);
-    let startup_priority = match obj.get("startup_priority") {
-        None => None,
-        Some(v) => {
-            let n = uint(v);
-            if n.is_none() {
-                diags.push(Diag::new(
-                    path,
-                    item,
-                    "`startup_priority` must be a non-negative integer",
-                ));
-            }
-            n
+        Field::Typed(Uint { n, .. }) if (1..=MAX_INTERVAL).contains(n) => *n,
+        Field::Typed(Uint { n, .. }) => {
+            diags.push(Diag::new(
+                path,
+                item,
+                format!("`interval` {n} is outside 1..{MAX_INTERVAL} seconds"),
+            ));
+            0
+        }
+        Field::Wrong(v) => {
+            diags.push(Diag::new(
+                path,
+                item,
+                format!("`interval` must be a whole number of seconds (integer or numeric string), not {v}"),
+            ));
+            0
         }
     };
-    let description = opt_string(path, item, "description", obj.get("description"), diags);
-    let value = opt_string(path, item, "value", obj.get("value"), diags);
+    let removed = opt_bool(path, item, "removed", &keys.removed, diags).unwrap_or(true);
+    let snapshot = opt_bool(path, item, "snapshot", &keys.snapshot, diags).unwrap_or(false);
+    let denylist = opt_bool(path, item, "denylist", &keys.denylist, diags);
+    let platform = opt_platform(path, item, &keys.platform, diags);
+    let version = opt_version(path, item, &keys.version, diags);
+    let shard = opt_shard(path, item, &keys.shard, diags);
+    let startup_priority = match &keys.startup_priority {
+        Field::Absent => None,
+        Field::Typed(u) => Some(u.n),
+        Field::Wrong(_) => {
+            diags.push(Diag::new(
+                path,
+                item,
+                "`startup_priority` must be a non-negative integer",
+            ));
+            None
+        }
+    };
+    let description = opt_string(path, item, "description", &keys.description, diags);
+    let value = opt_string(path, item, "value", &keys.value, diags);
     Some(Query {
         name: name.to_string(),
         sql,
@@ -359,13 +409,13 @@ fn opt_bool(
     path: &Path,
     item: Option<&str>,
     key: &str,
-    v: Option<&Json>,
+    v: &JsonField<bool>,
     diags: &mut Vec<Diag>,
 ) -> Option<bool> {
     match v {
-        None => None,
-        Some(Json::Bool(b)) => Some(*b),
-        Some(other) => {
+        Field::Absent => None,
+        Field::Typed(b) => Some(*b),
+        Field::Wrong(other) => {
             diags.push(Diag::new(
                 path,
                 item,
@@ -380,13 +430,13 @@ fn opt_string(
     path: &Path,
     item: Option<&str>,
     key: &str,
-    v: Option<&Json>,
+    v: &JsonField<String>,
     diags: &mut Vec<Diag>,
 ) -> Option<String> {
     match v {
-        None => None,
-        Some(Json::String(s)) => Some(s.clone()),
-        Some(_) => {
+        Field::Absent => None,
+        Field::Typed(s) => Some(s.clone()),
+        Field::Wrong(_) => {
             diags.push(Diag::new(path, item, format!("`{key}` must be a string")));
             None
         }
@@ -396,7 +446,7 @@ fn opt_string(
 fn opt_platform(
     path: &Path,
     item: Option<&str>,
-    v: Option<&Json>,
+    v: &JsonField<String>,
     diags: &mut Vec<Diag>,
 ) -> Option<String> {
     let s = opt_string(path, item, "platform", v, diags)?;
@@ -423,7 +473,7 @@ pub fn check_platform_list(s: &str, allowed: &[&str]) -> anyhow::Result<()> {
 fn opt_version(
     path: &Path,
     item: Option<&str>,
-    v: Option<&Json>,
+    v: &JsonField<String>,
     diags: &mut Vec<Diag>,
 ) -> Option<String> {
     let s = opt_string(path, item, "version", v, diags)?;
@@ -447,21 +497,20 @@ pub fn is_version(s: &str) -> bool {
 fn opt_shard(
     path: &Path,
     item: Option<&str>,
-    v: Option<&Json>,
+    v: &JsonField<Uint>,
     diags: &mut Vec<Diag>,
 ) -> Option<u64> {
-    let v = v?;
-    match uint(v) {
-        Some(n) if (1..=100).contains(&n) => Some(n),
-        _ => {
-            diags.push(Diag::new(
-                path,
-                item,
-                format!("`shard` must be 1..100, not {v}"),
-            ));
-            None
-        }
-    }
+    let written = match v {
+        Field::Absent => return None,
+        Field::Typed(Uint { n, .. }) if (1..=100).contains(n) => return Some(*n),
+        Field::Typed(Uint { written, .. }) | Field::Wrong(written) => written,
+    };
+    diags.push(Diag::new(
+        path,
+        item,
+        format!("`shard` must be 1..100, not {written}"),
+    ));
+    None
 }
 
 #[cfg(test)]
@@ -501,8 +550,8 @@ mod tests {
         let text: Vec<String> = errs.iter().map(|d| d.to_string()).collect();
         let all = text.join("\n");
         for needle in [
-            "packs/x.conf: unknown pack key `platfrom`",
-            "packs/x.conf:q: unknown query key `intreval`",
+            "packs/x.conf: unknown pack key `platfrom` (known: queries, platform, version, shard, discovery)\n",
+            "packs/x.conf:q: unknown query key `intreval` (known: query, interval, removed, snapshot, platform, version, shard, denylist, startup_priority, description, value)\n",
             "packs/x.conf:q: `query` must be a non-empty SQL string",
             "packs/x.conf:q: `interval` 0 is outside 1..604800",
             "packs/x.conf:q: `removed` must be true or false",

@@ -14,6 +14,10 @@
 //!   (Fleet docs "Configuration files", "GitOps", "Agent configuration");
 //!   unknown keys are errors, so typos surface here rather than in Fleet.
 //!
+//! Every shape is a typed serde struct whose fields are its known keys; the
+//! deserializer reports every key it ignored, and the "(known: ...)" list is
+//! read from the struct ([`super::keys`]).
+//!
 //! Every problem is a [`Diag`]: `file:item: message`.
 
 //!
@@ -224,6 +228,57 @@ mod tests {
     }
 
     #[test]
+    fn team_is_a_fleetctl_key_only_and_the_known_list_says_so() {
+        let queries = "name, description, query, interval, platform, min_osquery_version, automations_enabled, logging, observer_can_run, discard_data, labels_include_any";
+        let d = check_text("t.queries.yml", "- name: a\n  query: SELECT 1\n  team: x\n");
+        assert_eq!(
+            d,
+            [format!(
+                "D/t.queries.yml:a: unknown Fleet query key `team` (known: {queries})"
+            )]
+        );
+        let d = check_text(
+            "t.yml",
+            "apiVersion: v1\nkind: query\nspec:\n  name: a\n  query: SELECT 1\n  team: x\n  tema: y\n",
+        );
+        assert_eq!(
+            d,
+            [format!(
+                "D/t.yml:a: unknown Fleet query key `tema` (known: {queries}, team)"
+            )]
+        );
+    }
+
+    #[test]
+    fn an_integer_key_is_not_read_as_a_field_index() {
+        // serde's derived field visitor maps 2 to the third field (`query`).
+        let d = check_text("i.queries.yml", "- name: a\n  2: SELECT 1\n");
+        assert_eq!(
+            d,
+            [
+                "D/i.queries.yml:a: non-string key Number(2)",
+                "D/i.queries.yml:a: missing `query` (SQL string)"
+            ]
+        );
+    }
+
+    #[test]
+    fn pack_targets_typos_are_all_reported() {
+        let d = check_text(
+            "p.yml",
+            "apiVersion: v1\nkind: query\nspec:\n  name: a\n  query: SELECT 1\n---\napiVersion: v1\nkind: pack\nspec:\n  name: p\n  targets:\n    lables: [macOS]\n    taems: [x]\n  queries:\n    - query: a\n      interval: 60\n      intreval: 60\n",
+        );
+        assert_eq!(
+            d,
+            [
+                "D/p.yml:pack p: unknown pack targets key `lables` (known: labels, teams)",
+                "D/p.yml:pack p: unknown pack targets key `taems` (known: labels, teams)",
+                "D/p.yml:pack p:a: unknown pack query key `intreval` (known: query, name, description, interval, snapshot, removed, shard, platform, version, denylist)",
+            ]
+        );
+    }
+
+    #[test]
     fn kolide_pack_must_reference_known_queries() {
         let d = check_text(
             "k.yml",
@@ -249,6 +304,21 @@ mod tests {
             "{all}"
         );
         assert_eq!(d.len(), 2, "{all}");
+    }
+
+    #[test]
+    fn decorator_kind_typos_are_all_reported() {
+        let d = check_text(
+            "d.json",
+            r#"{"decorators":{"lod":["SELECT 1"],"always":["SELECT 1"],"intreval":{}}}"#,
+        );
+        assert_eq!(
+            d,
+            [
+                "D/d.json:decorators.intreval: unknown decorator kind (load, always, interval)",
+                "D/d.json:decorators.lod: unknown decorator kind (load, always, interval)",
+            ]
+        );
     }
 
     #[test]

@@ -5,27 +5,59 @@
 //! (`<pack>.policies.json`).
 
 use super::{Checker, ListKind};
+use crate::pack::keys::{deserialize_reporting, field_names, Field};
 use crate::pack::model;
+use serde::Deserialize;
 use serde_json::Value as Json;
 use std::path::Path;
 
-/// osquery config top-level keys (osquery docs "Configuration").
-const OSQUERY_CONFIG_KEYS: &[&str] = &[
-    "options",
-    "decorators",
-    "packs",
-    "schedule",
-    "file_paths",
-    "file_paths_query",
-    "exclude_paths",
-    "file_accesses",
-    "events",
-    "yara",
-    "prometheus_targets",
-    "views",
-    "auto_table_construction",
-    "feature_vectors",
-];
+/// An osquery config's top-level keys (osquery docs "Configuration"). The
+/// sections not checked here are kept as they are.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OsqueryConfig {
+    options: JsonField<serde_json::Map<String, Json>>,
+    /// A [`Decorators`] object.
+    decorators: JsonField<Json>,
+    /// Pack name -> a path on the host or an inline pack.
+    packs: JsonField<serde_json::Map<String, Json>>,
+    /// Query name -> scheduled query.
+    schedule: JsonField<serde_json::Map<String, Json>>,
+    file_paths: JsonField<serde_json::Map<String, Json>>,
+    file_paths_query: JsonField<Json>,
+    exclude_paths: JsonField<serde_json::Map<String, Json>>,
+    file_accesses: JsonField<Json>,
+    events: JsonField<Json>,
+    yara: JsonField<Json>,
+    prometheus_targets: JsonField<Json>,
+    views: JsonField<Json>,
+    auto_table_construction: JsonField<Json>,
+    feature_vectors: JsonField<Json>,
+}
+
+/// An osquery config's `decorators`, by kind.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Decorators {
+    /// SQL lists, each statement prepared.
+    load: JsonField<Json>,
+    always: JsonField<Json>,
+    /// Seconds -> SQL list.
+    interval: JsonField<serde_json::Map<String, Json>>,
+}
+
+/// A `<pack>.policies.json`: Fleet policies, each checked as one.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PoliciesFile {
+    policies: JsonField<Vec<Json>>,
+}
+
+type JsonField<T> = Field<T, Json>;
+
+fn osquery_config_keys() -> &'static [&'static str] {
+    field_names::<OsqueryConfig>()
+}
 
 impl Checker {
     pub(super) fn check_json(&mut self, path: &Path, text: &str) {
@@ -45,15 +77,25 @@ impl Checker {
             return;
         };
         if obj.contains_key("policies") && !obj.contains_key("queries") {
-            match obj.get("policies") {
-                Some(Json::Array(items)) => {
-                    for k in obj.keys().filter(|k| *k != "policies") {
-                        self.diag(
-                            path,
-                            None,
-                            format!("unknown key `{k}` in a policies file (only `policies`)"),
-                        );
-                    }
+            let (file, unknown) = match deserialize_reporting::<PoliciesFile, _>(&json) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.diag(path, None, format!("unreadable policies file: {e}"));
+                    return;
+                }
+            };
+            for k in unknown {
+                self.diag(
+                    path,
+                    None,
+                    format!(
+                        "unknown policies file key `{k}` (known: {})",
+                        field_names::<PoliciesFile>().join(", ")
+                    ),
+                );
+            }
+            match &file.policies {
+                Field::Typed(items) => {
                     for (i, item) in items.iter().enumerate() {
                         match serde_yaml_ng::to_value(item) {
                             Ok(y) => self.fleet_item(path, &y, i, ListKind::Policies, false),
@@ -65,7 +107,7 @@ impl Checker {
             }
         } else if obj
             .keys()
-            .any(|k| OSQUERY_CONFIG_KEYS.contains(&k.as_str()) && k != "queries")
+            .any(|k| osquery_config_keys().contains(&k.as_str()) && k != "queries")
         {
             self.osquery_config(path, "", &json);
         } else {
@@ -105,11 +147,21 @@ impl Checker {
             );
             return;
         };
-        for (k, v) in obj {
+        let (cfg, unknown) = match deserialize_reporting::<OsqueryConfig, _>(json) {
+            Ok(v) => v,
+            // Every field takes any JSON value, so an object always fits;
+            // kept as a message rather than a panic all the same.
+            Err(e) => {
+                self.diag(path, Some(prefix.trim_end_matches('.')), e.to_string());
+                return;
+            }
+        };
+        // The sections in the order serde_json keeps them, as before.
+        for k in obj.keys() {
             let item = format!("{prefix}{k}");
             match k.as_str() {
-                "decorators" => self.decorators(path, &item, v),
-                "schedule" => match v.as_object() {
+                "decorators" => self.decorators(path, &item, &cfg.decorators),
+                "schedule" => match cfg.schedule.typed() {
                     Some(m) => {
                         for (name, q) in m {
                             let mut diags = Vec::new();
@@ -124,7 +176,7 @@ impl Checker {
                     }
                     None => self.diag(path, Some(&item), "must be an object of name -> query"),
                 },
-                "packs" => match v.as_object() {
+                "packs" => match cfg.packs.typed() {
                     Some(m) => {
                         for (name, p) in m {
                             let label = format!("{item}.{name}");
@@ -146,28 +198,9 @@ impl Checker {
                         "must be an object of pack name -> path or pack",
                     ),
                 },
-                "file_paths" | "exclude_paths" => match v.as_object() {
-                    Some(m) => {
-                        for (cat, paths) in m {
-                            let ok = paths.as_array().is_some_and(|a| {
-                                a.iter().all(|p| p.as_str().is_some_and(|s| !s.is_empty()))
-                            });
-                            if !ok {
-                                self.diag(
-                                    path,
-                                    Some(&format!("{item}.{cat}")),
-                                    "must be a list of path patterns",
-                                );
-                            }
-                        }
-                    }
-                    None => self.diag(
-                        path,
-                        Some(&item),
-                        "must be an object of category -> path patterns",
-                    ),
-                },
-                "options" => match v.as_object() {
+                "file_paths" => self.path_patterns(path, &item, &cfg.file_paths),
+                "exclude_paths" => self.path_patterns(path, &item, &cfg.exclude_paths),
+                "options" => match cfg.options.typed() {
                     Some(m) => {
                         for (opt, val) in m {
                             if val.is_object() || val.is_array() {
@@ -181,32 +214,85 @@ impl Checker {
                     }
                     None => self.diag(path, Some(&item), "must be an object of option -> value"),
                 },
-                k if OSQUERY_CONFIG_KEYS.contains(&k) => {}
-                _ => self.diag(
+                k if unknown.iter().any(|u| u.to_string() == k) => self.diag(
                     path,
                     Some(&item),
                     format!(
                         "unknown osquery config key (known: {})",
-                        OSQUERY_CONFIG_KEYS.join(", ")
+                        osquery_config_keys().join(", ")
                     ),
                 ),
+                _ => {}
             }
         }
     }
 
-    fn decorators(&mut self, path: &Path, item: &str, v: &Json) {
-        let Some(m) = v.as_object() else {
+    /// `file_paths` / `exclude_paths`: category -> list of path patterns.
+    fn path_patterns(
+        &mut self,
+        path: &Path,
+        item: &str,
+        v: &JsonField<serde_json::Map<String, Json>>,
+    ) {
+        let Some(m) = v.typed() else {
             self.diag(
                 path,
                 Some(item),
-                "must be an object with load, always and/or interval",
+                "must be an object of category -> path patterns",
             );
             return;
         };
-        for (k, list) in m {
+        for (cat, paths) in m {
+            let ok = paths
+                .as_array()
+                .is_some_and(|a| a.iter().all(|p| p.as_str().is_some_and(|s| !s.is_empty())));
+            if !ok {
+                self.diag(
+                    path,
+                    Some(&format!("{item}.{cat}")),
+                    "must be a list of path patterns",
+                );
+            }
+        }
+    }
+
+    fn decorators(&mut self, path: &Path, item: &str, v: &JsonField<Json>) {
+        let decorators = match v {
+            Field::Typed(j) if j.is_object() => deserialize_reporting::<Decorators, _>(j),
+            _ => {
+                self.diag(
+                    path,
+                    Some(item),
+                    "must be an object with load, always and/or interval",
+                );
+                return;
+            }
+        };
+        let (d, unknown) = match decorators {
+            Ok(v) => v,
+            // Every field takes any JSON value, so an object always fits;
+            // kept as a message rather than a panic all the same.
+            Err(e) => {
+                self.diag(path, Some(item), e.to_string());
+                return;
+            }
+        };
+        let known = field_names::<Decorators>().join(", ");
+        // By kind in the order serde_json keeps them, as before.
+        for k in v
+            .typed()
+            .and_then(Json::as_object)
+            .into_iter()
+            .flat_map(|m| m.keys())
+        {
             match k.as_str() {
-                "load" | "always" => self.sql_list(path, &format!("{item}.{k}"), list),
-                "interval" => match list.as_object() {
+                "load" | "always" => {
+                    let list = if k == "load" { &d.load } else { &d.always };
+                    if let Field::Typed(list) = list {
+                        self.sql_list(path, &format!("{item}.{k}"), list);
+                    }
+                }
+                "interval" => match d.interval.typed() {
                     Some(iv) => {
                         for (secs, l) in iv {
                             if !secs.parse::<u64>().is_ok_and(|n| n > 0 && n % 60 == 0) {
@@ -225,11 +311,12 @@ impl Checker {
                         "must be an object of seconds -> SQL list",
                     ),
                 },
-                _ => self.diag(
+                k if unknown.iter().any(|u| u.to_string() == k) => self.diag(
                     path,
                     Some(&format!("{item}.{k}")),
-                    "unknown decorator kind (load, always, interval)",
+                    format!("unknown decorator kind ({known})"),
                 ),
+                _ => {}
             }
         }
     }
@@ -259,7 +346,8 @@ pub(super) fn not_osquery_shaped(text: &str) -> Option<&'static str> {
     let shaped = json.as_object().is_some_and(|o| {
         o.contains_key("queries")
             || o.contains_key("policies")
-            || o.keys().any(|k| OSQUERY_CONFIG_KEYS.contains(&k.as_str()))
+            || o.keys()
+                .any(|k| osquery_config_keys().contains(&k.as_str()))
     });
     (!shaped).then_some(
         "JSON that is not an osquery pack, config or policies file (no queries, policies, packs or schedule key)",
