@@ -286,6 +286,11 @@ impl Client {
         }
     }
 
+    /// The client-credentials token request, kept hand-written rather than an
+    /// Azure identity SDK: one form POST, so every byte that carries the
+    /// secret is in this file (never logged: `secrets.rs` scrubs log records),
+    /// with no async runtime or credential chain that could pick up another
+    /// identity on a managed Mac.
     fn fetch_token(&mut self) -> Result<Token, TokenError> {
         let secret = self
             .cfg

@@ -1,6 +1,10 @@
 //! The delivery loop: queue → JSON array → gzip → POST, with the status
 //! handling Azure's Logs Ingestion API calls for (413 split, 429 Retry-After, 5xx/network backoff
 //! with jitter, 400/401/403 surfaced and retried slowly).
+//!
+//! The backoff is kept hand-written (doubling with "equal jitter", capped,
+//! Retry-After honoured): a retry crate would own the loop, and this loop
+//! must also stop promptly on the stop flag and commit the queue between tries.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

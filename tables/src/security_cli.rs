@@ -222,6 +222,12 @@ struct GetoptRun {
 /// word that does not start with `-`, a lone `-`, or `--` (consumed); a
 /// value is the rest of the word or the whole next word. The commands stop
 /// at the first error (`default: return SHOW_USAGE`), so this does too.
+///
+/// Kept hand-written, not a getopt or argument-parsing crate: it must be
+/// BSD libc's getopt exactly (clusters, attached values, a leading `:`, `-`
+/// and `--`, where it stops), because a parse that differs from the one
+/// security(1) runs is either a missed secret or a misread command; the
+/// property test `tests/security_getopt.rs` holds it to an independent model.
 fn bsd_getopt(argv: &[String], start: usize, optstring: &str) -> GetoptRun {
     let mut run = GetoptRun {
         opts: Vec::new(),

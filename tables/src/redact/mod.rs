@@ -244,6 +244,11 @@ enum Here {
     Document,
 }
 
+/// Shell words with their byte offsets in `s`. Kept hand-written, not
+/// `shlex`/`shell-words`: redaction rewrites the original text in place, so
+/// it needs each word's span, and it must not give up on what a shell
+/// parser rejects (an unclosed quote, a here-document, a hostile line): those
+/// crates return words without offsets, or an error and nothing.
 fn tokenize(s: &str) -> Vec<Tok> {
     let mut toks = Vec::new();
     let mut chars = s.char_indices().peekable();
