@@ -590,23 +590,7 @@ impl Queue {
                 "SELECT dev, ino, offset, fingerprint FROM cursors WHERE source = ?1",
                 [source],
                 |r| {
-                    let fingerprint = match r.get::<_, Option<Vec<u8>>>(3)? {
-                        None => None,
-                        // Written by no version of this code: a clear
-                        // error, not a guess at where to resume.
-                        Some(b) => Some(Fingerprint::from_slice(&b).ok_or_else(|| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                3,
-                                rusqlite::types::Type::Blob,
-                                format!(
-                                    "cursor fingerprint of {source}: {} bytes, not {}",
-                                    b.len(),
-                                    Fingerprint::LEN
-                                )
-                                .into(),
-                            )
-                        })?),
-                    };
+                    let fingerprint: Option<Fingerprint> = r.get(3)?;
                     Ok(FileCursor {
                         dev: r.get::<_, i64>(0)? as u64,
                         ino: r.get::<_, i64>(1)? as u64,

@@ -308,23 +308,7 @@ impl Store {
                 "SELECT source, file_id, offset, fingerprint FROM source_offsets WHERE source = ?1",
                 [source],
                 |r| {
-                    let fingerprint = match r.get::<_, Option<Vec<u8>>>(3)? {
-                        None => None,
-                        // Written by no version of this code: a clear error,
-                        // not a guess at where to resume.
-                        Some(b) => Some(Fingerprint::from_slice(&b).ok_or_else(|| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                3,
-                                rusqlite::types::Type::Blob,
-                                format!(
-                                    "source_offsets.fingerprint of {source}: {} bytes, not {}",
-                                    b.len(),
-                                    Fingerprint::LEN
-                                )
-                                .into(),
-                            )
-                        })?),
-                    };
+                    let fingerprint: Option<Fingerprint> = r.get(3)?;
                     Ok(SourceOffset {
                         source: r.get(0)?,
                         file_id: r.get::<_, Option<String>>(1)?.unwrap_or_default(),

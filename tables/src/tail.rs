@@ -86,6 +86,26 @@ pub const FINGERPRINT_WINDOW: u64 = 4096;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Fingerprint([u8; 32]);
 
+/// Read back from SQLite (the extension buffer's `source_offsets`, the
+/// forwarder's `cursors`): a blob of another length was written by no
+/// version of this code, so it is a clear error, not a guess at where to
+/// resume.
+impl rusqlite::types::FromSql for Fingerprint {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let b = v.as_blob()?;
+        Fingerprint::from_slice(b).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(
+                format!(
+                    "a stored tail-position fingerprint of {} bytes, not {}",
+                    b.len(),
+                    Fingerprint::LEN
+                )
+                .into(),
+            )
+        })
+    }
+}
+
 impl Fingerprint {
     /// Its length in bytes, as persisted.
     pub const LEN: usize = 32;
