@@ -57,9 +57,18 @@ fn readme_names_every_cli_flag() {
         &["pack", "export"][..],
         &["forward"][..],
         &["schema"][..],
+        &["selftest"][..],
+        // The thin extension binary (its flags only; no subcommands).
+        &["(keychain-access-extension)"][..],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_keychain-access"))
-            .args(cmd)
+        let (program, args) = match cmd {
+            ["(keychain-access-extension)"] => {
+                (env!("CARGO_BIN_EXE_keychain-access-extension"), &[][..])
+            }
+            _ => (env!("CARGO_BIN_EXE_keychain-access"), cmd),
+        };
+        let out = Command::new(program)
+            .args(args)
             .arg("--help")
             .output()
             .unwrap();

@@ -181,6 +181,23 @@ fn capture() -> PathBuf {
     repo().join("samples/capture.ndjson")
 }
 
+/// Wait for a child to exit, polling every 20 ms; fails the test with
+/// `what` if it is still running after `within`.
+fn wait_exit(
+    child: &mut std::process::Child,
+    within: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn registers_serves_and_answers_like_scan() {
     let dir = tempdir("serve");
@@ -466,17 +483,11 @@ fn refused_registration_exits_non_zero_with_a_clear_message() {
     let dir = tempdir("refuse");
     let m = Manager::start(&dir, &["--refuse", "Duplicate extension registered"]);
     let mut ext = start_extension(&dir, &m.socket, &base_config(&dir), 1);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = ext.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "extension kept running after a refused registration"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(
+        &mut ext.0,
+        Duration::from_secs(15),
+        "extension kept running after a refused registration",
+    );
     assert!(!status.success());
     let log = std::fs::read_to_string(dir.join("ext.log")).unwrap();
     assert!(
@@ -539,17 +550,11 @@ fn manager_gone_ends_extension_and_children_within_two_intervals() {
 
     let mut manager = m.proc;
     manager.0.kill().unwrap();
-    let killed = Instant::now();
-    let status = loop {
-        if let Some(s) = ext.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(2),
-            "extension still running 2 intervals after osquery died"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(
+        &mut ext.0,
+        Duration::from_secs(2),
+        "extension still running 2 intervals after osquery died",
+    );
     assert!(status.success(), "a clean exit when osquery goes away");
     std::thread::sleep(Duration::from_millis(200));
     for p in pids {
@@ -772,11 +777,7 @@ fn terminate(ext: &mut Proc) {
         .status()
         .unwrap()
         .success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ext.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_exit(&mut ext.0, Duration::from_secs(10), "no exit after SIGTERM");
 }
 
 #[test]
@@ -950,14 +951,7 @@ fn sigterm_is_a_clean_exit_that_deregisters() {
         .status()
         .unwrap()
         .success());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(s) = ext.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut ext.0, Duration::from_secs(5), "no exit after SIGTERM");
     assert!(status.success());
     let dereg = m.wait_event("deregistered", Duration::from_secs(5));
     assert_eq!(dereg["uuid"], uuid);
@@ -1137,17 +1131,11 @@ fn a_planted_database_symlink_is_refused_not_followed_or_chmodded() {
     std::os::unix::fs::symlink(&victim, dir.join("db/buffer.db")).unwrap();
     let m = Manager::start(&dir, &[]);
     let mut ext = start_extension(&dir, &m.socket, &base_config(&dir), 1);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = ext.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "extension ran on a symlinked database"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(
+        &mut ext.0,
+        Duration::from_secs(15),
+        "extension ran on a symlinked database",
+    );
     assert!(!status.success());
     let log = std::fs::read_to_string(dir.join("ext.log")).unwrap();
     assert!(log.contains("symbolic link"), "{log}");
